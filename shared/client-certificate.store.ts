@@ -1,0 +1,293 @@
+import type { Cluster, Redis } from 'ioredis';
+import type { ClientCertificate } from './client-certificate.js';
+import { Keys, type Tenant } from './keys.js';
+
+export type RedisClient = Redis | Cluster;
+
+/** Current server time in epoch milliseconds, inside a script. */
+const NOW = `local __t = redis.call('TIME'); local now = tonumber(__t[1]) * 1000 + math.floor(tonumber(__t[2]) / 1000)`;
+
+const SCRIPTS = {
+  // KEYS: cert, index, pending. ARGV: id, ttlMs, limit (0 = none).
+  // 1 reserved, 0 id taken, -2 quota reached.
+  ccReserve: {
+    numberOfKeys: 3,
+    lua: `${NOW}
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. now)
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('ZSCORE', KEYS[3], ARGV[1]) then return 0 end
+local limit = tonumber(ARGV[3])
+if limit > 0 and redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3]) >= limit then return -2 end
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[1])
+return 1`,
+  },
+  // KEYS: cert, tags, index, pending. ARGV: id, fields (n, k1, v1, ...), tags (n, k1, v1, ...).
+  // 1 created, 0 already exists (a re-run job), -1 the reservation is gone (the caller gave up).
+  ccCreate: {
+    numberOfKeys: 4,
+    lua: `${NOW}
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local exp = redis.call('ZSCORE', KEYS[4], ARGV[1])
+if not exp or tonumber(exp) < now then
+  redis.call('ZREM', KEYS[4], ARGV[1])
+  return -1
+end
+local nf = tonumber(ARGV[2])
+local fields = {}
+for i = 3, 2 + nf * 2 do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(fields))
+local base = 3 + nf * 2
+local nt = tonumber(ARGV[base])
+if nt > 0 then
+  local tags = {}
+  for i = base + 1, base + nt * 2 do tags[#tags + 1] = ARGV[i] end
+  redis.call('HSET', KEYS[2], unpack(tags))
+end
+redis.call('ZADD', KEYS[3], 0, ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+return 1`,
+  },
+  // KEYS: cert, pending. ARGV: id. 1 the certificate exists; 0 it does not and never will.
+  ccSettle: {
+    numberOfKeys: 2,
+    lua: `if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 0`,
+  },
+  // KEYS: cert, tags, index. ARGV: id. 1 deleted, 0 not found.
+  ccDelete: {
+    numberOfKeys: 3,
+    lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return 1`,
+  },
+  // KEYS: cert. ARGV: 'set' value | 'del'. 1 updated, 0 not found.
+  ccDescribe: {
+    numberOfKeys: 1,
+    lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[1] == 'set' then redis.call('HSET', KEYS[1], 'description', ARGV[2]) else redis.call('HDEL', KEYS[1], 'description') end
+return 1`,
+  },
+  // KEYS: cert, tags. ARGV: max, k1, v1, ... 1 merged, 0 not found, -2 too many tags.
+  ccTag: {
+    numberOfKeys: 2,
+    lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local added = 0
+for i = 2, #ARGV, 2 do
+  if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 0 then added = added + 1 end
+end
+if redis.call('HLEN', KEYS[2]) + added > tonumber(ARGV[1]) then return -2 end
+if #ARGV > 1 then
+  local kv = {}
+  for i = 2, #ARGV do kv[#kv + 1] = ARGV[i] end
+  redis.call('HSET', KEYS[2], unpack(kv))
+end
+return 1`,
+  },
+  // KEYS: cert, tags. ARGV: k1, k2, ... 1 done, 0 not found.
+  ccUntag: {
+    numberOfKeys: 2,
+    lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if #ARGV > 0 then redis.call('HDEL', KEYS[2], unpack(ARGV)) end
+return 1`,
+  },
+} as const;
+
+type ScriptName = keyof typeof SCRIPTS;
+type Scripted = { [K in ScriptName]: (...args: (string | number)[]) => Promise<number> };
+
+export type ReserveResult = 'reserved' | 'taken' | 'limit';
+export type CreateResult = 'created' | 'exists' | 'cancelled';
+
+/** What the worker stores for a new certificate. */
+export interface NewCertificate extends ClientCertificate {
+  /** The private key, already sealed by the KeyVault. */
+  encryptedKey: string;
+}
+
+/**
+ * Client certificate records in Redis, scoped by account and region. Knows nothing of HTTP or queues.
+ * Every multi-key operation is one Lua script over keys of one hash slot, so it is atomic and
+ * works on Redis Cluster.
+ */
+export class ClientCertificateStore {
+  private readonly redis: RedisClient & Scripted;
+
+  constructor(
+    redis: RedisClient,
+    readonly keys: Keys,
+  ) {
+    for (const [name, def] of Object.entries(SCRIPTS)) {
+      if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: def.numberOfKeys, lua: def.lua });
+    }
+    this.redis = redis as RedisClient & Scripted;
+  }
+
+  /**
+   * Reserves an id for a Generate in flight, counting it against `limit` (0 = no limit) until it is
+   * created or `ttlMs` passes.
+   */
+  async reserve(t: Tenant, id: string, ttlMs: number, limit: number): Promise<ReserveResult> {
+    const k = this.keys;
+    const r = await this.redis.ccReserve(k.certificate(t, id), k.index(t), k.pending(t), id, ttlMs, limit);
+    return r === 1 ? 'reserved' : r === 0 ? 'taken' : 'limit';
+  }
+
+  /** Stores a certificate if its reservation is still live; a second call for the same id is a no-op. */
+  async createIfReserved(t: Tenant, c: NewCertificate): Promise<CreateResult> {
+    const k = this.keys;
+    const fields: string[] = [
+      'pem',
+      c.pemEncodedCertificate,
+      'created',
+      String(c.createdDate),
+      'expires',
+      String(c.expirationDate),
+      'key',
+      c.encryptedKey,
+    ];
+    if (c.description !== undefined) fields.push('description', c.description);
+    const tags = Object.entries(c.tags).flat();
+    const r = await this.redis.ccCreate(
+      k.certificate(t, c.clientCertificateId),
+      k.tags(t, c.clientCertificateId),
+      k.index(t),
+      k.pending(t),
+      c.clientCertificateId,
+      fields.length / 2,
+      ...fields,
+      tags.length / 2,
+      ...tags,
+    );
+    return r === 1 ? 'created' : r === 0 ? 'exists' : 'cancelled';
+  }
+
+  /**
+   * Ends a reservation whose job did not answer: returns the certificate if it was created after all,
+   * otherwise releases the id so a late job can no longer create it.
+   */
+  async settle(t: Tenant, id: string): Promise<ClientCertificate | undefined> {
+    const exists = await this.redis.ccSettle(this.keys.certificate(t, id), this.keys.pending(t), id);
+    return exists === 1 ? this.get(t, id) : undefined;
+  }
+
+  async get(t: Tenant, id: string): Promise<ClientCertificate | undefined> {
+    const res = await this.redis
+      .multi()
+      .hgetall(this.keys.certificate(t, id))
+      .hgetall(this.keys.tags(t, id))
+      .exec();
+    if (!res) throw new Error('transaction aborted');
+    const [[e1, fields], [e2, tags]] = res as [
+      [Error | null, Record<string, string>],
+      [Error | null, Record<string, string>],
+    ];
+    if (e1) throw e1;
+    if (e2) throw e2;
+    return fromHash(id, fields, tags);
+  }
+
+  /** The sealed private key of a certificate, or undefined when there is no such certificate. */
+  async getEncryptedKey(t: Tenant, id: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.keys.certificate(t, id), 'key')) ?? undefined;
+  }
+
+  /**
+   * One page of certificates in id order, after the id `after`. Walking with the last id of each page
+   * never repeats or skips a certificate that exists for the whole walk, whatever else is created or
+   * deleted meanwhile.
+   */
+  async list(
+    t: Tenant,
+    limit: number,
+    after?: string,
+  ): Promise<{ items: ClientCertificate[]; last?: string }> {
+    const ids = await this.redis.zrangebylex(
+      this.keys.index(t),
+      after ? `(${after}` : '-',
+      '+',
+      'LIMIT',
+      0,
+      limit + 1,
+    );
+    const more = ids.length > limit;
+    const page = ids.slice(0, limit);
+    if (page.length === 0) return { items: [] };
+    const pipe = this.redis.pipeline();
+    for (const id of page) pipe.hgetall(this.keys.certificate(t, id)).hgetall(this.keys.tags(t, id));
+    const res = (await pipe.exec()) ?? [];
+    const items: ClientCertificate[] = [];
+    page.forEach((id, i) => {
+      const [e1, fields] = res[i * 2] ?? [];
+      const [e2, tags] = res[i * 2 + 1] ?? [];
+      if (e1) throw e1;
+      if (e2) throw e2;
+      const c = fromHash(id, fields as Record<string, string>, tags as Record<string, string>);
+      if (c) items.push(c); // deleted between the two reads: it did not exist for the whole walk
+    });
+    return more ? { items, last: page[page.length - 1] } : { items };
+  }
+
+  /** @param description the new description, or undefined to remove it. @returns false when not found. */
+  async setDescription(t: Tenant, id: string, description: string | undefined): Promise<boolean> {
+    const key = this.keys.certificate(t, id);
+    const r =
+      description === undefined
+        ? await this.redis.ccDescribe(key, 'del')
+        : await this.redis.ccDescribe(key, 'set', description);
+    return r === 1;
+  }
+
+  /** @returns false when not found. */
+  async delete(t: Tenant, id: string): Promise<boolean> {
+    const k = this.keys;
+    return (await this.redis.ccDelete(k.certificate(t, id), k.tags(t, id), k.index(t), id)) === 1;
+  }
+
+  /** Merges tags; never leaves more than `max`. */
+  async tag(
+    t: Tenant,
+    id: string,
+    tags: Record<string, string>,
+    max: number,
+  ): Promise<'ok' | 'notfound' | 'limit'> {
+    const r = await this.redis.ccTag(
+      this.keys.certificate(t, id),
+      this.keys.tags(t, id),
+      max,
+      ...Object.entries(tags).flat(),
+    );
+    return r === 1 ? 'ok' : r === 0 ? 'notfound' : 'limit';
+  }
+
+  /** @returns false when not found. */
+  async untag(t: Tenant, id: string, tagKeys: string[]): Promise<boolean> {
+    return (await this.redis.ccUntag(this.keys.certificate(t, id), this.keys.tags(t, id), ...tagKeys)) === 1;
+  }
+
+  /** Certificates that exist, plus those being generated. */
+  async count(t: Tenant): Promise<{ existing: number; pending: number }> {
+    const [existing, pending] = await Promise.all([
+      this.redis.zcard(this.keys.index(t)),
+      this.redis.zcard(this.keys.pending(t)),
+    ]);
+    return { existing, pending };
+  }
+}
+
+function fromHash(
+  id: string,
+  f: Record<string, string>,
+  tags: Record<string, string>,
+): ClientCertificate | undefined {
+  if (!f || f.pem === undefined) return undefined;
+  const c: ClientCertificate = {
+    clientCertificateId: id,
+    pemEncodedCertificate: f.pem,
+    createdDate: Number(f.created),
+    expirationDate: Number(f.expires),
+    tags: Object.fromEntries(Object.entries(tags ?? {})),
+  };
+  if (f.description !== undefined) c.description = f.description;
+  return c;
+}

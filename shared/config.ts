@@ -1,0 +1,151 @@
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+
+/** Thrown by {@link loadConfig}; the message names every bad variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const intFrom = (name: string, def: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return def;
+      if (!/^\d+$/.test(v.trim())) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a whole number, got ${JSON.stringify(v)}` });
+        return z.NEVER;
+      }
+      const n = Number(v.trim());
+      if (n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be between ${min} and ${max}, got ${n}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
+
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).optional().default('development'),
+  HOST: z.string().min(1).optional().default('127.0.0.1'),
+  PORT: intFrom('PORT', 8080, 0, 65535),
+  REDIS_URL: z
+    .string()
+    .optional()
+    .refine(
+      (v) => v === undefined || /^rediss?:\/\//.test(v),
+      'REDIS_URL must start with redis:// or rediss://',
+    ),
+  REDIS_PREFIX: z
+    .string()
+    .optional()
+    .default('cc')
+    .refine((v) => /^[A-Za-z0-9_-]{1,32}$/.test(v), 'REDIS_PREFIX must be 1-32 characters of [A-Za-z0-9_-]'),
+  WORKER_CONCURRENCY: intFrom('WORKER_CONCURRENCY', Math.max(2, availableParallelism()), 1, 256),
+  WORKER_PROCESSES: intFrom('WORKER_PROCESSES', 1, 0, 64),
+  GENERATE_TIMEOUT_MS: intFrom('GENERATE_TIMEOUT_MS', 30_000, 100, 600_000),
+  LOG_LEVEL: z.enum(LOG_LEVELS).optional().default('info'),
+  MASTER_KEY: z.string().optional(),
+  MASTER_KEYS_PREVIOUS: z.string().optional(),
+  MASTER_KEY_FILE: z.string().optional().default('.data/master.key'),
+  DEFAULT_REGION: z
+    .string()
+    .optional()
+    .default('us-east-1')
+    .refine((v) => REGION.test(v), 'DEFAULT_REGION must look like an AWS region, e.g. us-east-1'),
+  DEFAULT_ACCOUNT_ID: z
+    .string()
+    .optional()
+    .default('000000000000')
+    .refine((v) => /^\d{12}$/.test(v), 'DEFAULT_ACCOUNT_ID must be 12 digits'),
+  EMBEDDED_REDIS: z.enum(['auto', 'never']).optional().default('auto'),
+  EMBEDDED_REDIS_DIR: z.string().optional().default('.data/redis'),
+});
+
+export interface Config {
+  nodeEnv: 'development' | 'production' | 'test';
+  host: string;
+  port: number;
+  /** Redis URL; undefined means "the default, 127.0.0.1:6379, or an embedded one". */
+  redisUrl: string | undefined;
+  /** Prefix of every Redis key this service writes (records and BullMQ). */
+  redisPrefix: string;
+  /** Jobs one worker process runs at once. */
+  workerConcurrency: number;
+  /** Worker processes `npm start` launches beside the API. */
+  workerProcesses: number;
+  /** How long the API waits for a generation job, in milliseconds. */
+  generateTimeoutMs: number;
+  logLevel: (typeof LOG_LEVELS)[number];
+  /** Base64 of 32 bytes; undefined in development means "use or create MASTER_KEY_FILE". */
+  masterKey: string | undefined;
+  /** Older master keys still accepted for decryption (rotation). */
+  previousMasterKeys: string[];
+  masterKeyFile: string;
+  defaultRegion: string;
+  defaultAccountId: string;
+  embeddedRedis: 'auto' | 'never';
+  embeddedRedisDir: string;
+}
+
+function checkKey(name: string, value: string): string | undefined {
+  const buf = Buffer.from(value, 'base64');
+  if (buf.length !== 32 || buf.toString('base64') !== value.replace(/\s/g, '')) {
+    return `${name} must be the base64 encoding of exactly 32 bytes (e.g. from \`openssl rand -base64 32\`)`;
+  }
+  return undefined;
+}
+
+/**
+ * Reads and validates the service's configuration. Pure: it reads only `env`.
+ * @throws ConfigError naming every variable that is wrong.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  const problems: string[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const name = String(issue.path[0] ?? '');
+      problems.push(issue.message.includes(name) ? issue.message : `${name}: ${issue.message}`);
+    }
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  const masterKey = e.MASTER_KEY?.trim() || undefined;
+  if (masterKey) {
+    const p = checkKey('MASTER_KEY', masterKey);
+    if (p) problems.push(p);
+  }
+  const previousMasterKeys = (e.MASTER_KEYS_PREVIOUS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const k of previousMasterKeys) {
+    const p = checkKey('MASTER_KEYS_PREVIOUS', k);
+    if (p) problems.push(`${p} (comma-separated)`);
+  }
+  if (e.NODE_ENV === 'production' && !masterKey) {
+    problems.push('MASTER_KEY is required when NODE_ENV=production');
+  }
+  if (problems.length) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  return {
+    nodeEnv: e.NODE_ENV,
+    host: e.HOST,
+    port: e.PORT,
+    redisUrl: e.REDIS_URL,
+    redisPrefix: e.REDIS_PREFIX,
+    workerConcurrency: e.WORKER_CONCURRENCY,
+    workerProcesses: e.WORKER_PROCESSES,
+    generateTimeoutMs: e.GENERATE_TIMEOUT_MS,
+    logLevel: e.LOG_LEVEL,
+    masterKey,
+    previousMasterKeys,
+    masterKeyFile: e.MASTER_KEY_FILE,
+    defaultRegion: e.DEFAULT_REGION,
+    defaultAccountId: e.DEFAULT_ACCOUNT_ID,
+    embeddedRedis: e.EMBEDDED_REDIS,
+    embeddedRedisDir: e.EMBEDDED_REDIS_DIR,
+  };
+}

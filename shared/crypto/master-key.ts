@@ -1,0 +1,39 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import { KeyVault } from './key-vault.js';
+
+/**
+ * The vault from MASTER_KEY (and MASTER_KEYS_PREVIOUS). Outside production, without MASTER_KEY, a key is
+ * generated once into MASTER_KEY_FILE (git-ignored) and reused, with a warning.
+ */
+export function loadKeyVault(config: Config, log: Logger): KeyVault {
+  let current = config.masterKey;
+  if (!current) {
+    if (config.nodeEnv === 'production') throw new Error('MASTER_KEY is required when NODE_ENV=production');
+    current = readOrCreateDevKey(config.masterKeyFile);
+    log.warn(
+      { masterKeyFile: config.masterKeyFile },
+      'MASTER_KEY is not set: using a development master key from a local file; set MASTER_KEY in production',
+    );
+  }
+  return new KeyVault([current, ...config.previousMasterKeys]);
+}
+
+function readOrCreateDevKey(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  mkdirSync(dirname(file), { recursive: true });
+  try {
+    writeFileSync(file, randomBytes(32).toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    // Another process created it first: use theirs.
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  return readFileSync(file, 'utf8').trim();
+}

@@ -1,0 +1,92 @@
+/**
+ * One error model: each AWS error type is a class carrying its HTTP status and a message that is
+ * safe to show the caller. Internal causes go to the log, never to the wire.
+ */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly type: string,
+    message: string,
+    /** Seconds the caller should wait before retrying; sent as `Retry-After`. */
+    readonly retryAfterSeconds?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = type;
+  }
+
+  /** The AWS REST-JSON wire format: status, `x-amzn-ErrorType`, body `{"message"}`. */
+  toWire(): { status: number; headers: Record<string, string>; body: { message: string } } {
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'x-amzn-errortype': this.type,
+    };
+    if (this.retryAfterSeconds !== undefined) headers['retry-after'] = String(this.retryAfterSeconds);
+    return { status: this.status, headers, body: { message: this.message } };
+  }
+}
+
+export class BadRequestError extends ApiError {
+  constructor(message: string) {
+    super(400, 'BadRequestException', message);
+  }
+}
+
+export class NotFoundError extends ApiError {
+  constructor(message: string) {
+    super(404, 'NotFoundException', message);
+  }
+}
+
+export class ConflictError extends ApiError {
+  constructor(message: string) {
+    super(409, 'ConflictException', message);
+  }
+}
+
+export class PayloadTooLargeError extends ApiError {
+  constructor(limitBytes: number) {
+    super(413, 'PayloadTooLargeException', `Request body must not exceed ${limitBytes} bytes`);
+  }
+}
+
+export class MethodNotAllowedError extends ApiError {
+  constructor(method: string, path: string) {
+    super(405, 'MethodNotAllowedException', `Method ${method} is not allowed on ${path}`);
+  }
+}
+
+export class LimitExceededError extends ApiError {
+  constructor(message: string, retryAfterSeconds?: number) {
+    super(429, 'LimitExceededException', message, retryAfterSeconds);
+  }
+}
+
+export class TooManyRequestsError extends ApiError {
+  constructor(message: string, retryAfterSeconds: number) {
+    super(429, 'TooManyRequestsException', message, retryAfterSeconds);
+  }
+}
+
+export class ServiceUnavailableError extends ApiError {
+  constructor(message: string, retryAfterSeconds = 5, cause?: unknown) {
+    super(503, 'ServiceUnavailableException', message, retryAfterSeconds, { cause });
+  }
+}
+
+export class InternalServerError extends ApiError {
+  constructor(cause?: unknown) {
+    super(500, 'InternalServerErrorException', 'Internal server error', undefined, { cause });
+  }
+}
+
+/** True for errors that mean "Redis is not answering" rather than a bug. */
+export function isRedisUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const m = err.message;
+  return (
+    /Stream isn't writeable|enableOfflineQueue|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Command timed out|CLUSTERDOWN|TRYAGAIN|LOADING|MaxRetriesPerRequest|All sentinels are unreachable|Failed to refresh slots cache|None of startup nodes is available/i.test(
+      m,
+    ) || (err as NodeJS.ErrnoException).code === 'ECONNREFUSED'
+  );
+}

@@ -1,0 +1,53 @@
+/**
+ * Every Redis key name this service uses, and nowhere else.
+ *
+ * Keys of one account and region share the hash tag `{account:region}`, so every multi-key script
+ * touches one Redis Cluster slot. BullMQ's keys share the tag `{prefix}`.
+ */
+export interface Tenant {
+  accountId: string;
+  region: string;
+}
+
+export class Keys {
+  constructor(readonly prefix: string) {}
+
+  /** BullMQ's `prefix` option: a hash tag so all of the queue's keys live in one cluster slot. */
+  get queuePrefix(): string {
+    return `{${this.prefix}}`;
+  }
+
+  private tenant(t: Tenant): string {
+    return `${this.prefix}:{${t.accountId}:${t.region}}`;
+  }
+
+  /** Hash: the certificate's fields and its encrypted private key. */
+  certificate(t: Tenant, id: string): string {
+    return `${this.tenant(t)}:cert:${id}`;
+  }
+
+  /** Hash: the certificate's tags, key → value. */
+  tags(t: Tenant, id: string): string {
+    return `${this.tenant(t)}:cert:${id}:tags`;
+  }
+
+  /** Sorted set (all scores 0): ids of existing certificates, walked in id order for paging. */
+  index(t: Tenant): string {
+    return `${this.tenant(t)}:index`;
+  }
+
+  /** Sorted set: ids reserved by a Generate still in flight, scored by expiry (epoch ms). */
+  pending(t: Tenant): string {
+    return `${this.tenant(t)}:pending`;
+  }
+
+  /** Sorted set: worker id → last heartbeat (epoch ms). */
+  get workers(): string {
+    return `{${this.prefix}}:workers`;
+  }
+
+  /** Matches every key of this service, for tests and tooling (SCAN MATCH). */
+  get all(): string {
+    return `*${this.prefix}*`;
+  }
+}

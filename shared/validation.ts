@@ -1,0 +1,96 @@
+import { BadRequestError } from './errors.js';
+
+export const DESCRIPTION_MAX = 1024;
+export const TAG_KEY_MAX = 128;
+export const TAG_VALUE_MAX = 256;
+export const TAGS_MAX = 50;
+
+/** AWS's tag character set: letters, digits, white space and `_ . : / = + - @`. */
+const TAG_CHARS = /^[\p{L}\p{N}\p{Zs}_.:/=+\-@]*$/u;
+/** C0 controls other than tab, line feed and carriage return, and DEL. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+
+const quote = (s: string) => JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}...` : s);
+
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** @returns the description, or undefined when absent. */
+export function validateDescription(v: unknown, field = 'description'): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw new BadRequestError(`${field} must be a string`);
+  if (v.length > DESCRIPTION_MAX) {
+    throw new BadRequestError(`${field} must be at most ${DESCRIPTION_MAX} characters, got ${v.length}`);
+  }
+  if (CONTROL.test(v)) throw new BadRequestError(`${field} must not contain control characters`);
+  return v;
+}
+
+export function validateTagKey(k: string, field = 'tags'): void {
+  if (k.length === 0) throw new BadRequestError(`Invalid tag key in ${field}: a tag key must not be empty`);
+  if (k.length > TAG_KEY_MAX) {
+    throw new BadRequestError(
+      `Invalid tag key ${quote(k)} in ${field}: a tag key must be at most ${TAG_KEY_MAX} characters, got ${k.length}`,
+    );
+  }
+  if (k.toLowerCase().startsWith('aws:')) {
+    throw new BadRequestError(
+      `Invalid tag key ${quote(k)} in ${field}: a tag key must not start with 'aws:'`,
+    );
+  }
+  if (!TAG_CHARS.test(k)) {
+    throw new BadRequestError(
+      `Invalid tag key ${quote(k)} in ${field}: allowed characters are letters, digits, spaces and + - = . _ : / @`,
+    );
+  }
+}
+
+/**
+ * Validates a tag map as GenerateClientCertificate and TagResource take it.
+ * @returns the map, or `{}` when absent.
+ */
+export function validateTags(v: unknown, field = 'tags'): Record<string, string> {
+  if (v === undefined) return {};
+  if (!isPlainObject(v))
+    throw new BadRequestError(`${field} must be an object mapping tag keys to string values`);
+  const keys = Object.keys(v);
+  if (keys.length > TAGS_MAX) {
+    throw new BadRequestError(`${field} must have at most ${TAGS_MAX} tags, got ${keys.length}`);
+  }
+  const entries: [string, string][] = [];
+  for (const k of keys) {
+    validateTagKey(k, field);
+    const value = v[k];
+    if (typeof value !== 'string') {
+      throw new BadRequestError(`Invalid value for tag ${quote(k)} in ${field}: tag values must be strings`);
+    }
+    if (value.length > TAG_VALUE_MAX) {
+      throw new BadRequestError(
+        `Invalid value for tag ${quote(k)} in ${field}: a tag value must be at most ${TAG_VALUE_MAX} characters, got ${value.length}`,
+      );
+    }
+    if (!TAG_CHARS.test(value)) {
+      throw new BadRequestError(
+        `Invalid value for tag ${quote(k)} in ${field}: allowed characters are letters, digits, spaces and + - = . _ : / @`,
+      );
+    }
+    entries.push([k, value]);
+  }
+  // fromEntries defines own properties, so a key such as "__proto__" stays a plain tag.
+  return Object.fromEntries(entries);
+}
+
+/** Parses a request body that must be a JSON object (an empty body counts as `{}`). */
+export function parseJsonObject(text: string): Record<string, unknown> {
+  if (text.trim() === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new BadRequestError(`Could not parse request body into json: ${(err as Error).message}`);
+  }
+  if (!isPlainObject(parsed)) throw new BadRequestError('Request body must be a JSON object');
+  return parsed;
+}

@@ -1,0 +1,67 @@
+import { randomBytes, sign, type KeyObject } from 'node:crypto';
+import forge from 'node-forge';
+import { VALIDITY_SECONDS } from '../shared/client-certificate.js';
+
+/** Issuer and subject of every API Gateway client certificate, in AWS's order (forge encodes PrintableString). */
+const NAME: forge.pki.CertificateField[] = [
+  { shortName: 'C', value: 'US' },
+  { shortName: 'L', value: 'Seattle' },
+  { shortName: 'CN', value: 'ApiGateway' },
+];
+
+/** Forge functions its type definitions leave out. */
+const pki = forge.pki as typeof forge.pki & {
+  getTBSCertificate(cert: forge.pki.Certificate): forge.asn1.Asn1;
+};
+
+export interface CertificateInput {
+  /** The certificate's public key, SubjectPublicKeyInfo PEM. */
+  publicKeyPem: string;
+  /** The matching private key; signs the certificate natively. */
+  privateKey: KeyObject;
+  /** notBefore, epoch seconds; notAfter is 365 days later. */
+  createdDate: number;
+  /** Serial number as minimal DER hex; random 64-bit positive when absent. */
+  serialHex?: string;
+}
+
+/**
+ * A random positive 64-bit serial number, as the hex of its minimal DER INTEGER contents: a leading
+ * 00 when the top bit is set, no leading zero bytes otherwise.
+ */
+export function randomSerialHex(bytes: Buffer = randomBytes(8)): string {
+  let b = bytes;
+  while (b.length > 1 && b[0] === 0 && (b[1]! & 0x80) === 0) b = b.subarray(1);
+  const hex = b.toString('hex');
+  return (b[0]! & 0x80) !== 0 ? `00${hex}` : hex;
+}
+
+/**
+ * Builds the self-signed X.509 v3 certificate API Gateway issues: no extensions, sha256WithRSAEncryption,
+ * issuer = subject = C=US, L=Seattle, CN=ApiGateway, valid 365 days from `createdDate`.
+ *
+ * node-forge lays out the certificate; node:crypto signs its TBS bytes (≈0.3 ms instead of forge's
+ * pure-JS ≈30 ms). Pure: no I/O.
+ *
+ * @returns PEM with 64-character lines joined by CRLF and no trailing newline, like AWS's.
+ */
+export function buildCertificate(input: CertificateInput): string {
+  const cert = forge.pki.createCertificate();
+  cert.version = 2; // v3
+  cert.publicKey = forge.pki.publicKeyFromPem(input.publicKeyPem);
+  cert.serialNumber = input.serialHex ?? randomSerialHex();
+  cert.validity.notBefore = new Date(input.createdDate * 1000);
+  cert.validity.notAfter = new Date((input.createdDate + VALIDITY_SECONDS) * 1000);
+  cert.setSubject(NAME);
+  cert.setIssuer(NAME);
+
+  const oid = forge.pki.oids.sha256WithRSAEncryption!;
+  cert.siginfo.algorithmOid = oid;
+  cert.signatureOid = oid;
+  const tbs = pki.getTBSCertificate(cert);
+  const tbsDer = Buffer.from(forge.asn1.toDer(tbs).getBytes(), 'binary');
+  cert.signature = sign('sha256', tbsDer, input.privateKey).toString('binary');
+  (cert as unknown as { tbsCertificate: forge.asn1.Asn1 }).tbsCertificate = tbs;
+
+  return forge.pki.certificateToPem(cert).trimEnd();
+}

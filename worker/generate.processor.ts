@@ -1,0 +1,70 @@
+import type { Job } from 'bullmq';
+import { VALIDITY_SECONDS, type ClientCertificate } from '../shared/client-certificate.js';
+import type { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { keyAad, type KeyVault } from '../shared/crypto/key-vault.js';
+import type { GenerateData, GenerateResult } from '../shared/jobs.js';
+import type { Logger } from '../shared/logger.js';
+import { buildCertificate } from './certificate.builder.js';
+import type { KeySource } from './key-source.js';
+
+export interface ProcessorDeps {
+  store: ClientCertificateStore;
+  vault: KeyVault;
+  keys: KeySource;
+  log: Logger;
+  /** Clock, epoch ms; tests move it. */
+  now?: () => number;
+}
+
+/**
+ * job → key → certificate → sealed key → store (create-if-reserved) → public record.
+ * Safe to run twice for one job: the second run finds the record and returns it.
+ */
+export function createGenerateProcessor(deps: ProcessorDeps) {
+  const now = deps.now ?? Date.now;
+  return async function processGenerate(job: Job<GenerateData, GenerateResult>): Promise<GenerateResult> {
+    const d = job.data;
+    const tenant = { accountId: d.accountId, region: d.region };
+    const log = deps.log.child({
+      jobId: job.id,
+      clientCertificateId: d.clientCertificateId,
+      attempt: job.attemptsMade + 1,
+    });
+
+    const existing = await deps.store.get(tenant, d.clientCertificateId);
+    if (existing) return { status: 'exists', certificate: existing };
+    if (now() > d.deadline) {
+      // Nobody waits for it any more; the API has released (or will release) the id.
+      log.info('job past its deadline: skipped');
+      return { status: 'expired', clientCertificateId: d.clientCertificateId };
+    }
+
+    const key = await deps.keys.take();
+    const createdDate = Math.floor(now() / 1000);
+    const pem = buildCertificate({ publicKeyPem: key.publicKeyPem, privateKey: key.privateKey, createdDate });
+    const pkcs8 = key.privateKey.export({ type: 'pkcs8', format: 'der' });
+    const encryptedKey = deps.vault.encrypt(pkcs8, keyAad(d.accountId, d.region, d.clientCertificateId));
+    pkcs8.fill(0);
+
+    const certificate: ClientCertificate = {
+      clientCertificateId: d.clientCertificateId,
+      pemEncodedCertificate: pem,
+      createdDate,
+      expirationDate: createdDate + VALIDITY_SECONDS,
+      tags: d.tags,
+    };
+    if (d.description !== undefined) certificate.description = d.description;
+
+    const outcome = await deps.store.createIfReserved(tenant, { ...certificate, encryptedKey });
+    if (outcome === 'cancelled') {
+      log.warn('reservation released before the certificate was stored: discarded');
+      return { status: 'cancelled', clientCertificateId: d.clientCertificateId };
+    }
+    if (outcome === 'exists') {
+      const stored = await deps.store.get(tenant, d.clientCertificateId);
+      if (!stored) throw new Error('certificate vanished after a concurrent create');
+      return { status: 'exists', certificate: stored };
+    }
+    return { status: 'created', certificate };
+  };
+}

@@ -1,0 +1,34 @@
+import { generateKeyPair, type KeyObject } from 'node:crypto';
+
+export interface RsaKey {
+  publicKeyPem: string;
+  privateKey: KeyObject;
+}
+
+export const RSA_BITS = 2048;
+
+/**
+ * One new RSA-2048 key (e = 65537) from native OpenSSL, on the libuv thread pool: the event loop is
+ * never blocked. This is the call node-forge's `rsa.generateKeyPair` delegates to when it is allowed
+ * to use native code; calling it directly avoids forge's round trip through its pure-JS key objects
+ * and rules out forge's pure-JS fallback (seconds per key).
+ */
+export function generateRsaKey(bits = RSA_BITS): Promise<RsaKey> {
+  return new Promise((resolve, reject) => {
+    generateKeyPair('rsa', { modulusLength: bits, publicExponent: 0x10001 }, (err, publicKey, privateKey) => {
+      if (err) return reject(err);
+      resolve({ publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }) as string, privateKey });
+    });
+  });
+}
+
+/** Where the processor takes keys from: straight from OpenSSL, or a pool of pre-generated ones. */
+export interface KeySource {
+  take(): Promise<RsaKey>;
+  close(): Promise<void>;
+}
+
+export const directKeySource: KeySource = {
+  take: () => generateRsaKey(),
+  close: async () => {},
+};
