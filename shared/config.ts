@@ -24,6 +24,13 @@ const intFrom = (name: string, def: number, min: number, max: number) =>
       return n;
     });
 
+/**
+ * Shapes of issued certificates: `aws` is AWS's exact, extension-less certificate; `modern` adds
+ * basicConstraints, keyUsage, extendedKeyUsage clientAuth and a subject key identifier.
+ */
+export const CERT_PROFILES = ['aws', 'modern'] as const;
+export type CertProfile = (typeof CERT_PROFILES)[number];
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
 
@@ -62,6 +69,13 @@ const schema = z.object({
     .refine((v) => /^\d{12}$/.test(v), 'DEFAULT_ACCOUNT_ID must be 12 digits'),
   EMBEDDED_REDIS: z.enum(['auto', 'never']).optional().default('auto'),
   EMBEDDED_REDIS_DIR: z.string().optional().default('.data/redis'),
+  CERT_PROFILE: z
+    .enum(CERT_PROFILES, {
+      error: (iss) =>
+        `CERT_PROFILE must be one of ${CERT_PROFILES.join(', ')}, got ${JSON.stringify(iss.input)}`,
+    })
+    .optional()
+    .default('aws'),
 });
 
 export interface Config {
@@ -88,6 +102,8 @@ export interface Config {
   defaultAccountId: string;
   embeddedRedis: 'auto' | 'never';
   embeddedRedisDir: string;
+  /** Shape of the certificates workers issue. */
+  certProfile: CertProfile;
 }
 
 function checkKey(name: string, value: string): string | undefined {
@@ -147,5 +163,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultAccountId: e.DEFAULT_ACCOUNT_ID,
     embeddedRedis: e.EMBEDDED_REDIS,
     embeddedRedisDir: e.EMBEDDED_REDIS_DIR,
+    certProfile: e.CERT_PROFILE,
   };
 }

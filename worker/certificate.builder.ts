@@ -1,6 +1,7 @@
 import { randomBytes, sign, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
 import { VALIDITY_SECONDS } from '../shared/client-certificate.js';
+import type { CertProfile } from '../shared/config.js';
 
 /** Issuer and subject of every API Gateway client certificate, in AWS's order (forge encodes PrintableString). */
 const NAME: forge.pki.CertificateField[] = [
@@ -23,7 +24,21 @@ export interface CertificateInput {
   createdDate: number;
   /** Serial number as minimal DER hex; random 64-bit positive when absent. */
   serialHex?: string;
+  /** `aws` (default): AWS's extension-less shape. `modern`: adds end-entity client-auth extensions. */
+  profile?: CertProfile;
 }
+
+/**
+ * The `modern` profile's extensions: what RFC 5280 expects of an end-entity TLS client certificate,
+ * for TLS stacks (.NET, some proxies) that reject AWS's extension-less certificates. forge computes the
+ * subject key identifier from the public key (SHA-1 of the subjectPublicKey, RFC 5280 method 1).
+ */
+const MODERN_EXTENSIONS = [
+  { name: 'basicConstraints', cA: false, critical: true },
+  { name: 'keyUsage', digitalSignature: true, critical: true },
+  { name: 'extKeyUsage', clientAuth: true },
+  { name: 'subjectKeyIdentifier' },
+];
 
 /**
  * A random positive 64-bit serial number, as the hex of its minimal DER INTEGER contents: a leading
@@ -37,8 +52,9 @@ export function randomSerialHex(bytes: Buffer = randomBytes(8)): string {
 }
 
 /**
- * Builds the self-signed X.509 v3 certificate API Gateway issues: no extensions, sha256WithRSAEncryption,
- * issuer = subject = C=US, L=Seattle, CN=ApiGateway, valid 365 days from `createdDate`.
+ * Builds the self-signed X.509 v3 certificate API Gateway issues: sha256WithRSAEncryption,
+ * issuer = subject = C=US, L=Seattle, CN=ApiGateway, valid 365 days from `createdDate`; no extensions
+ * with the `aws` profile, {@link MODERN_EXTENSIONS} with `modern`.
  *
  * node-forge lays out the certificate; node:crypto signs its TBS bytes (≈0.3 ms instead of forge's
  * pure-JS ≈30 ms). Pure: no I/O.
@@ -54,6 +70,7 @@ export function buildCertificate(input: CertificateInput): string {
   cert.validity.notAfter = new Date((input.createdDate + VALIDITY_SECONDS) * 1000);
   cert.setSubject(NAME);
   cert.setIssuer(NAME);
+  if (input.profile === 'modern') cert.setExtensions(MODERN_EXTENSIONS);
 
   const oid = forge.pki.oids.sha256WithRSAEncryption!;
   cert.siginfo.algorithmOid = oid;

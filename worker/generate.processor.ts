@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
 import { VALIDITY_SECONDS, type ClientCertificate } from '../shared/client-certificate.js';
 import type { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import type { CertProfile } from '../shared/config.js';
 import { keyAad, type KeyVault } from '../shared/crypto/key-vault.js';
 import type { GenerateData, GenerateResult } from '../shared/jobs.js';
 import type { Logger } from '../shared/logger.js';
@@ -12,6 +13,8 @@ export interface ProcessorDeps {
   vault: KeyVault;
   keys: KeySource;
   log: Logger;
+  /** Shape of the certificates issued; default `aws`. */
+  profile?: CertProfile;
   /** Clock, epoch ms; tests move it. */
   now?: () => number;
 }
@@ -41,7 +44,12 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
 
     const key = await deps.keys.take();
     const createdDate = Math.floor(now() / 1000);
-    const pem = buildCertificate({ publicKeyPem: key.publicKeyPem, privateKey: key.privateKey, createdDate });
+    const pem = buildCertificate({
+      publicKeyPem: key.publicKeyPem,
+      privateKey: key.privateKey,
+      createdDate,
+      profile: deps.profile,
+    });
     const pkcs8 = key.privateKey.export({ type: 'pkcs8', format: 'der' });
     const encryptedKey = deps.vault.encrypt(pkcs8, keyAad(d.accountId, d.region, d.clientCertificateId));
     pkcs8.fill(0);

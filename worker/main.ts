@@ -26,8 +26,17 @@ const running = startWorker({
   keySource: directKeySource,
   log,
   concurrency: config.workerConcurrency,
+  certProfile: config.certProfile,
 });
-log.info({ workerId: running.id, concurrency: config.workerConcurrency, threadpool }, 'worker started');
+log.info(
+  {
+    workerId: running.id,
+    concurrency: config.workerConcurrency,
+    threadpool,
+    certProfile: config.certProfile,
+  },
+  'worker started',
+);
 
 installShutdown(log, 25_000, async () => {
   await running.close(20_000);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import type { CertProfile } from '../shared/config.js';
 import type { KeyVault } from '../shared/crypto/key-vault.js';
 import { QUEUE_NAME, type GenerateData, type GenerateResult } from '../shared/jobs.js';
 import type { Keys } from '../shared/keys.js';
@@ -18,6 +19,8 @@ export interface WorkerDeps {
   keySource: KeySource;
   log: Logger;
   concurrency: number;
+  /** Shape of the certificates issued (CERT_PROFILE); default `aws`. */
+  certProfile?: CertProfile;
   /** Stall detection: how long a job's lock lives without renewal. */
   lockDurationMs?: number;
   stalledIntervalMs?: number;
@@ -35,7 +38,13 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   const id = `worker-${process.pid}-${randomUUID().slice(0, 8)}`;
   const log = deps.log.child({ component: 'worker', workerId: id });
   const store = new ClientCertificateStore(deps.redis, deps.keys);
-  const processor = createGenerateProcessor({ store, vault: deps.vault, keys: deps.keySource, log });
+  const processor = createGenerateProcessor({
+    store,
+    vault: deps.vault,
+    keys: deps.keySource,
+    log,
+    profile: deps.certProfile,
+  });
   const started = new Map<string, number>();
 
   const connection = deps.redis.duplicate({ connectionName: `${id}-bullmq` });

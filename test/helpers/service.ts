@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { startApi, type ApiServer } from '../../api/server.js';
+import type { CertProfile } from '../../shared/config.js';
 import { KeyVault } from '../../shared/crypto/key-vault.js';
 import { Keys } from '../../shared/keys.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
@@ -34,7 +35,13 @@ export interface TestService {
 /** The API and `workers` in-process worker(s) on a real Redis, under a fresh key prefix. */
 export async function startService(
   redisUrl: string,
-  opts: { workers?: number; generateTimeoutMs?: number; prefix?: string; keySource?: KeySource } = {},
+  opts: {
+    workers?: number;
+    generateTimeoutMs?: number;
+    prefix?: string;
+    keySource?: KeySource;
+    certProfile?: CertProfile;
+  } = {},
 ): Promise<TestService> {
   const prefix = opts.prefix ?? `t${randomUUID().slice(0, 8)}`;
   const logs = new LogSink();
@@ -53,6 +60,7 @@ export async function startService(
       keySource: o.keySource ?? opts.keySource ?? directKeySource,
       log,
       concurrency: o.concurrency ?? 2,
+      certProfile: opts.certProfile,
     });
     workers.push(w);
     return w;
