@@ -1,0 +1,209 @@
+import assert from 'node:assert/strict';
+import { X509Certificate, createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { request, createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { after, before, describe, test } from 'node:test';
+import { APIGatewayClient, GenerateClientCertificateCommand } from '@aws-sdk/client-api-gateway';
+import forge from 'node-forge';
+import { CERT_PROFILES } from '../shared/config.js';
+import { clientTlsOptions } from '../shared/client-tls.js';
+import { KeyVault } from '../shared/crypto/key-vault.js';
+import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { startRedis, type TestRedis } from './helpers/redis-server.js';
+import { startService, type TestService } from './helpers/service.js';
+
+/** A throwaway server certificate for 127.0.0.1, so the client side verifies the server too. */
+function serverCertificate(): { key: string; cert: string } {
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const key = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }) as string);
+  cert.serialNumber = '01';
+  cert.validity.notBefore = new Date(Date.now() - 60_000);
+  cert.validity.notAfter = new Date(Date.now() + 3600_000);
+  cert.setSubject([{ shortName: 'CN', value: 'integration backend' }]);
+  cert.setIssuer([{ shortName: 'CN', value: 'integration backend' }]);
+  cert.setExtensions([{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }]);
+  cert.sign(forge.pki.privateKeyFromPem(key), forge.md.sha256.create());
+  return { key, cert: forge.pki.certificateToPem(cert) };
+}
+
+interface Outcome {
+  status?: number;
+  body?: string;
+  error?: NodeJS.ErrnoException;
+}
+
+function get(port: number, ca: string, client?: { key: string; cert: string }): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: '/', method: 'GET', ca, ...client, agent: false },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode, body }));
+        res.on('error', (error) => resolve({ error }));
+      },
+    );
+    req.on('error', (error) => resolve({ error }));
+    req.end();
+  });
+}
+
+for (const profile of CERT_PROFILES) {
+  describe(`certificates of the ${profile} profile in mutual TLS`, () => {
+    let redis: TestRedis;
+    let svc: TestService;
+    let sdk: APIGatewayClient;
+    const serverCert = serverCertificate();
+
+    before(async () => {
+      redis = await startRedis();
+      svc = await startService(redis.url, { certProfile: profile });
+      sdk = new APIGatewayClient({
+        endpoint: svc.api.url,
+        region: 'us-east-1',
+        credentials: {
+          accessKeyId: 'AKIDEXAMPLE',
+          secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+        },
+        maxAttempts: 1,
+      });
+    });
+    after(async () => {
+      sdk?.destroy();
+      await svc?.close();
+      await redis?.destroy();
+    });
+
+    test('the backend accepts the generated key and certificate, and refuses no certificate or another one', async () => {
+      const mine = await sdk.send(new GenerateClientCertificateCommand({ description: 'backend A' }));
+      const other = await sdk.send(new GenerateClientCertificateCommand({ description: 'someone else' }));
+      assert.ok(mine.clientCertificateId && mine.pemEncodedCertificate);
+      assert.ok(other.clientCertificateId && other.pemEncodedCertificate);
+      const x = new X509Certificate(mine.pemEncodedCertificate);
+      assert.equal(x.keyUsage === undefined, profile === 'aws', `${profile} profile shape`);
+
+      const t = { accountId: '000000000000', region: 'us-east-1' };
+      const tls = await clientTlsOptions({
+        store: new ClientCertificateStore(svc.redis, svc.keys),
+        vault: svc.vault,
+        ...t,
+        id: mine.clientCertificateId,
+      });
+      assert.equal(tls.cert, mine.pemEncodedCertificate);
+      assert.match(tls.key, /^-----BEGIN PRIVATE KEY-----\n/);
+      assert.ok(x.checkPrivateKey(createPrivateKey(tls.key)));
+      const otherTls = await clientTlsOptions({
+        store: new ClientCertificateStore(svc.redis, svc.keys),
+        vault: svc.vault,
+        ...t,
+        id: other.clientCertificateId,
+      });
+
+      const seen: string[] = [];
+      const refused: string[] = [];
+      const server: Server = createServer(
+        { ...serverCert, requestCert: true, rejectUnauthorized: true, ca: [mine.pemEncodedCertificate] },
+        (req, res) => {
+          seen.push((req.socket as TLSSocket).getPeerCertificate().fingerprint256);
+          res.end('hello, API Gateway');
+        },
+      );
+      server.on('tlsClientError', (err) => refused.push(err.message));
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const { port } = server.address() as AddressInfo;
+      try {
+        const ok = await get(port, serverCert.cert, tls);
+        assert.deepEqual(ok, { status: 200, body: 'hello, API Gateway' });
+        assert.deepEqual(seen, [x.fingerprint256]);
+
+        const none = await get(port, serverCert.cert);
+        assert.ok(none.error, `no client certificate must be refused, got ${JSON.stringify(none)}`);
+        const wrong = await get(port, serverCert.cert, otherTls);
+        assert.ok(wrong.error, `another certificate must be refused, got ${JSON.stringify(wrong)}`);
+        assert.equal(seen.length, 1, 'the refused requests never reached the handler');
+        assert.equal(refused.length, 2);
+        assert.match(refused[0]!, /peer did not return a certificate/);
+        assert.match(String(none.error.code), /CERTIFICATE_REQUIRED|HANDSHAKE_FAILURE|ECONNRESET/);
+        // Node's server checks the chain after the handshake and drops the socket: the client sees a reset.
+        assert.equal(wrong.error.code, 'ECONNRESET');
+
+        // Why the other certificate was refused: with verification reported instead of enforced, the
+        // server names it untrusted while the right one is authorized.
+        const verdicts: { authorized: boolean; error: string | undefined }[] = [];
+        const reporter: Server = createServer(
+          { ...serverCert, requestCert: true, rejectUnauthorized: false, ca: [mine.pemEncodedCertificate] },
+          (req, res) => {
+            const s = req.socket as TLSSocket;
+            verdicts.push({ authorized: s.authorized, error: s.authorizationError?.toString() });
+            res.end();
+          },
+        );
+        reporter.listen(0, '127.0.0.1');
+        await once(reporter, 'listening');
+        try {
+          const rport = (reporter.address() as AddressInfo).port;
+          assert.equal((await get(rport, serverCert.cert, tls)).status, 200);
+          assert.equal((await get(rport, serverCert.cert, otherTls)).status, 200);
+          assert.deepEqual(verdicts[0], { authorized: true, error: undefined });
+          assert.equal(verdicts[1]!.authorized, false);
+          assert.match(verdicts[1]!.error!, /SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/);
+        } finally {
+          reporter.close();
+        }
+      } finally {
+        server.close();
+      }
+    });
+  });
+}
+
+describe('clientTlsOptions', () => {
+  let redis: TestRedis;
+  let svc: TestService;
+  before(async () => {
+    redis = await startRedis();
+    svc = await startService(redis.url);
+  });
+  after(async () => {
+    await svc?.close();
+    await redis?.destroy();
+  });
+
+  test('throws NotFoundException for an id that does not exist', async () => {
+    await assert.rejects(
+      clientTlsOptions({
+        store: new ClientCertificateStore(svc.redis, svc.keys),
+        vault: svc.vault,
+        accountId: '000000000000',
+        region: 'us-east-1',
+        id: 'nope00',
+      }),
+      { name: 'NotFoundException', message: 'Invalid Client Certificate identifier specified' },
+    );
+  });
+
+  test('refuses to decrypt with another master key or under another record', async () => {
+    const res = await fetch(`${svc.api.url}/clientcertificates`, { method: 'POST', body: '{}' });
+    assert.equal(res.status, 201);
+    const { clientCertificateId: id } = (await res.json()) as { clientCertificateId: string };
+    const store = new ClientCertificateStore(svc.redis, svc.keys);
+    const t = { accountId: '000000000000', region: 'us-east-1' };
+    await assert.rejects(
+      clientTlsOptions({ store, vault: new KeyVault([randomBytes(32).toString('base64')]), ...t, id }),
+      /unknown master key/,
+    );
+    // The same sealed key copied under another id: the AAD no longer matches.
+    const sealed = await store.getEncryptedKey(t, id);
+    await svc.redis.hset(svc.keys.certificate(t, 'copy01'), 'pem', 'x', 'key', sealed!);
+    await assert.rejects(
+      clientTlsOptions({ store, vault: svc.vault, ...t, id: 'copy01' }),
+      /unable to authenticate/,
+    );
+  });
+});
