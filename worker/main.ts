@@ -3,46 +3,68 @@ import { loadKeyVault } from '../shared/crypto/master-key.js';
 import { Keys } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
 import { createRedis, patientOptions } from '../shared/redis.js';
+import { startRuntimeStats } from '../shared/runtime-stats.js';
 import { installShutdown } from '../shared/shutdown.js';
-import { directKeySource } from './key-source.js';
+import { KeyPool } from './key-pool.js';
+import { directKeySource, type KeySource } from './key-source.js';
+import { currentThreadpoolSize, relaunchWithThreadpool, requiredThreadpoolSize } from './threadpool.js';
 import { startWorker } from './worker.js';
+
+/** Refill generations per process: one core's worth, so refilling never crowds out waiting jobs. */
+const REFILL_PARALLELISM = 1;
 
 const config = loadConfigOrExit();
 const log = createLogger(config.logLevel, 'worker');
-const threadpool = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
-if (config.workerConcurrency > threadpool) {
-  log.warn(
-    { workerConcurrency: config.workerConcurrency, UV_THREADPOOL_SIZE: threadpool },
-    'WORKER_CONCURRENCY exceeds the libuv thread pool: key generation will queue; start with UV_THREADPOOL_SIZE set higher',
-  );
-}
-const redis = createRedis(config.redisUrl, patientOptions(), 'cc-worker');
-redis.on('error', (err) => log.debug({ err }, 'redis connection error'));
-const vault = loadKeyVault(config, log);
-const running = startWorker({
-  redis,
-  keys: new Keys(config.redisPrefix),
-  vault,
-  keySource: directKeySource,
-  log,
-  concurrency: config.workerConcurrency,
-  certProfile: config.certProfile,
-});
-log.info(
-  {
-    workerId: running.id,
-    concurrency: config.workerConcurrency,
-    threadpool,
-    certProfile: config.certProfile,
-  },
-  'worker started',
+const needed = requiredThreadpoolSize(
+  config.workerConcurrency,
+  config.keyPoolSize > 0 ? REFILL_PARALLELISM : 0,
 );
+if (!relaunchWithThreadpool(needed, log)) run();
 
-installShutdown(log, 25_000, async () => {
-  await running.close(20_000);
-  await directKeySource.close();
-  redis.disconnect();
-});
+function run() {
+  const threadpool = currentThreadpoolSize();
+  const redis = createRedis(config.redisUrl, patientOptions(), 'cc-worker');
+  redis.on('error', (err) => log.debug({ err }, 'redis connection error'));
+  const vault = loadKeyVault(config, log);
+  const pool =
+    config.keyPoolSize > 0
+      ? new KeyPool({
+          size: config.keyPoolSize,
+          refillParallelism: REFILL_PARALLELISM,
+          onError: (err) => log.error({ err }, 'key generation failed'),
+        })
+      : undefined;
+  const keySource: KeySource = pool ?? directKeySource;
+  const running = startWorker({
+    redis,
+    keys: new Keys(config.redisPrefix),
+    vault,
+    keySource,
+    log,
+    concurrency: config.workerConcurrency,
+    certProfile: config.certProfile,
+  });
+  const stopStats = startRuntimeStats(log.child({ component: 'worker', workerId: running.id }), () =>
+    pool ? { keyPool: pool.stats() } : {},
+  );
+  log.info(
+    {
+      workerId: running.id,
+      concurrency: config.workerConcurrency,
+      keyPoolSize: config.keyPoolSize,
+      threadpool,
+      certProfile: config.certProfile,
+    },
+    'worker started',
+  );
+
+  installShutdown(log, 25_000, async () => {
+    stopStats();
+    await running.close(20_000);
+    await keySource.close();
+    redis.disconnect();
+  });
+}
 
 function loadConfigOrExit() {
   try {

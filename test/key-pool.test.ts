@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict';
+import { createPublicKey, sign, verify } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { KeyPool } from '../worker/key-pool.js';
+import { generateRsaKey, type RsaKey } from '../worker/key-source.js';
+import { waitFor } from './helpers/redis-server.js';
+
+/** The key's identity: its public key, as DER hex. */
+const fingerprint = (k: RsaKey) =>
+  createPublicKey(k.publicKeyPem).export({ type: 'spki', format: 'der' }).toString('hex');
+
+/** Real RSA-2048 generation that counts its calls. */
+function countingGenerator() {
+  const g = { calls: 0, generate: () => (g.calls++, generateRsaKey()) };
+  return g;
+}
+
+/** A key whose private half signs what its public half verifies. */
+function assertWorkingPair(k: RsaKey) {
+  const data = Buffer.from('key pool');
+  assert.ok(verify('sha256', data, k.publicKeyPem, sign('sha256', data, k.privateKey)));
+  assert.equal(k.privateKey.asymmetricKeyDetails?.modulusLength, 2048);
+}
+
+/**
+ * A generator the test finishes by hand, handing out real keys made beforehand, so the order in which
+ * generations finish (and what the pool starts meanwhile) is decided by the test, not by timing.
+ */
+function manualGenerator(keys: RsaKey[]) {
+  const pending: (() => void)[] = [];
+  const failures: ((err: Error) => void)[] = [];
+  let next = 0;
+  return {
+    get started() {
+      return next;
+    },
+    get open() {
+      return pending.length;
+    },
+    generate: () =>
+      new Promise<RsaKey>((resolve, reject) => {
+        const key = keys[next++];
+        assert.ok(key, 'the test made too few keys');
+        pending.push(() => resolve(key));
+        failures.push(reject);
+      }),
+    /** Finishes the oldest open generation. */
+    finish() {
+      failures.shift();
+      pending.shift()!();
+    },
+    fail(err: Error) {
+      pending.shift();
+      failures.shift()!(err);
+    },
+  };
+}
+
+describe('key pool', () => {
+  let spare: RsaKey[] = [];
+  before(async () => {
+    spare = await Promise.all(Array.from({ length: 8 }, () => generateRsaKey()));
+  });
+
+  let pool: KeyPool | undefined;
+  after(async () => pool?.close());
+
+  it('fills itself to its size in the background', async () => {
+    const g = countingGenerator();
+    pool = new KeyPool({ size: 3, generate: g.generate });
+    await waitFor(() => pool!.stats().ready === 3, 30_000);
+    // Full: nothing more is generated.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(g.calls, 3);
+    assert.deepEqual(pool.stats(), { ready: 3, generating: 0, waiting: 0, hits: 0, misses: 0 });
+    await pool.close();
+  });
+
+  it('answers a take from the pool at once, then refills the key it gave away', async () => {
+    const g = countingGenerator();
+    pool = new KeyPool({ size: 2, generate: g.generate });
+    await waitFor(() => pool!.stats().ready === 2, 30_000);
+    const key = await pool.take();
+    assertWorkingPair(key);
+    assert.equal(pool.stats().hits, 1);
+    assert.equal(pool.stats().ready, 1);
+    await waitFor(() => pool!.stats().ready === 2, 30_000);
+    assert.equal(g.calls, 3);
+    await pool.close();
+  });
+
+  it('never hands out the same key twice, across pooled and freshly generated keys', async () => {
+    pool = new KeyPool({ size: 3 });
+    await waitFor(() => pool!.stats().ready === 3, 30_000);
+    // 3 from the pool, the rest generated while waiting; some taken at once, some one by one.
+    const keys = await Promise.all(Array.from({ length: 6 }, () => pool!.take()));
+    for (let i = 0; i < 3; i++) keys.push(await pool.take());
+    const seen = new Set(keys.map(fingerprint));
+    assert.equal(seen.size, keys.length);
+    assert.equal(new Set(keys.map((k) => k.privateKey)).size, keys.length);
+    keys.forEach(assertWorkingPair);
+    const s = pool.stats();
+    assert.equal(s.hits + s.misses, 9);
+    assert.ok(s.hits >= 3, `at least the 3 pooled keys were hits: ${JSON.stringify(s)}`);
+    await pool.close();
+  });
+
+  it('take() on an empty pool waits for a generation; a pool of size 0 never keeps keys', async () => {
+    const g = countingGenerator();
+    pool = new KeyPool({ size: 0, generate: g.generate });
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(g.calls, 0, 'size 0: no background generation');
+    const [a, b] = await Promise.all([pool.take(), pool.take()]);
+    assertWorkingPair(a);
+    assertWorkingPair(b);
+    assert.notEqual(fingerprint(a), fingerprint(b));
+    assert.deepEqual(pool.stats(), { ready: 0, generating: 0, waiting: 0, hits: 0, misses: 2 });
+    assert.equal(g.calls, 2);
+    await pool.close();
+  });
+
+  it('gives finished keys to waiting takes before the pool, and starts no refill while anyone waits', async () => {
+    const g = manualGenerator(spare);
+    pool = new KeyPool({ size: 4, refillParallelism: 1, generate: g.generate });
+    assert.equal(g.started, 1, 'one refill generation at a time');
+
+    const taken: RsaKey[] = [];
+    const takes = [pool.take(), pool.take(), pool.take()].map((p) => p.then((k) => taken.push(k)));
+    // The refill under way counts for the first waiter; the two others get one each, no more.
+    assert.equal(g.started, 3);
+    assert.equal(pool.stats().waiting, 3);
+
+    g.finish();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(taken.length, 1, 'the finished refill went to the oldest waiter');
+    assert.equal(pool.stats().ready, 0);
+    assert.equal(g.started, 3, 'no refill while two still wait');
+
+    g.finish();
+    g.finish();
+    await Promise.all(takes);
+    assert.deepEqual(
+      taken.map(fingerprint),
+      spare.slice(0, 3).map(fingerprint),
+      'waiters served in order, each with its own key',
+    );
+    // Nobody waits any more: refilling resumes, one at a time.
+    assert.equal(g.started, 4);
+    assert.equal(g.open, 1);
+    g.finish();
+    await waitFor(() => pool!.stats().ready === 1);
+    assert.equal(g.started, 5);
+    g.finish();
+    await waitFor(() => pool!.stats().ready === 2);
+    const closing = pool.close();
+    g.finish(); // the generation running at close finishes; its key is dropped, never handed out
+    await closing;
+    assert.equal(pool.stats().ready, 0);
+    assert.equal(g.started, 6);
+  });
+
+  it('reports a failed generation to the waiting take and retries refilling after a pause', async () => {
+    const g = manualGenerator(spare);
+    const errors: unknown[] = [];
+    pool = new KeyPool({
+      size: 1,
+      generate: g.generate,
+      retryDelayMs: 200,
+      onError: (e) => errors.push(e),
+    });
+    const take = pool.take();
+    g.fail(new Error('openssl said no'));
+    await assert.rejects(take, /openssl said no/);
+    assert.equal(errors.length, 1);
+    assert.equal(g.started, 1, 'no refill during the pause');
+    await waitFor(() => g.started === 2, 5000);
+    g.finish();
+    await waitFor(() => pool!.stats().ready === 1);
+    await pool.close();
+  });
+
+  it('close() stops refilling, drops unused keys and refuses later takes', async () => {
+    const g = countingGenerator();
+    pool = new KeyPool({ size: 2, generate: g.generate });
+    await waitFor(() => pool!.stats().ready === 2, 30_000);
+    await pool.take();
+    await pool.close();
+    assert.equal(pool.stats().ready, 0);
+    assert.equal(pool.stats().generating, 0);
+    const calls = g.calls;
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(g.calls, calls, 'nothing generated after close');
+    await assert.rejects(pool.take(), /key pool is closed/);
+  });
+});

@@ -1,0 +1,150 @@
+import { generateRsaKey, type KeySource, type RsaKey } from './key-source.js';
+
+export interface KeyPoolOptions {
+  /** Keys kept ready; the pool refills up to this many. */
+  size: number;
+  /**
+   * Refill generations run at once while nobody waits for a key. Each occupies one libuv thread and
+   * one core for ~200 ms, so keep it well below the core count: refilling uses spare CPU, not the CPU
+   * that waiting requests need. Default 1.
+   */
+  refillParallelism?: number;
+  /** Where keys come from; tests pass smaller keys. Default: native RSA-2048. */
+  generate?: () => Promise<RsaKey>;
+  /** Told about a failed generation (the pool retries after `retryDelayMs`). */
+  onError?: (err: unknown) => void;
+  /** Pause before refilling again after a failed generation, ms. Default 1000. */
+  retryDelayMs?: number;
+}
+
+export interface KeyPoolStats {
+  /** Keys ready now. */
+  ready: number;
+  /** Generations running now (for waiters and for refilling). */
+  generating: number;
+  /** take() calls waiting for a key. */
+  waiting: number;
+  /** take() calls answered from the pool without waiting, since start. */
+  hits: number;
+  /** take() calls that had to wait for a generation, since start. */
+  misses: number;
+}
+
+interface Waiter {
+  resolve: (key: RsaKey) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * A {@link KeySource} that keeps up to `size` pre-generated RSA keys in memory, so a burst is answered
+ * in the time of a signature instead of a key generation.
+ *
+ * Rules:
+ * - A key leaves the pool exactly once (shifted out of the array, never put back): each certificate
+ *   gets a key nobody else ever saw.
+ * - Keys live only in this process's memory: a crash loses the unused ones and nothing else.
+ * - Waiting takes come first. Every waiter has a generation running for it (a refill already under
+ *   way counts, since it finishes soonest); a finished key goes to the oldest waiter before the pool;
+ *   no refill starts while anyone waits.
+ * - Refilling runs at most `refillParallelism` generations at once, only while nobody waits.
+ */
+export class KeyPool implements KeySource {
+  private readonly keys: RsaKey[] = [];
+  private readonly waiters: Waiter[] = [];
+  private readonly size: number;
+  private readonly refillParallelism: number;
+  private readonly generate: () => Promise<RsaKey>;
+  private readonly onError: (err: unknown) => void;
+  private readonly retryDelayMs: number;
+  private readonly running = new Set<Promise<void>>();
+  private closed = false;
+  private backoffUntil = 0;
+  private backoffTimer: NodeJS.Timeout | undefined;
+  private hits = 0;
+  private misses = 0;
+
+  constructor(opts: KeyPoolOptions) {
+    if (!Number.isInteger(opts.size) || opts.size < 0)
+      throw new RangeError('size must be a whole number ≥ 0');
+    this.size = opts.size;
+    this.refillParallelism = Math.max(1, opts.refillParallelism ?? 1);
+    this.generate = opts.generate ?? (() => generateRsaKey());
+    this.onError = opts.onError ?? (() => undefined);
+    this.retryDelayMs = opts.retryDelayMs ?? 1000;
+    this.pump();
+  }
+
+  /** The next unused key: from the pool at once, or the first generation to finish. */
+  take(): Promise<RsaKey> {
+    if (this.closed) return Promise.reject(new Error('key pool is closed'));
+    const key = this.keys.shift();
+    if (key) {
+      this.hits++;
+      this.pump();
+      return Promise.resolve(key);
+    }
+    this.misses++;
+    return new Promise<RsaKey>((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+      this.pump();
+    });
+  }
+
+  /**
+   * Stops refilling and drops the unused keys. Generations already running finish (waiters still get
+   * theirs); resolves when they have.
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.backoffTimer);
+    this.keys.length = 0;
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+  }
+
+  stats(): KeyPoolStats {
+    return {
+      ready: this.keys.length,
+      generating: this.running.size,
+      waiting: this.waiters.length,
+      hits: this.hits,
+      misses: this.misses,
+    };
+  }
+
+  /** Starts the generations the rules above call for. */
+  private pump(): void {
+    // Waiters: one generation each, whatever the refill limit and even during a backoff (a request is
+    // waiting; its failure is reported to it).
+    while (this.running.size < this.waiters.length) this.startOne();
+    if (this.closed || this.waiters.length > 0) return;
+    if (Date.now() < this.backoffUntil) return;
+    const missing = this.size - this.keys.length;
+    while (this.running.size < Math.min(missing, this.refillParallelism)) this.startOne();
+  }
+
+  private startOne(): void {
+    const p: Promise<void> = this.generate().then(
+      (key) => {
+        this.running.delete(p);
+        const waiter = this.waiters.shift();
+        if (waiter) waiter.resolve(key);
+        else if (!this.closed && this.keys.length < this.size) this.keys.push(key);
+        // else: a waiter was served by another generation and the pool is full; the key is dropped
+        // unused, which is safe (it was never handed out).
+        this.pump();
+      },
+      (err: unknown) => {
+        this.running.delete(p);
+        this.onError(err);
+        const waiter = this.waiters.shift();
+        if (waiter) waiter.reject(err);
+        this.backoffUntil = Date.now() + this.retryDelayMs;
+        clearTimeout(this.backoffTimer);
+        this.backoffTimer = setTimeout(() => this.pump(), this.retryDelayMs);
+        this.backoffTimer.unref();
+        this.pump();
+      },
+    );
+    this.running.add(p);
+  }
+}
