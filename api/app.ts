@@ -16,6 +16,7 @@ import { regionFromRequest, type AppEnv } from './context.js';
 import type { Issuer } from './issuer.js';
 import { clientCertificateRoutes } from './routes/client-certificates.js';
 import { healthRoutes, type HealthCheck } from './routes/health.js';
+import { tagRoutes } from './routes/tags.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
@@ -82,6 +83,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   app.route('/', healthRoutes(deps.health));
   app.route('/', clientCertificateRoutes(deps));
+  app.route('/', tagRoutes(deps));
 
   app.notFound((c) => {
     const known = ROUTES.find(([re]) => re.test(c.req.path));

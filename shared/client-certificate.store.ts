@@ -1,5 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { ClientCertificate } from './client-certificate.js';
+import { CLIENT_CERTIFICATE_ID } from './ids.js';
 import { Keys, type Tenant } from './keys.js';
 
 export type RedisClient = Redis | Cluster;
@@ -172,6 +173,7 @@ export class ClientCertificateStore {
   }
 
   async get(t: Tenant, id: string): Promise<ClientCertificate | undefined> {
+    if (!isId(id)) return undefined;
     const res = await this.redis
       .multi()
       .hgetall(this.keys.certificate(t, id))
@@ -189,6 +191,7 @@ export class ClientCertificateStore {
 
   /** The sealed private key of a certificate, or undefined when there is no such certificate. */
   async getEncryptedKey(t: Tenant, id: string): Promise<string | undefined> {
+    if (!isId(id)) return undefined;
     return (await this.redis.hget(this.keys.certificate(t, id), 'key')) ?? undefined;
   }
 
@@ -230,6 +233,7 @@ export class ClientCertificateStore {
 
   /** @param description the new description, or undefined to remove it. @returns false when not found. */
   async setDescription(t: Tenant, id: string, description: string | undefined): Promise<boolean> {
+    if (!isId(id)) return false;
     const key = this.keys.certificate(t, id);
     const r =
       description === undefined
@@ -240,6 +244,7 @@ export class ClientCertificateStore {
 
   /** @returns false when not found. */
   async delete(t: Tenant, id: string): Promise<boolean> {
+    if (!isId(id)) return false;
     const k = this.keys;
     return (await this.redis.ccDelete(k.certificate(t, id), k.tags(t, id), k.index(t), id)) === 1;
   }
@@ -251,6 +256,7 @@ export class ClientCertificateStore {
     tags: Record<string, string>,
     max: number,
   ): Promise<'ok' | 'notfound' | 'limit'> {
+    if (!isId(id)) return 'notfound';
     const r = await this.redis.ccTag(
       this.keys.certificate(t, id),
       this.keys.tags(t, id),
@@ -262,6 +268,7 @@ export class ClientCertificateStore {
 
   /** @returns false when not found. */
   async untag(t: Tenant, id: string, tagKeys: string[]): Promise<boolean> {
+    if (!isId(id)) return false;
     return (await this.redis.ccUntag(this.keys.certificate(t, id), this.keys.tags(t, id), ...tagKeys)) === 1;
   }
 
@@ -273,6 +280,14 @@ export class ClientCertificateStore {
     ]);
     return { existing, pending };
   }
+}
+
+/**
+ * Ids become part of key names, so an id from a request that is not a well-formed id names no
+ * certificate; without this, `abc123:tags` would address certificate abc123's tag hash as a record.
+ */
+function isId(id: string): boolean {
+  return CLIENT_CERTIFICATE_ID.test(id);
 }
 
 function fromHash(

@@ -28,3 +28,97 @@ export function toJson(c: ClientCertificate): Record<string, unknown> {
 export function clientCertificateArn(region: string, id: string): string {
   return `arn:aws:apigateway:${region}::/clientcertificates/${id}`;
 }
+
+/** Where AWS's HAL `curies` point; `{rel}` is the link relation without its `clientcertificate:` prefix. */
+export const HAL_CURIE = {
+  href: 'https://docs.aws.amazon.com/apigateway/latest/developerguide/restapi-clientcertificate-{rel}.html',
+  name: 'clientcertificate',
+  templated: true,
+} as const;
+
+/** Epoch seconds as AWS's HAL dates show them: ISO-8601 UTC without milliseconds (`2016-06-15T22:33:13Z`). */
+export function isoSeconds(epochSeconds: number): string {
+  return new Date(epochSeconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function recordLinks(id: string): Record<string, { href: string }> {
+  const href = `/clientcertificates/${id}`;
+  return {
+    self: { href },
+    'clientcertificate:delete': { href },
+    'clientcertificate:update': { href },
+  };
+}
+
+/**
+ * The record as API Gateway renders it for `Accept: application/hal+json`: `_links` (with `curies`
+ * unless `embedded`, since an embedded record shares its container's) and ISO-8601 dates.
+ */
+export function toHal(c: ClientCertificate, embedded = false): Record<string, unknown> {
+  const links: Record<string, unknown> = embedded
+    ? recordLinks(c.clientCertificateId)
+    : { curies: HAL_CURIE, ...recordLinks(c.clientCertificateId) };
+  const out: Record<string, unknown> = { _links: links, clientCertificateId: c.clientCertificateId };
+  out.createdDate = isoSeconds(c.createdDate);
+  if (c.description !== undefined) out.description = c.description;
+  out.expirationDate = isoSeconds(c.expirationDate);
+  out.pemEncodedCertificate = c.pemEncodedCertificate;
+  if (Object.keys(c.tags).length > 0) out.tags = c.tags;
+  return out;
+}
+
+/**
+ * A page of records in HAL: the records under `_embedded.item`, their links under `_links.item`, and,
+ * when more follow, `position` plus a `next` link carrying it.
+ */
+export function toHalList(items: ClientCertificate[], position?: string): Record<string, unknown> {
+  const links: Record<string, unknown> = {
+    curies: HAL_CURIE,
+    self: { href: '/clientcertificates' },
+    item: items.map((c) => ({ href: `/clientcertificates/${c.clientCertificateId}` })),
+    'clientcertificate:by-id': { href: '/clientcertificates/{clientcertificate_id}', templated: true },
+    'clientcertificate:generate': { href: '/clientcertificates' },
+  };
+  if (position !== undefined) {
+    links.next = { href: `/clientcertificates?position=${encodeURIComponent(position)}` };
+  }
+  const out: Record<string, unknown> = {
+    _links: links,
+    _embedded: { item: items.map((c) => toHal(c, true)) },
+  };
+  if (position !== undefined) out.position = position;
+  return out;
+}
+
+/** `arn:{partition}:{service}:{region}:{account}:{resource}`; API Gateway's resource part starts with `/`. */
+const ARN = /^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):([a-z0-9-]+):([a-z0-9-]*):(\d{12})?:(.+)$/;
+const CLIENT_CERTIFICATE_RESOURCE = /^\/clientcertificates\/([^/]+)$/;
+
+/** Why an ARN does not name a client certificate the caller may address. */
+export type ArnProblem = 'malformed' | 'service' | 'resource' | 'region';
+
+/**
+ * Reads a client certificate's id out of its ARN, checking that the ARN is well formed, names an
+ * API Gateway client certificate, and lies in `region`. The id itself is not checked here: an
+ * ill-formed id names no certificate, which is a 404 rather than a bad ARN.
+ */
+export function parseClientCertificateArn(
+  arn: string,
+  region: string,
+): { id: string } | { problem: ArnProblem; arnRegion?: string } {
+  const m = ARN.exec(arn);
+  if (!m) return { problem: 'malformed' };
+  const [, , service, arnRegion, , resource] = m as unknown as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  if (service !== 'apigateway') return { problem: 'service' };
+  const r = CLIENT_CERTIFICATE_RESOURCE.exec(resource);
+  if (!r) return { problem: 'resource' };
+  if (arnRegion !== region) return { problem: 'region', arnRegion };
+  return { id: r[1] as string };
+}

@@ -1,4 +1,4 @@
-import { BadRequestError } from './errors.js';
+import { BadRequestError, ValidationError } from './errors.js';
 
 export const DESCRIPTION_MAX = 1024;
 export const TAG_KEY_MAX = 128;
@@ -93,4 +93,50 @@ export function parseJsonObject(text: string): Record<string, unknown> {
   }
   if (!isPlainObject(parsed)) throw new BadRequestError('Request body must be a JSON object');
   return parsed;
+}
+
+/** The JSON-Patch operations API Gateway's enum allows (in AWS's order, as its error messages list them). */
+export const PATCH_OPS = ['add', 'remove', 'move', 'test', 'replace', 'copy'] as const;
+/** The only path UpdateClientCertificate may change. */
+const CLIENT_CERTIFICATE_PATCH_PATHS = ['/description'];
+
+/**
+ * Validates UpdateClientCertificate's `patchOperations` completely before anything is written, so a
+ * rejected patch changes nothing. Only `replace` of `/description` is allowed; the wording of each
+ * rejection is API Gateway's.
+ * @returns `{ change: false }` when there is nothing to do, otherwise the description to store
+ *   (undefined = remove it; the last operation wins).
+ */
+export function validateClientCertificatePatch(
+  v: unknown,
+): { change: false } | { change: true; description: string | undefined } {
+  if (v === undefined || v === null) return { change: false };
+  if (!Array.isArray(v)) throw new BadRequestError('patchOperations must be a list of patch operations');
+  let result: { change: false } | { change: true; description: string | undefined } = { change: false };
+  v.forEach((operation: unknown, i) => {
+    if (!isPlainObject(operation)) {
+      throw new BadRequestError(`patchOperations[${i}] must be an object with op, path and value`);
+    }
+    const { op, path, value } = operation;
+    if (typeof op !== 'string' || !(PATCH_OPS as readonly string[]).includes(op)) {
+      throw new ValidationError(
+        `1 validation error detected: Value ${typeof op === 'string' ? `'${op}'` : 'null'} at 'updateClientCertificateInput.patchOperations.${i + 1}.member.op' failed to satisfy constraint: Member must satisfy enum value set: [${PATCH_OPS.join(', ')}]`,
+      );
+    }
+    const p = path === undefined || path === null ? 'null' : String(path);
+    if (op !== 'replace') {
+      throw new BadRequestError(
+        `Invalid patch path  '${p}' specified for op '${op}'. Please choose supported operations`,
+      );
+    }
+    if (!CLIENT_CERTIFICATE_PATCH_PATHS.includes(p)) {
+      throw new BadRequestError(
+        `Invalid patch path  '${p}' specified for op 'replace'. Must be one of: [${CLIENT_CERTIFICATE_PATCH_PATHS.join(', ')}]`,
+      );
+    }
+    const description =
+      value === null ? undefined : validateDescription(value, `patchOperations[${i}].value`);
+    result = { change: true, description };
+  });
+  return result;
 }
