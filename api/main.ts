@@ -13,4 +13,6 @@ try {
 const log = createLogger(config.logLevel, 'api');
 const api = await startApi(config, log);
 log.info({ url: api.url }, 'API listening');
-installShutdown(log, config.generateTimeoutMs + 10_000, () => api.close(config.generateTimeoutMs + 5_000));
+// An in-flight Generate may wait GENERATE_TIMEOUT_MS for its job: drain for that long, then give up.
+const hardTimeoutMs = config.shutdownTimeoutMs || config.generateTimeoutMs + 10_000;
+installShutdown(log, hardTimeoutMs, () => api.close(Math.max(500, hardTimeoutMs - 3000)));

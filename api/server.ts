@@ -1,14 +1,14 @@
 import { serve, type ServerType } from '@hono/node-server';
 import { Queue, QueueEvents } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { ClientCertificateStore } from '../shared/client-certificate.store.js';
 import type { Config } from '../shared/config.js';
 import { DEFAULT_JOB_OPTIONS, QUEUE_NAME, type GenerateData, type GenerateResult } from '../shared/jobs.js';
 import { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
-import { createRedis, failFastOptions, patientOptions } from '../shared/redis.js';
+import { ServiceUnavailableError } from '../shared/errors.js';
+import { createRedis, failFastOptions, patientOptions, type RedisClient } from '../shared/redis.js';
 import { HEARTBEAT_TTL_MS } from '../shared/heartbeat.js';
-import { createApp } from './app.js';
+import { createApp, errorResponse } from './app.js';
 import { Issuer } from './issuer.js';
 import type { HealthReport } from './routes/health.js';
 
@@ -16,19 +16,26 @@ export interface ApiServer {
   url: string;
   port: number;
   server: ServerType;
-  /** Stops accepting, lets in-flight requests finish (at most `timeoutMs`), then closes queues and Redis. */
+  /** Requests being answered now. */
+  readonly inFlight: number;
+  /**
+   * Graceful stop: stops listening, answers requests arriving on open connections with 503 and
+   * `Connection: close`, lets in-flight requests finish (at most `timeoutMs`, default 30 s, then
+   * cuts their connections), then closes queues and Redis.
+   */
   close(timeoutMs?: number): Promise<void>;
 }
 
 export type ApiConfig = Pick<
   Config,
   'host' | 'port' | 'redisUrl' | 'redisPrefix' | 'generateTimeoutMs' | 'defaultAccountId' | 'defaultRegion'
->;
+> &
+  Partial<Pick<Config, 'redisClusterNodes'>>;
 
 /** Wires Redis, BullMQ and the app, and listens. Used by main.ts and by tests. */
 export async function startApi(config: ApiConfig, log: Logger): Promise<ApiServer> {
   const keys = new Keys(config.redisPrefix);
-  const redis: Redis = createRedis(config.redisUrl, failFastOptions(), 'cc-api');
+  const redis: RedisClient = createRedis(config, failFastOptions(), 'cc-api');
   redis.on('error', (err) => log.debug({ err }, 'redis connection error'));
   const queue = new Queue<GenerateData, GenerateResult>(QUEUE_NAME, {
     connection: redis,
@@ -36,7 +43,7 @@ export async function startApi(config: ApiConfig, log: Logger): Promise<ApiServe
     defaultJobOptions: DEFAULT_JOB_OPTIONS,
   });
   queue.on('error', (err) => log.debug({ err }, 'queue error'));
-  const eventsRedis = createRedis(config.redisUrl, patientOptions(), 'cc-api-events');
+  const eventsRedis = createRedis(config, patientOptions(), 'cc-api-events');
   eventsRedis.on('error', (err) => log.debug({ err }, 'redis connection error'));
   const queueEvents = new QueueEvents(QUEUE_NAME, {
     connection: eventsRedis,
@@ -86,35 +93,77 @@ export async function startApi(config: ApiConfig, log: Logger): Promise<ApiServe
     defaultRegion: config.defaultRegion,
   });
 
+  // Draining: once close() starts, requests still arriving on kept-alive connections are refused with
+  // a 503 (a load balancer retries them elsewhere), and every answer closes its connection, so the
+  // server really empties instead of serving keep-alive clients forever.
+  let draining = false;
+  let inFlight = 0;
+  let onIdle: (() => void) | undefined;
+  const fetch = async (req: Request, env: unknown): Promise<Response> => {
+    if (draining) {
+      const res = errorResponse(
+        new ServiceUnavailableError('This server is shutting down. Retry the request.', 1),
+      );
+      res.headers.set('connection', 'close');
+      return res;
+    }
+    inFlight += 1;
+    try {
+      const res = await app.fetch(req, env);
+      if (draining) {
+        try {
+          res.headers.set('connection', 'close');
+        } catch {
+          // immutable headers: node still closes the idle connection below
+        }
+      }
+      return res;
+    } finally {
+      inFlight -= 1;
+      if (inFlight === 0) onIdle?.();
+    }
+  };
+
   const server = await new Promise<ServerType>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(s));
+    const s = serve({ fetch, hostname: config.host, port: config.port }, () => resolve(s));
     s.once('error', reject);
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
 
+  type NodeServer = ServerType & { closeIdleConnections?: () => void; closeAllConnections?: () => void };
+  const node = server as NodeServer;
   let closing: Promise<void> | undefined;
   return {
     url: `http://${host}:${port}`,
     port,
     server,
+    get inFlight() {
+      return inFlight;
+    },
     close(timeoutMs = 30_000) {
       closing ??= (async () => {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
-            (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-            resolve();
-          }, timeoutMs);
-          timer.unref();
-          server.close(() => {
-            clearTimeout(timer);
-            resolve();
-          });
-          (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+        draining = true;
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        const deadline = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
+        const idle = new Promise<void>((resolve) => {
+          onIdle = resolve;
+          if (inFlight === 0) resolve();
         });
-        await queueEvents.close().catch(() => undefined);
-        await queue.close().catch(() => undefined);
+        // Idle keep-alive connections would hold close() open forever; sweep them until all are gone.
+        node.closeIdleConnections?.();
+        const sweeper = setInterval(() => node.closeIdleConnections?.(), 100);
+        await Promise.race([idle, deadline]);
+        await Promise.race([closed, new Promise<void>((r) => setTimeout(r, 1000).unref()), deadline]);
+        clearInterval(sweeper);
+        node.closeAllConnections?.();
+        await Promise.race([closed, new Promise<void>((r) => setTimeout(r, 1000).unref())]);
+        // Bounded: with Redis away these would wait for a reconnect that may never come.
+        const bounded = (p: Promise<unknown>) =>
+          Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+        await bounded(queueEvents.close());
+        await bounded(queue.close());
         eventsRedis.disconnect();
         redis.disconnect();
       })();

@@ -84,6 +84,11 @@ const schema = z.object({
     .optional()
     .default('000000000000')
     .refine((v) => /^\d{12}$/.test(v), 'DEFAULT_ACCOUNT_ID must be 12 digits'),
+  REDIS_CLUSTER_NODES: z.string().optional(),
+  WORKER_LOCK_DURATION_MS: intFrom('WORKER_LOCK_DURATION_MS', 10_000, 1000, 600_000),
+  WORKER_STALLED_INTERVAL_MS: intFrom('WORKER_STALLED_INTERVAL_MS', 5000, 500, 600_000),
+  WORKER_WATCHDOG_INTERVAL_MS: intFrom('WORKER_WATCHDOG_INTERVAL_MS', 5000, 0, 600_000),
+  SHUTDOWN_TIMEOUT_MS: intFrom('SHUTDOWN_TIMEOUT_MS', 0, 0, 3_600_000),
   EMBEDDED_REDIS: z.enum(['auto', 'never']).optional().default('auto'),
   EMBEDDED_REDIS_DIR: z.string().optional().default('.data/redis'),
   CERT_PROFILE: z
@@ -95,12 +100,41 @@ const schema = z.object({
     .default('aws'),
 });
 
+/** One Redis Cluster seed node. */
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
+/** Parses `host:port,host:port` (IPv6 as `[::1]:7000`); returns the nodes or a problem. */
+export function parseClusterNodes(value: string): RedisNode[] | string {
+  const nodes: RedisNode[] = [];
+  for (const part of value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/.exec(part);
+    const port = m ? Number(m[2]) : NaN;
+    if (!m || port < 1 || port > 65535) {
+      return `REDIS_CLUSTER_NODES must be a comma-separated list of host:port, got ${JSON.stringify(part)}`;
+    }
+    nodes.push({ host: m[1]!.replace(/^\[|\]$/g, ''), port });
+  }
+  if (nodes.length === 0) return 'REDIS_CLUSTER_NODES must name at least one host:port';
+  return nodes;
+}
+
 export interface Config {
   nodeEnv: 'development' | 'production' | 'test';
   host: string;
   port: number;
   /** Redis URL; undefined means "the default, 127.0.0.1:6379, or an embedded one". */
   redisUrl: string | undefined;
+  /**
+   * Redis Cluster seed nodes from REDIS_CLUSTER_NODES (`host:port,...`); when set, every connection is
+   * an ioredis Cluster and REDIS_URL must be unset.
+   */
+  redisClusterNodes: RedisNode[] | undefined;
   /** Prefix of every Redis key this service writes (records and BullMQ). */
   redisPrefix: string;
   /** Jobs one worker process runs at once; default one per core. */
@@ -111,6 +145,20 @@ export interface Config {
   workerProcesses: number;
   /** How long the API waits for a generation job, in milliseconds. */
   generateTimeoutMs: number;
+  /**
+   * How long a worker's job lock lives without renewal, ms. A killed worker's job is re-run at most
+   * lock duration + stalled interval after the kill, so keep that sum well below GENERATE_TIMEOUT_MS.
+   */
+  workerLockDurationMs: number;
+  /** How often workers look for stalled jobs (locks that expired), ms. */
+  workerStalledIntervalMs: number;
+  /** How often the worker watchdog checks that the BullMQ worker still takes jobs, ms; 0 disables it. */
+  workerWatchdogIntervalMs: number;
+  /**
+   * Hard limit on a graceful shutdown, ms; after it the process exits anyway. 0 means the process's
+   * default: GENERATE_TIMEOUT_MS + 10 s for the API (in-flight requests may wait that long), 25 s for a worker.
+   */
+  shutdownTimeoutMs: number;
   logLevel: (typeof LOG_LEVELS)[number];
   /** Base64 of 32 bytes; undefined in development means "use or create MASTER_KEY_FILE". */
   masterKey: string | undefined;
@@ -161,6 +209,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const p = checkKey('MASTER_KEYS_PREVIOUS', k);
     if (p) problems.push(`${p} (comma-separated)`);
   }
+  let redisClusterNodes: RedisNode[] | undefined;
+  if (e.REDIS_CLUSTER_NODES !== undefined && e.REDIS_CLUSTER_NODES.trim() !== '') {
+    const nodes = parseClusterNodes(e.REDIS_CLUSTER_NODES);
+    if (typeof nodes === 'string') problems.push(nodes);
+    else redisClusterNodes = nodes;
+    if (e.REDIS_URL) problems.push('set either REDIS_URL or REDIS_CLUSTER_NODES, not both');
+  }
+  if (e.WORKER_STALLED_INTERVAL_MS > e.WORKER_LOCK_DURATION_MS) {
+    problems.push(
+      `WORKER_STALLED_INTERVAL_MS (${e.WORKER_STALLED_INTERVAL_MS}) must not exceed WORKER_LOCK_DURATION_MS (${e.WORKER_LOCK_DURATION_MS})`,
+    );
+  }
   if (e.NODE_ENV === 'production' && !masterKey) {
     problems.push('MASTER_KEY is required when NODE_ENV=production');
   }
@@ -170,11 +230,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     port: e.PORT,
     redisUrl: e.REDIS_URL,
+    redisClusterNodes,
     redisPrefix: e.REDIS_PREFIX,
     workerConcurrency: e.WORKER_CONCURRENCY,
     keyPoolSize: e.KEY_POOL_SIZE,
     workerProcesses: e.WORKER_PROCESSES,
     generateTimeoutMs: e.GENERATE_TIMEOUT_MS,
+    workerLockDurationMs: e.WORKER_LOCK_DURATION_MS,
+    workerStalledIntervalMs: e.WORKER_STALLED_INTERVAL_MS,
+    workerWatchdogIntervalMs: e.WORKER_WATCHDOG_INTERVAL_MS,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
     masterKey,
     previousMasterKeys,

@@ -1,6 +1,16 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { RedisNode } from './config.js';
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+/** A standalone connection or a Redis Cluster client: the store, BullMQ and heartbeats take either. */
+export type RedisClient = Redis | Cluster;
+
+/** Where Redis is: a URL (standalone) or Redis Cluster seed nodes. */
+export interface RedisTarget {
+  redisUrl?: string | undefined;
+  redisClusterNodes?: RedisNode[] | undefined;
+}
 
 /**
  * Options for the request path: no offline queue and short timeouts, so a Redis outage becomes a
@@ -22,10 +32,62 @@ export function patientOptions(): RedisOptions {
     maxRetriesPerRequest: null,
     enableOfflineQueue: true,
     connectTimeout: 5000,
+    // A connection whose peer vanished without a FIN (failover, network partition) would otherwise
+    // leave a blocking command waiting forever: TCP keep-alive notices the dead peer, and the
+    // client-side guard fails a blocking command that outlives its own server-side timeout.
+    keepAlive: 10_000,
+    blockingTimeout: 60_000,
     retryStrategy: (times) => Math.min(200 * times, 2000),
   };
 }
 
-export function createRedis(url: string | undefined, options: RedisOptions, name: string): Redis {
-  return new Redis(url ?? DEFAULT_REDIS_URL, { ...options, connectionName: name });
+/**
+ * Cluster client options derived from standalone ones. ioredis takes the offline queue and the retry
+ * strategy at the cluster level and everything else per node; `maxRetriesPerRequest: null` (what
+ * BullMQ's blocking connections require) stays in `redisOptions`, where BullMQ looks for it.
+ */
+export function clusterOptions(options: RedisOptions, name: string): ClusterOptions {
+  const { enableOfflineQueue, retryStrategy, ...node } = options;
+  const failFast = enableOfflineQueue === false;
+  return {
+    enableOfflineQueue: enableOfflineQueue ?? true,
+    clusterRetryStrategy: (times) =>
+      retryStrategy ? (retryStrategy(times) ?? null) : Math.min(100 * times, 2000),
+    // While slots move or the cluster is down, retry for a short while on the request path only.
+    retryDelayOnClusterDown: failFast ? 100 : 300,
+    retryDelayOnFailover: failFast ? 100 : 300,
+    retryDelayOnTryAgain: failFast ? 100 : 300,
+    maxRedirections: failFast ? 8 : 16,
+    slotsRefreshTimeout: 2000,
+    redisOptions: { ...node, connectionName: name },
+  };
+}
+
+/**
+ * One Redis connection to `target`: an ioredis Cluster when cluster nodes are configured, a standalone
+ * client otherwise. `target` may also be a plain URL (undefined = the default local Redis).
+ */
+export function createRedis(
+  target: RedisTarget | string | undefined,
+  options: RedisOptions,
+  name: string,
+): RedisClient {
+  const t: RedisTarget = typeof target === 'object' ? target : { redisUrl: target };
+  if (t.redisClusterNodes?.length) return new Cluster(t.redisClusterNodes, clusterOptions(options, name));
+  return new Redis(t.redisUrl ?? DEFAULT_REDIS_URL, { ...options, connectionName: name });
+}
+
+/** A new connection with the same target and options as `client` (a Cluster or a standalone one). */
+export function duplicateRedis(client: RedisClient, name: string): RedisClient {
+  if (client instanceof Cluster) {
+    return client.duplicate(undefined, {
+      redisOptions: { ...client.options.redisOptions, connectionName: name },
+    });
+  }
+  return client.duplicate({ connectionName: name });
+}
+
+/** True when `client` talks to a Redis Cluster. */
+export function isCluster(client: RedisClient): client is Cluster {
+  return client instanceof Cluster;
 }

@@ -23,7 +23,7 @@ if (!relaunchWithThreadpool(needed, log)) run();
 
 function run() {
   const threadpool = currentThreadpoolSize();
-  const redis = createRedis(config.redisUrl, patientOptions(), 'cc-worker');
+  const redis = createRedis(config, patientOptions(), 'cc-worker');
   redis.on('error', (err) => log.debug({ err }, 'redis connection error'));
   const vault = loadKeyVault(config, log);
   const pool =
@@ -43,6 +43,9 @@ function run() {
     log,
     concurrency: config.workerConcurrency,
     certProfile: config.certProfile,
+    lockDurationMs: config.workerLockDurationMs,
+    stalledIntervalMs: config.workerStalledIntervalMs,
+    watchdogIntervalMs: config.workerWatchdogIntervalMs,
   });
   const stopStats = startRuntimeStats(log.child({ component: 'worker', workerId: running.id }), () =>
     pool ? { keyPool: pool.stats() } : {},
@@ -54,13 +57,19 @@ function run() {
       keyPoolSize: config.keyPoolSize,
       threadpool,
       certProfile: config.certProfile,
+      lockDurationMs: config.workerLockDurationMs,
+      stalledIntervalMs: config.workerStalledIntervalMs,
+      watchdogIntervalMs: config.workerWatchdogIntervalMs,
     },
     'worker started',
   );
 
-  installShutdown(log, 25_000, async () => {
+  // Jobs take well under a second, so a worker drains quickly; jobs it cannot finish in time are
+  // re-run elsewhere once their locks expire.
+  const hardTimeoutMs = config.shutdownTimeoutMs || 25_000;
+  installShutdown(log, hardTimeoutMs, async () => {
     stopStats();
-    await running.close(20_000);
+    await running.close(Math.max(500, hardTimeoutMs - 3000));
     await keySource.close();
     redis.disconnect();
   });

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { Queue, Worker } from 'bullmq';
 import { ClientCertificateStore } from '../shared/client-certificate.store.js';
 import type { CertProfile } from '../shared/config.js';
 import type { KeyVault } from '../shared/crypto/key-vault.js';
@@ -8,12 +7,13 @@ import { QUEUE_NAME, type GenerateData, type GenerateResult } from '../shared/jo
 import type { Keys } from '../shared/keys.js';
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS } from '../shared/heartbeat.js';
 import type { Logger } from '../shared/logger.js';
+import { duplicateRedis, type RedisClient } from '../shared/redis.js';
 import { createGenerateProcessor } from './generate.processor.js';
 import type { KeySource } from './key-source.js';
 
 export interface WorkerDeps {
-  /** Patient connection (maxRetriesPerRequest: null) for the store and heartbeats. */
-  redis: Redis;
+  /** Patient connection (maxRetriesPerRequest: null) for the store and heartbeats; standalone or Cluster. */
+  redis: RedisClient;
   keys: Keys;
   vault: KeyVault;
   keySource: KeySource;
@@ -21,19 +21,70 @@ export interface WorkerDeps {
   concurrency: number;
   /** Shape of the certificates issued (CERT_PROFILE); default `aws`. */
   certProfile?: CertProfile;
-  /** Stall detection: how long a job's lock lives without renewal. */
+  /** Stall detection: how long a job's lock lives without renewal, ms (default 10 000). */
   lockDurationMs?: number;
+  /** How often to look for stalled jobs, ms (default 5000). */
   stalledIntervalMs?: number;
+  /** How often the watchdog checks that the BullMQ worker still takes jobs, ms; 0 disables (default 5000). */
+  watchdogIntervalMs?: number;
 }
 
 export interface RunningWorker {
   id: string;
-  worker: Worker<GenerateData, GenerateResult>;
+  /** The current BullMQ worker; the watchdog replaces it when it stops taking jobs. */
+  readonly worker: Worker<GenerateData, GenerateResult>;
+  /** How many times the watchdog has replaced the BullMQ worker. */
+  readonly restarts: number;
+  /** Jobs this process is running now. */
+  readonly active: number;
   /** Stops taking jobs, waits for active ones (at most `timeoutMs`), then releases resources. */
   close(timeoutMs?: number): Promise<void>;
 }
 
-/** Starts one BullMQ worker on the generation queue, with a heartbeat the API's /health counts. */
+/** What the watchdog saw at one tick. */
+export interface WatchdogSample {
+  now: number;
+  /** `worker.isRunning()`: false once BullMQ's main loop has ended. */
+  running: boolean;
+  /** Jobs waiting in the queue, or undefined when Redis did not answer (nothing can be concluded). */
+  waiting: number | undefined;
+  /** Jobs this worker is running. */
+  active: number;
+  concurrency: number;
+  /** When this worker last started or finished a job (or was created), epoch ms. */
+  lastActivity: number;
+  /** Since when jobs have been waiting while this worker sat idle with free capacity, if they have. */
+  idleSince: number | undefined;
+}
+
+/**
+ * The watchdog's decision, pure so it can be tested without a stuck worker. A worker is stuck when
+ * its main loop has ended, or when jobs have been waiting for at least `graceMs` while it had free
+ * capacity and neither started nor finished a job: a healthy idle worker takes a waiting job within
+ * milliseconds, so it is not merely slow. (BullMQ issues 648, 2466, 2964, 3185: after a Redis
+ * restart workers were seen to stay connected and take nothing.)
+ *
+ * @returns the reason to replace the worker (or undefined), and the new `idleSince`.
+ */
+export function watchdogVerdict(
+  s: WatchdogSample,
+  graceMs: number,
+): { stuck?: string; idleSince: number | undefined } {
+  if (!s.running) return { stuck: 'main loop has stopped', idleSince: undefined };
+  if (s.waiting === undefined) return { idleSince: s.idleSince };
+  const starving = s.waiting > 0 && s.active < s.concurrency && s.now - s.lastActivity >= graceMs;
+  if (!starving) return { idleSince: undefined };
+  const idleSince = s.idleSince ?? s.now;
+  if (s.now - idleSince >= graceMs) {
+    return { stuck: `${s.waiting} job(s) waiting while idle for ${s.now - s.lastActivity} ms`, idleSince };
+  }
+  return { idleSince };
+}
+
+/**
+ * Starts one BullMQ worker on the generation queue, with a heartbeat the API's /health counts and a
+ * watchdog that replaces the BullMQ worker (and its connections) when it stops taking jobs.
+ */
 export function startWorker(deps: WorkerDeps): RunningWorker {
   const id = `worker-${process.pid}-${randomUUID().slice(0, 8)}`;
   const log = deps.log.child({ component: 'worker', workerId: id });
@@ -46,48 +97,70 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     profile: deps.certProfile,
   });
   const started = new Map<string, number>();
+  let lastActivity = Date.now();
+  let generation = 0;
+  let restarts = 0;
 
-  const connection = deps.redis.duplicate({ connectionName: `${id}-bullmq` });
-  connection.on('error', (err) => log.debug({ err }, 'redis connection error'));
-  const worker = new Worker<GenerateData, GenerateResult>(QUEUE_NAME, processor, {
-    connection,
-    prefix: deps.keys.queuePrefix,
-    concurrency: deps.concurrency,
-    lockDuration: deps.lockDurationMs ?? 15_000,
-    stalledInterval: deps.stalledIntervalMs ?? 5_000,
-    maxStalledCount: 2,
-    name: id,
-  });
-  worker.on('active', (job) => started.set(job.id!, Date.now()));
-  worker.on('completed', (job, result) => {
-    const durationMs = Date.now() - (started.get(job.id!) ?? Date.now());
-    started.delete(job.id!);
-    log.info(
-      {
-        jobId: job.id,
-        clientCertificateId: job.data.clientCertificateId,
-        attempt: job.attemptsMade,
-        durationMs,
-        status: result.status,
-      },
-      'generation job completed',
-    );
-  });
-  worker.on('failed', (job, err) => {
-    const durationMs = job ? Date.now() - (started.get(job.id!) ?? Date.now()) : undefined;
-    if (job) started.delete(job.id!);
-    log.error(
-      {
-        jobId: job?.id,
-        clientCertificateId: job?.data.clientCertificateId,
-        attempt: job?.attemptsMade,
-        durationMs,
-        err,
-      },
-      'generation job failed',
-    );
-  });
-  worker.on('error', (err) => log.error({ err }, 'worker error'));
+  const create = () => {
+    generation += 1;
+    const gen = generation;
+    // Each generation gets fresh connections: a wedged socket must not be inherited.
+    const connection = duplicateRedis(deps.redis, `${id}-bullmq-${gen}`);
+    connection.on('error', (err) => log.debug({ err }, 'redis connection error'));
+    const worker = new Worker<GenerateData, GenerateResult>(QUEUE_NAME, processor, {
+      connection,
+      prefix: deps.keys.queuePrefix,
+      concurrency: deps.concurrency,
+      lockDuration: deps.lockDurationMs ?? 10_000,
+      stalledInterval: deps.stalledIntervalMs ?? 5000,
+      // A job whose worker died twice is given up rather than re-run forever; its caller has long gone.
+      maxStalledCount: 2,
+      name: id,
+    });
+    worker.on('active', (job) => {
+      lastActivity = Date.now();
+      started.set(job.id!, Date.now());
+      log.debug(
+        { jobId: job.id, clientCertificateId: job.data.clientCertificateId },
+        'generation job started',
+      );
+    });
+    worker.on('completed', (job, result) => {
+      lastActivity = Date.now();
+      const durationMs = Date.now() - (started.get(job.id!) ?? Date.now());
+      started.delete(job.id!);
+      log.info(
+        {
+          jobId: job.id,
+          clientCertificateId: job.data.clientCertificateId,
+          attempt: job.attemptsMade,
+          durationMs,
+          status: result.status,
+        },
+        'generation job completed',
+      );
+    });
+    worker.on('failed', (job, err) => {
+      lastActivity = Date.now();
+      const durationMs = job ? Date.now() - (started.get(job.id!) ?? Date.now()) : undefined;
+      if (job) started.delete(job.id!);
+      log.error(
+        {
+          jobId: job?.id,
+          clientCertificateId: job?.data.clientCertificateId,
+          attempt: job?.attemptsMade,
+          durationMs,
+          err,
+        },
+        'generation job failed',
+      );
+    });
+    worker.on('error', (err) => log.error({ err, generation: gen }, 'worker error'));
+    worker.on('ready', () => log.info({ generation: gen }, 'worker ready'));
+    return { worker, connection };
+  };
+
+  let current = create();
 
   const beat = () =>
     deps.redis
@@ -97,16 +170,83 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
       .exec()
       .catch((err: unknown) => log.warn({ err }, 'heartbeat failed'));
   void beat();
-  const timer = setInterval(beat, HEARTBEAT_INTERVAL_MS);
-  timer.unref();
+  const heartbeat = setInterval(beat, HEARTBEAT_INTERVAL_MS);
+  heartbeat.unref();
 
+  // The watchdog's own view of the queue, on the shared patient connection.
+  const watchdogMs = deps.watchdogIntervalMs ?? 5000;
+  const queue = new Queue(QUEUE_NAME, { connection: deps.redis, prefix: deps.keys.queuePrefix });
+  queue.on('error', (err) => log.debug({ err }, 'watchdog queue error'));
+  let idleSince: number | undefined;
+  let ticking = false;
   let closing: Promise<void> | undefined;
+
+  const replace = (reason: string) => {
+    const old = current;
+    restarts += 1;
+    log.warn({ reason, restarts }, 'watchdog: worker stopped taking jobs; replacing it');
+    current = create();
+    lastActivity = Date.now();
+    idleSince = undefined;
+    // Force: it is wedged, so waiting for it could take forever; it runs no job (or its main loop
+    // is gone), and a job it still held would be re-run through stall detection.
+    void Promise.race([old.worker.close(true), new Promise((r) => setTimeout(r, 5000).unref())])
+      .catch(() => undefined)
+      .finally(() => old.connection.disconnect());
+  };
+
+  const tick = async () => {
+    if (ticking || closing) return;
+    ticking = true;
+    try {
+      const running = current.worker.isRunning();
+      let waiting: number | undefined;
+      if (running) {
+        // Bounded: while Redis is away the patient connection queues the call; no answer, no verdict.
+        waiting = await Promise.race([
+          queue.getWaitingCount().catch(() => undefined),
+          new Promise<undefined>((r) => setTimeout(() => r(undefined), Math.max(1000, watchdogMs)).unref()),
+        ]);
+      }
+      if (closing) return;
+      const verdict = watchdogVerdict(
+        {
+          now: Date.now(),
+          running,
+          waiting,
+          active: started.size,
+          concurrency: deps.concurrency,
+          lastActivity,
+          idleSince,
+        },
+        watchdogMs,
+      );
+      idleSince = verdict.idleSince;
+      if (verdict.stuck) replace(verdict.stuck);
+    } finally {
+      ticking = false;
+    }
+  };
+  const watchdog = watchdogMs > 0 ? setInterval(() => void tick(), watchdogMs) : undefined;
+  watchdog?.unref();
+
   return {
     id,
-    worker,
+    get worker() {
+      return current.worker;
+    },
+    get restarts() {
+      return restarts;
+    },
+    get active() {
+      return started.size;
+    },
     close(timeoutMs = 20_000) {
       closing ??= (async () => {
-        clearInterval(timer);
+        clearInterval(heartbeat);
+        if (watchdog) clearInterval(watchdog);
+        const { worker, connection } = current;
+        // close() stops fetching, then waits for active jobs; it has no timeout of its own.
         const graceful = worker.close();
         let timedOut = false;
         await Promise.race([
@@ -114,10 +254,17 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
           new Promise<void>((r) => setTimeout(() => ((timedOut = true), r()), timeoutMs).unref()),
         ]);
         if (timedOut) {
-          log.warn({ timeoutMs }, 'active jobs did not finish in time: forcing close (they will be re-run)');
-          await worker.close(true);
+          // A second close(true) would only return the pending close: dropping the connection is
+          // what stops the jobs' lock renewal, so they stall and another worker re-runs them.
+          log.warn(
+            { timeoutMs, active: started.size },
+            'active jobs did not finish in time: leaving them (their locks expire and they are re-run)',
+          );
         }
-        await deps.redis.zrem(deps.keys.workers, id).catch(() => undefined);
+        const bounded = (p: Promise<unknown>) =>
+          Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+        await bounded(queue.close());
+        await bounded(deps.redis.zrem(deps.keys.workers, id));
         connection.disconnect();
       })();
       return closing;

@@ -5,10 +5,9 @@ import type { CertProfile } from '../../shared/config.js';
 import { KeyVault } from '../../shared/crypto/key-vault.js';
 import { Keys } from '../../shared/keys.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
-import { createRedis, patientOptions } from '../../shared/redis.js';
+import { createRedis, patientOptions, type RedisClient } from '../../shared/redis.js';
 import { directKeySource, type KeySource } from '../../worker/key-source.js';
 import { startWorker, type RunningWorker } from '../../worker/worker.js';
-import type { Redis } from 'ioredis';
 
 /** Collects every log line a test service writes, so tests can assert what was (not) logged. */
 export class LogSink extends Writable {
@@ -22,7 +21,7 @@ export class LogSink extends Writable {
 export interface TestService {
   api: ApiServer;
   workers: RunningWorker[];
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   vault: KeyVault;
   masterKey: string;
