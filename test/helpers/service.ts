@@ -27,7 +27,11 @@ export interface TestService {
   masterKey: string;
   logs: LogSink;
   log: Logger;
-  addWorker(opts?: { keySource?: KeySource; concurrency?: number }): RunningWorker;
+  addWorker(opts?: {
+    keySource?: KeySource;
+    concurrency?: number;
+    watchdogIntervalMs?: number;
+  }): RunningWorker;
   close(): Promise<void>;
 }
 
@@ -51,7 +55,9 @@ export async function startService(
   const redis = createRedis(redisUrl, patientOptions(), 'cc-test');
   redis.on('error', () => undefined);
   const workers: RunningWorker[] = [];
-  const addWorker = (o: { keySource?: KeySource; concurrency?: number } = {}) => {
+  const addWorker = (
+    o: { keySource?: KeySource; concurrency?: number; watchdogIntervalMs?: number } = {},
+  ) => {
     const w = startWorker({
       redis,
       keys,
@@ -60,6 +66,7 @@ export async function startService(
       log,
       concurrency: o.concurrency ?? 2,
       certProfile: opts.certProfile,
+      ...(o.watchdogIntervalMs !== undefined ? { watchdogIntervalMs: o.watchdogIntervalMs } : {}),
     });
     workers.push(w);
     return w;

@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { watchdogVerdict, type WatchdogSample } from '../worker/worker.js';
+import { awsClient, describe as show, generate } from './helpers/aws-client.js';
+import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
+import { startService, type TestService } from './helpers/service.js';
+
+const base: WatchdogSample = {
+  now: 100_000,
+  running: true,
+  waiting: 0,
+  active: 0,
+  concurrency: 2,
+  lastActivity: 0,
+  idleSince: undefined,
+};
+
+describe('watchdogVerdict', () => {
+  it('calls a worker whose main loop has stopped stuck at once', () => {
+    assert.equal(watchdogVerdict({ ...base, running: false }, 1000).stuck, 'main loop has stopped');
+  });
+
+  it('leaves an idle worker alone when nothing waits', () => {
+    assert.deepEqual(watchdogVerdict({ ...base, waiting: 0 }, 1000), { idleSince: undefined });
+  });
+
+  it('suspects, then after the grace period replaces, a worker idle with free capacity while jobs wait', () => {
+    const first = watchdogVerdict({ ...base, waiting: 3 }, 1000);
+    assert.equal(first.stuck, undefined);
+    assert.equal(first.idleSince, 100_000);
+    const second = watchdogVerdict({ ...base, now: 101_000, waiting: 3, idleSince: first.idleSince }, 1000);
+    assert.match(second.stuck ?? '', /^3 job\(s\) waiting while idle for 101000 ms$/);
+  });
+
+  it('does not blame a worker that is busy at full capacity or has just taken a job', () => {
+    assert.deepEqual(watchdogVerdict({ ...base, waiting: 5, active: 2, idleSince: 1 }, 1000), {
+      idleSince: undefined,
+    });
+    assert.deepEqual(watchdogVerdict({ ...base, waiting: 5, lastActivity: 99_500, idleSince: 1 }, 1000), {
+      idleSince: undefined,
+    });
+  });
+
+  it('concludes nothing when Redis did not answer', () => {
+    assert.deepEqual(watchdogVerdict({ ...base, waiting: undefined, idleSince: 42 }, 1000), {
+      idleSince: 42,
+    });
+  });
+});
+
+describe('worker watchdog', () => {
+  let redis: TestRedis;
+  let svc: TestService | undefined;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await svc?.close();
+    await redis?.destroy();
+  });
+
+  it('replaces a BullMQ worker that has stopped taking jobs, and the queued request still gets its 201', async () => {
+    svc = await startService(redis.url, { workers: 0, generateTimeoutMs: 20_000 });
+    const running = svc.addWorker({ watchdogIntervalMs: 300 });
+    await running.worker.waitUntilReady();
+    const wedged = running.worker;
+    // What the BullMQ reports describe: the process lives, its main loop no longer fetches jobs.
+    await wedged.pause(true);
+    await waitFor(() => !wedged.isRunning(), 10_000);
+
+    const outcome = await generate(awsClient(svc.api.url, { requestTimeoutMs: 30_000 }));
+    assert.ok(outcome.ok, show(outcome));
+    assert.equal(running.restarts, 1);
+    assert.notEqual(running.worker, wedged);
+    assert.ok(svc.logs.lines.some((l) => l.includes('watchdog: worker stopped taking jobs; replacing it')));
+  });
+});
