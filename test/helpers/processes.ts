@@ -45,6 +45,12 @@ export function serviceEnv(
     LOG_LEVEL: 'debug',
     HOST: '127.0.0.1',
     PORT: '0',
+    // Big enough that worker/main.ts never relaunches itself as a child: a SIGKILL must hit the
+    // worker itself, not a parent that would leave an orphan behind.
+    UV_THREADPOOL_SIZE: '16',
+    // Keys generated per job, so a job lasts long enough to be killed mid-way; tests that want
+    // the pool set it.
+    KEY_POOL_SIZE: '0',
     ...extra,
   };
 }
