@@ -52,7 +52,11 @@ export function storeView(target: RedisTarget, prefix: string): StoreView {
  * certificate exists twice (ids and public keys distinct); every 201's certificate is stored as
  * answered; and nothing is stored that no caller was told about.
  */
-export async function assertConsistent(outcomes: Outcome[], view: StoreView): Promise<void> {
+export async function assertConsistent(
+  outcomes: Outcome[],
+  view: StoreView,
+  tenant: Tenant = TENANT,
+): Promise<void> {
   for (const o of outcomes) {
     if (o.ok) continue;
     assert.ok(o.status !== undefined && o.status >= 500 && o.status < 600, `not a 5xx: ${JSON.stringify(o)}`);
@@ -63,11 +67,11 @@ export async function assertConsistent(outcomes: Outcome[], view: StoreView): Pr
   const ids = created.map((c) => c.clientCertificateId!);
   assert.equal(new Set(ids).size, ids.length, 'an id was answered twice');
   for (const c of created) {
-    const stored = await view.store.get(TENANT, c.clientCertificateId!);
+    const stored = await view.store.get(tenant, c.clientCertificateId!);
     assert.ok(stored, `answered ${c.clientCertificateId} but it is not stored`);
     assert.equal(stored.pemEncodedCertificate, c.pemEncodedCertificate);
   }
-  const all = await view.all();
+  const all = await view.all(tenant);
   assert.deepEqual(all.map((c) => c.clientCertificateId).sort(), [...ids].sort(), 'stored ≠ answered');
   const publicKeys = all.map((c) =>
     new X509Certificate(c.pemEncodedCertificate).publicKey

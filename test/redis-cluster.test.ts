@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { parseClusterNodes } from '../shared/config.js';
+import { awsClient, describe as show, generate } from './helpers/aws-client.js';
+import { killAll, serviceEnv, spawnApi, spawnWorker } from './helpers/processes.js';
+import { assertConsistent, storeView } from './helpers/records.js';
+import { startRedisCluster, type TestRedisCluster } from './helpers/redis-cluster.js';
+
+const run = promisify(execFile);
+
+describe('Redis Cluster', () => {
+  let cluster: TestRedisCluster;
+  before(async () => {
+    cluster = await startRedisCluster(3);
+  });
+  after(async () => {
+    await killAll();
+    await cluster?.destroy();
+  });
+
+  it('runs Generate end to end through the AWS SDK on a 3-master cluster', async (t) => {
+    // Spread the work over the masters: a queue prefix whose slot is not where either tenant's
+    // records live, so requests really cross nodes (a one-node accident would prove little).
+    let env = serviceEnv({ clusterNodes: cluster.seeds }, { GENERATE_TIMEOUT_MS: '30000' });
+    const tenantNodes = new Set([
+      await cluster.ownerOf('{000000000000:us-east-1}'),
+      await cluster.ownerOf('{000000000000:eu-west-1}'),
+    ]);
+    while (tenantNodes.has(await cluster.ownerOf(`{${env.REDIS_PREFIX}}`))) {
+      env = serviceEnv({ clusterNodes: cluster.seeds }, { GENERATE_TIMEOUT_MS: '30000' });
+    }
+    const [api] = await Promise.all([spawnApi(env), spawnWorker(env), spawnWorker(env)]);
+    const health = await fetch(`${api.url}/health`);
+    assert.equal(health.status, 200, await health.text());
+
+    const clients = [awsClient(api.url), awsClient(api.url, { region: 'eu-west-1' })];
+    const outcomes = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        generate(clients[i % 2]!, { description: `on a cluster ${i}`, tags: { n: String(i) } }),
+      ),
+    );
+    for (const o of outcomes) assert.ok(o.ok, show(o));
+    const first = outcomes[0]!;
+    assert.ok(first.ok);
+    assert.equal(first.cert.description, 'on a cluster 0');
+    assert.deepEqual(first.cert.tags, { n: '0' });
+    assert.equal(
+      new X509Certificate(first.cert.pemEncodedCertificate!).subject,
+      'C=US\nL=Seattle\nCN=ApiGateway',
+    );
+
+    const nodes = parseClusterNodes(cluster.seeds);
+    assert.ok(Array.isArray(nodes));
+    const view = storeView({ redisClusterNodes: nodes }, env.REDIS_PREFIX!);
+    try {
+      await assertConsistent(
+        outcomes.filter((_, i) => i % 2 === 0),
+        view,
+      );
+      await assertConsistent(
+        outcomes.filter((_, i) => i % 2 === 1),
+        view,
+        { accountId: '000000000000', region: 'eu-west-1' },
+      );
+      // Where the keys landed: the records' slot and the queue's slot, per node.
+      const perNode = await Promise.all(
+        cluster.nodes.map(async (n) => {
+          const { execFile } = await import('node:child_process');
+          return new Promise<number>((resolve) =>
+            execFile('redis-cli', ['-p', String(n.port), 'dbsize'], (_e, out) => resolve(Number(out.trim()))),
+          );
+        }),
+      );
+      t.diagnostic(`keys per node: ${perNode.join(', ')}`);
+      assert.ok(perNode.filter((n) => n > 0).length >= 2, 'everything landed on one node');
+    } finally {
+      await view.close();
+    }
+  });
+});

@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { awsClient, describe as show, generate } from './helpers/aws-client.js';
+import { killAll, serviceEnv, spawnApi, spawnWorker } from './helpers/processes.js';
+import { assertConsistent, storeView } from './helpers/records.js';
+import { startRedis, type TestRedis } from './helpers/redis-server.js';
+
+describe('scale-out', () => {
+  let redis: TestRedis;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await killAll();
+    await redis?.destroy();
+  });
+
+  it('2 APIs and 3 workers on one Redis answer 24 concurrent requests with 24 distinct certificates', async (t) => {
+    const env = serviceEnv(
+      { url: redis.url },
+      { GENERATE_TIMEOUT_MS: '60000', WORKER_CONCURRENCY: '2', KEY_POOL_SIZE: '2' },
+    );
+    const procs = await Promise.all([
+      spawnApi(env),
+      spawnApi(env),
+      spawnWorker(env),
+      spawnWorker(env),
+      spawnWorker(env),
+    ]);
+    const [apiA, apiB, ...workers] = procs;
+    const clients = [awsClient(apiA!.url), awsClient(apiB!.url)];
+    const outcomes = await Promise.all(
+      Array.from({ length: 24 }, (_, i) => generate(clients[i % 2]!, { description: `replica ${i}` })),
+    );
+    for (const o of outcomes) assert.ok(o.ok, show(o));
+
+    const view = storeView({ redisUrl: redis.url }, env.REDIS_PREFIX!);
+    try {
+      await assertConsistent(outcomes, view);
+    } finally {
+      await view.close();
+    }
+    const perWorker = workers.map((w) => w.logs.filter((l) => l.msg === 'generation job completed').length);
+    assert.equal(
+      perWorker.reduce((a, b) => a + b, 0),
+      24,
+    );
+    assert.ok(perWorker.filter((n) => n > 0).length >= 2, `work not shared: ${perWorker.join(', ')}`);
+    t.diagnostic(`jobs per worker: ${perWorker.join(', ')}`);
+  });
+});
