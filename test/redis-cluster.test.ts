@@ -67,12 +67,9 @@ describe('Redis Cluster', () => {
       );
       // Where the keys landed: the records' slot and the queue's slot, per node.
       const perNode = await Promise.all(
-        cluster.nodes.map(async (n) => {
-          const { execFile } = await import('node:child_process');
-          return new Promise<number>((resolve) =>
-            execFile('redis-cli', ['-p', String(n.port), 'dbsize'], (_e, out) => resolve(Number(out.trim()))),
-          );
-        }),
+        cluster.nodes.map(async (n) =>
+          Number((await run('redis-cli', ['-p', String(n.port), 'dbsize'])).stdout),
+        ),
       );
       t.diagnostic(`keys per node: ${perNode.join(', ')}`);
       assert.ok(perNode.filter((n) => n > 0).length >= 2, 'everything landed on one node');
