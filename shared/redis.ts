@@ -67,6 +67,8 @@ export function clusterOptions(options: RedisOptions, name: string): ClusterOpti
  * One Redis connection to `target`: an ioredis Cluster when cluster nodes are configured, a standalone
  * client otherwise. `target` may also be a plain URL (undefined = the default local Redis).
  */
+export function createRedis(url: string | undefined, options: RedisOptions, name: string): Redis;
+export function createRedis(target: RedisTarget, options: RedisOptions, name: string): RedisClient;
 export function createRedis(
   target: RedisTarget | string | undefined,
   options: RedisOptions,

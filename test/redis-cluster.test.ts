@@ -3,6 +3,15 @@ import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import {
+  DeleteClientCertificateCommand,
+  GetClientCertificateCommand,
+  GetClientCertificatesCommand,
+  GetTagsCommand,
+  TagResourceCommand,
+  UntagResourceCommand,
+  UpdateClientCertificateCommand,
+} from '@aws-sdk/client-api-gateway';
 import { parseClusterNodes } from '../shared/config.js';
 import { awsClient, describe as show, generate } from './helpers/aws-client.js';
 import { killAll, serviceEnv, spawnApi, spawnWorker } from './helpers/processes.js';
@@ -76,5 +85,40 @@ describe('Redis Cluster', () => {
     } finally {
       await view.close();
     }
+
+    // The rest of the family, each script and pipeline on its tenant's slot.
+    const us = clients[0]!;
+    const id = first.cert.clientCertificateId!;
+    const arn = `arn:aws:apigateway:us-east-1::/clientcertificates/${id}`;
+    const got = await us.send(new GetClientCertificateCommand({ clientCertificateId: id }));
+    assert.equal(got.pemEncodedCertificate, first.cert.pemEncodedCertificate);
+    const listed: string[] = [];
+    let position: string | undefined;
+    do {
+      const page = await us.send(new GetClientCertificatesCommand({ limit: 2, position }));
+      listed.push(...(page.items ?? []).map((c) => c.clientCertificateId!));
+      position = page.position;
+    } while (position);
+    assert.equal(listed.length, 3);
+    assert.ok(listed.includes(id));
+    const updated = await us.send(
+      new UpdateClientCertificateCommand({
+        clientCertificateId: id,
+        patchOperations: [{ op: 'replace', path: '/description', value: 'renamed' }],
+      }),
+    );
+    assert.equal(updated.description, 'renamed');
+    await us.send(new TagResourceCommand({ resourceArn: arn, tags: { env: 'cluster' } }));
+    assert.deepEqual((await us.send(new GetTagsCommand({ resourceArn: arn }))).tags, {
+      n: '0',
+      env: 'cluster',
+    });
+    await us.send(new UntagResourceCommand({ resourceArn: arn, tagKeys: ['n'] }));
+    assert.deepEqual((await us.send(new GetTagsCommand({ resourceArn: arn }))).tags, { env: 'cluster' });
+    const deleted = await us.send(new DeleteClientCertificateCommand({ clientCertificateId: id }));
+    assert.equal(deleted.$metadata.httpStatusCode, 202);
+    await assert.rejects(us.send(new GetClientCertificateCommand({ clientCertificateId: id })), {
+      name: 'NotFoundException',
+    });
   });
 });
