@@ -95,7 +95,7 @@ export function isRedisUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const m = err.message;
   return (
-    /Stream isn't writeable|enableOfflineQueue|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Command timed out|CLUSTERDOWN|TRYAGAIN|LOADING|MaxRetriesPerRequest|All sentinels are unreachable|Failed to refresh slots cache|None of startup nodes is available/i.test(
+    /Stream isn't writeable|enableOfflineQueue|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Command timed out|CLUSTERDOWN|TRYAGAIN|LOADING|MaxRetriesPerRequest|All sentinels are unreachable|Failed to refresh slots cache|None of startup nodes is available|Too many Cluster redirections|Cluster isn't ready/i.test(
       m,
     ) || (err as NodeJS.ErrnoException).code === 'ECONNREFUSED'
   );

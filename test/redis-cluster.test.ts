@@ -17,6 +17,7 @@ import { awsClient, describe as show, generate } from './helpers/aws-client.js';
 import { killAll, serviceEnv, spawnApi, spawnWorker } from './helpers/processes.js';
 import { assertConsistent, storeView } from './helpers/records.js';
 import { startRedisCluster, type TestRedisCluster } from './helpers/redis-cluster.js';
+import { waitFor } from './helpers/redis-server.js';
 
 const run = promisify(execFile);
 
@@ -120,5 +121,34 @@ describe('Redis Cluster', () => {
     await assert.rejects(us.send(new GetClientCertificateCommand({ clientCertificateId: id })), {
       name: 'NotFoundException',
     });
+  });
+
+  it('answers 503 fast while the master of a tenant is down, and recovers when it is back', async (t) => {
+    const env = serviceEnv({ clusterNodes: cluster.seeds }, { GENERATE_TIMEOUT_MS: '5000' });
+    const [api] = await Promise.all([spawnApi(env), spawnWorker(env)]);
+    const client = awsClient(api.url, { requestTimeoutMs: 30_000 });
+    const before = await generate(client);
+    assert.ok(before.ok, show(before));
+
+    const owner = await cluster.ownerOf('{000000000000:us-east-1}');
+    const master = cluster.nodes.find((n) => n.port === owner)!;
+    await master.stop(true);
+    const down = [];
+    for (let i = 0; i < 4; i++) down.push(await generate(client));
+    for (const o of down) {
+      assert.equal(o.ok, false, show(o));
+      if (o.ok) continue;
+      // A dependency failure is a 503 the caller may retry, never a 500.
+      assert.equal(o.status, 503, show(o));
+      assert.equal(o.type, 'ServiceUnavailableException');
+      assert.ok(o.ms < 5000, `not fail-fast: ${show(o)}`);
+    }
+
+    await master.start();
+    const back = Date.now();
+    await waitFor(async () => (await generate(client)).ok, 30_000, 250);
+    t.diagnostic(
+      `while down: ${down.map((o) => o.ms).join(', ')} ms; recovered ${Date.now() - back} ms after the master came back`,
+    );
   });
 });
