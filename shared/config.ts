@@ -98,6 +98,7 @@ const schema = z.object({
     })
     .optional()
     .default('aws'),
+  EMBEDDED_REDIS_PORT: intFrom('EMBEDDED_REDIS_PORT', 6390, 1, 65535),
 });
 
 /** One Redis Cluster seed node. */
@@ -171,6 +172,8 @@ export interface Config {
   embeddedRedisDir: string;
   /** Shape of the certificates workers issue. */
   certProfile: CertProfile;
+  /** Port of the redis-server `npm start` launches when no Redis is configured or found. */
+  embeddedRedisPort: number;
 }
 
 function checkKey(name: string, value: string): string | undefined {
@@ -249,5 +252,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     embeddedRedis: e.EMBEDDED_REDIS,
     embeddedRedisDir: e.EMBEDDED_REDIS_DIR,
     certProfile: e.CERT_PROFILE,
+    embeddedRedisPort: e.EMBEDDED_REDIS_PORT,
   };
 }

@@ -31,4 +31,6 @@ export function installShutdown(log: Logger, hardTimeoutMs: number, close: () =>
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // Started by the `npm start` launcher: stop when it goes away, however it ended.
+  if (process.send) process.once('disconnect', () => onSignal('SIGTERM'));
 }
