@@ -32,16 +32,6 @@ export class BadRequestError extends ApiError {
   }
 }
 
-/**
- * API Gateway's answer to a request that fails its model's constraints (e.g. a patch `op` outside the
- * enum): status 400 like BadRequestException, but its own type, as real AWS sends it.
- */
-export class ValidationError extends ApiError {
-  constructor(message: string) {
-    super(400, 'ValidationException', message);
-  }
-}
-
 export class NotFoundError extends ApiError {
   constructor(message: string) {
     super(404, 'NotFoundException', message);

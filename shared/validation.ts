@@ -1,4 +1,4 @@
-import { BadRequestError, ValidationError } from './errors.js';
+import { BadRequestError } from './errors.js';
 
 export const DESCRIPTION_MAX = 1024;
 export const TAG_KEY_MAX = 128;
@@ -119,7 +119,8 @@ export function validateClientCertificatePatch(
     }
     const { op, path, value } = operation;
     if (typeof op !== 'string' || !(PATCH_OPS as readonly string[]).includes(op)) {
-      throw new ValidationError(
+      // aws-behaviour.md: an op outside the JSON-Patch set is a BadRequestException (wording from AWS's model check).
+      throw new BadRequestError(
         `1 validation error detected: Value ${typeof op === 'string' ? `'${op}'` : 'null'} at 'updateClientCertificateInput.patchOperations.${i + 1}.member.op' failed to satisfy constraint: Member must satisfy enum value set: [${PATCH_OPS.join(', ')}]`,
       );
     }

@@ -256,7 +256,7 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
             { op: 'frobnicate', path: '/description', value: 'x' },
           ],
           400,
-          'ValidationException',
+          'BadRequestException',
           "1 validation error detected: Value 'frobnicate' at 'updateClientCertificateInput.patchOperations.2.member.op' failed to satisfy constraint: Member must satisfy enum value set: [add, remove, move, test, replace, copy]",
         ],
         [
