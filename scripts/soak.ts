@@ -72,7 +72,14 @@ async function main() {
   const redis = await startRedis();
   const env = serviceEnv(
     { url: redis.url },
-    { LOG_LEVEL: 'info', GENERATE_TIMEOUT_MS: '30000', KEY_POOL_SIZE: process.env.KEY_POOL_SIZE ?? '32' },
+    {
+      LOG_LEVEL: 'info',
+      GENERATE_TIMEOUT_MS: '30000',
+      KEY_POOL_SIZE: process.env.KEY_POOL_SIZE ?? '32',
+      // One account drives all the load: AWS's per-account throttle (10/s) would turn the soak into a
+      // throttling test. Quota stays on: every certificate is deleted again.
+      RATE_LIMIT_RPS: '0',
+    },
   );
   let procs: ServiceProcess[] = [];
   const stopAll = async () => {
