@@ -82,6 +82,7 @@ async function main() {
     },
   );
   let procs: ServiceProcess[] = [];
+  let workers: ServiceProcess[] = [];
   const stopAll = async () => {
     await killAll();
     await redis.destroy();
@@ -89,7 +90,7 @@ async function main() {
   process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
   try {
     const apis = await Promise.all(Array.from({ length: apiCount }, () => spawnApi(env)));
-    const workers = await Promise.all(Array.from({ length: workerCount }, () => spawnWorker(env)));
+    workers = await Promise.all(Array.from({ length: workerCount }, () => spawnWorker(env)));
     procs = [...apis, ...workers];
     const clients = apis.map((a) => awsClient(a.url, { requestTimeoutMs: 40_000 }));
     out(
@@ -201,6 +202,12 @@ async function main() {
       const crashed = !p.alive;
       if (crashed) out(`${p.kind} ${p.pid} died during the soak`);
     }
+    const count = (msg: string) =>
+      workers.reduce((n, w) => n + w.logs.filter((l) => l.msg === msg).length, 0);
+    out(
+      `workers: ${count('generation job completed')} jobs completed, ${count('generation job failed')} failed, ` +
+        `${count('watchdog: worker stopped taking jobs; replacing it')} watchdog replacements, ${count('worker error')} worker errors`,
+    );
     process.exitCode = errorCount > 0 || procs.some((p) => !p.alive) ? 1 : 0;
   } finally {
     await stopAll();
