@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { watchdogVerdict, type WatchdogSample } from '../worker/worker.js';
+import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { directKeySource, generateRsaKey, type KeySource } from '../worker/key-source.js';
+import { startWorker, watchdogVerdict, type RunningWorker, type WatchdogSample } from '../worker/worker.js';
 import { awsClient, describe as show, generate } from './helpers/aws-client.js';
 import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
 import { startService, type TestService } from './helpers/service.js';
@@ -73,5 +75,50 @@ describe('worker watchdog', () => {
     assert.equal(running.restarts, 1);
     assert.notEqual(running.worker, wedged);
     assert.ok(svc.logs.lines.some((l) => l.includes('watchdog: worker stopped taking jobs; replacing it')));
+  });
+});
+
+describe('worker shutdown timeout', () => {
+  let redis: TestRedis;
+  let svc: TestService | undefined;
+  const extra: RunningWorker[] = [];
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await Promise.all(extra.map((w) => w.close(500)));
+    await svc?.close();
+    await redis?.destroy();
+  });
+
+  it('gives up on a job that outlives the drain, and another worker re-runs it: one 201, one certificate', async () => {
+    svc = await startService(redis.url, { workers: 0, generateTimeoutMs: 30_000 });
+    const s = svc;
+    const stall = { lockDurationMs: 2000, stalledIntervalMs: 500, watchdogIntervalMs: 0 };
+    // A key generation that hangs until the test lets it go: the job outlives any drain.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const hanging: KeySource = { take: () => gate.then(() => generateRsaKey()), close: async () => {} };
+    const base = { redis: s.redis, keys: s.keys, vault: s.vault, log: s.log, concurrency: 1 };
+    const leaving = startWorker({ ...base, ...stall, keySource: hanging });
+    extra.push(leaving);
+
+    const pending = generate(awsClient(s.api.url, { requestTimeoutMs: 40_000 }));
+    await waitFor(() => leaving.active === 1, 15_000);
+    await leaving.close(300); // returns although its job is still running
+
+    const next = startWorker({ ...base, ...stall, keySource: directKeySource });
+    extra.push(next);
+    const outcome = await pending;
+    assert.ok(outcome.ok, show(outcome));
+    release(); // the abandoned run resumes, finds the record and stores nothing
+
+    const store = new ClientCertificateStore(s.redis, s.keys);
+    const tenant = { accountId: '000000000000', region: 'us-east-1' };
+    await waitFor(() => s.logs.lines.some((l) => l.includes('generation job completed')), 10_000);
+    assert.deepEqual(await store.count(tenant), { existing: 1, pending: 0 });
+    const stored = await store.get(tenant, outcome.cert.clientCertificateId!);
+    assert.equal(stored?.pemEncodedCertificate, outcome.cert.pemEncodedCertificate);
+    assert.ok(s.logs.lines.some((l) => l.includes('active jobs did not finish in time')));
   });
 });
