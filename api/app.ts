@@ -19,6 +19,7 @@ import { healthRoutes, type HealthCheck } from './routes/health.js';
 import { tagRoutes } from './routes/tags.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
+const METHODS_WITHOUT_BODY = new Set(['GET', 'HEAD', 'OPTIONS']);
 const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
 
 export interface AppDeps {
@@ -74,12 +75,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     );
   });
 
-  app.use(
-    bodyLimit({
-      maxSize: BODY_LIMIT_BYTES,
-      onError: (c) => errorResponse(new PayloadTooLargeError(BODY_LIMIT_BYTES), c.get('requestId')),
-    }),
-  );
+  const limitBody = bodyLimit({
+    maxSize: BODY_LIMIT_BYTES,
+    onError: (c) => errorResponse(new PayloadTooLargeError(BODY_LIMIT_BYTES), c.get('requestId')),
+  });
+  // Only for methods that carry a body: bodyLimit reads `c.req.raw.body`, which makes
+  // @hono/node-server build a full WHATWG Request, a cost every GET would pay for nothing.
+  app.use((c, next) => (METHODS_WITHOUT_BODY.has(c.req.method) ? next() : limitBody(c, next)));
 
   app.route('/', healthRoutes(deps.health));
   app.route('/', clientCertificateRoutes(deps));

@@ -9,6 +9,12 @@ export type RedisClient = Redis | Cluster;
 const NOW = `local __t = redis.call('TIME'); local now = tonumber(__t[1]) * 1000 + math.floor(tonumber(__t[2]) / 1000)`;
 
 const SCRIPTS = {
+  // KEYS: cert, tags. Both hashes (HGETALL, flat) in one atomic round trip: one command instead of
+  // MULTI/HGETALL/HGETALL/EXEC, which on the Get path costs a pipeline object and three more commands.
+  ccGet: {
+    numberOfKeys: 2,
+    lua: `return { redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]) }`,
+  },
   // KEYS: cert, index, pending. ARGV: id, ttlMs, limit (0 = none).
   // 1 reserved, 0 id taken, -2 quota reached.
   ccReserve: {
@@ -97,6 +103,13 @@ return 1`,
 type ScriptName = keyof typeof SCRIPTS;
 type Scripted = { [K in ScriptName]: (...args: (string | number)[]) => Promise<number> };
 
+/** A flat HGETALL reply from a script ([k1, v1, k2, v2, ...]) as a record. */
+function pairs(flat: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
+  return out;
+}
+
 export type ReserveResult = 'reserved' | 'taken' | 'limit';
 export type CreateResult = 'created' | 'exists' | 'cancelled';
 
@@ -174,19 +187,11 @@ export class ClientCertificateStore {
 
   async get(t: Tenant, id: string): Promise<ClientCertificate | undefined> {
     if (!isId(id)) return undefined;
-    const res = await this.redis
-      .multi()
-      .hgetall(this.keys.certificate(t, id))
-      .hgetall(this.keys.tags(t, id))
-      .exec();
-    if (!res) throw new Error('transaction aborted');
-    const [[e1, fields], [e2, tags]] = res as [
-      [Error | null, Record<string, string>],
-      [Error | null, Record<string, string>],
-    ];
-    if (e1) throw e1;
-    if (e2) throw e2;
-    return fromHash(id, fields, tags);
+    const [fields, tags] = (await this.redis.ccGet(
+      this.keys.certificate(t, id),
+      this.keys.tags(t, id),
+    )) as unknown as [string[], string[]];
+    return fromHash(id, pairs(fields), pairs(tags));
   }
 
   /** The sealed private key of a certificate, or undefined when there is no such certificate. */

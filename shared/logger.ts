@@ -31,6 +31,9 @@ export function createLogger(level: string, name: string, destination?: pino.Des
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    destination,
+    // Default: stdout written asynchronously. A synchronous write is one syscall per line, i.e. per
+    // request; async, lines logged while a write is in flight go out together in the next one.
+    // sonic-boom flushes what is buffered on process exit.
+    destination ?? pino.destination({ dest: 1, sync: false }),
   );
 }
