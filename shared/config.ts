@@ -68,6 +68,7 @@ const schema = z.object({
     .refine((v) => /^[A-Za-z0-9_-]{1,32}$/.test(v), 'REDIS_PREFIX must be 1-32 characters of [A-Za-z0-9_-]'),
   WORKER_CONCURRENCY: intFrom('WORKER_CONCURRENCY', defaultWorkerConcurrency(), 1, 256),
   KEY_POOL_SIZE: intFrom('KEY_POOL_SIZE', DEFAULT_KEY_POOL_SIZE, 0, 10_000),
+  RUNTIME_STATS_INTERVAL_MS: intFrom('RUNTIME_STATS_INTERVAL_MS', 10_000, 0, 3_600_000),
   WORKER_PROCESSES: intFrom('WORKER_PROCESSES', 1, 0, 64),
   GENERATE_TIMEOUT_MS: intFrom('GENERATE_TIMEOUT_MS', 30_000, 100, 600_000),
   LOG_LEVEL: z.enum(LOG_LEVELS).optional().default('info'),
@@ -142,6 +143,8 @@ export interface Config {
   workerConcurrency: number;
   /** Pre-generated RSA keys each worker process keeps in memory; 0 = generate per job. */
   keyPoolSize: number;
+  /** How often a worker logs event-loop delay, memory and key-pool figures, ms; 0 = never. */
+  runtimeStatsIntervalMs: number;
   /** Worker processes `npm start` launches beside the API. */
   workerProcesses: number;
   /** How long the API waits for a generation job, in milliseconds. */
@@ -237,6 +240,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisPrefix: e.REDIS_PREFIX,
     workerConcurrency: e.WORKER_CONCURRENCY,
     keyPoolSize: e.KEY_POOL_SIZE,
+    runtimeStatsIntervalMs: e.RUNTIME_STATS_INTERVAL_MS,
     workerProcesses: e.WORKER_PROCESSES,
     generateTimeoutMs: e.GENERATE_TIMEOUT_MS,
     workerLockDurationMs: e.WORKER_LOCK_DURATION_MS,

@@ -165,7 +165,7 @@ describe('key pool', () => {
     pool = new KeyPool({
       size: 1,
       generate: g.generate,
-      retryDelayMs: 200,
+      retryDelayMs: 1500, // long enough that the check below runs inside the pause even on a busy machine
       onError: (e) => errors.push(e),
     });
     const take = pool.take();
@@ -173,7 +173,7 @@ describe('key pool', () => {
     await assert.rejects(take, /openssl said no/);
     assert.equal(errors.length, 1);
     assert.equal(g.started, 1, 'no refill during the pause');
-    await waitFor(() => g.started === 2, 5000);
+    await waitFor(() => g.started === 2, 15_000);
     g.finish();
     await waitFor(() => pool!.stats().ready === 1);
     await pool.close();

@@ -47,9 +47,14 @@ function run() {
     stalledIntervalMs: config.workerStalledIntervalMs,
     watchdogIntervalMs: config.workerWatchdogIntervalMs,
   });
-  const stopStats = startRuntimeStats(log.child({ component: 'worker', workerId: running.id }), () =>
-    pool ? { keyPool: pool.stats() } : {},
-  );
+  const stopStats =
+    config.runtimeStatsIntervalMs > 0
+      ? startRuntimeStats(
+          log.child({ component: 'worker', workerId: running.id }),
+          () => (pool ? { keyPool: pool.stats() } : {}),
+          config.runtimeStatsIntervalMs,
+        )
+      : () => undefined;
   log.info(
     {
       workerId: running.id,

@@ -1,0 +1,696 @@
+/**
+ * `npm run bench`: how fast the service issues certificates on this machine, against the machine's
+ * own bound, measured in one run. See bench/README.md for what each figure means.
+ *
+ *   npm run bench                    # full run, ~4-5 min: starts redis-server, the API and workers
+ *   npm run bench -- --quick         # smoke check, ~1.5 min
+ *   npm run bench -- --url http://127.0.0.1:8080   # a running service (no RSS, no scaling)
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent } from 'node:http';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import {
+  APIGatewayClient,
+  GenerateClientCertificateCommand,
+  type GenerateClientCertificateCommandOutput,
+} from '@aws-sdk/client-api-gateway';
+import { DEFAULT_KEY_POOL_SIZE, defaultWorkerConcurrency, loadConfig } from '../shared/config.js';
+import { freePort, startRedis, type TestRedis } from '../test/helpers/redis-server.js';
+import {
+  closedLoop,
+  CREDENTIALS,
+  percentiles,
+  REGION,
+  SignedClient,
+  type ClosedLoopResult,
+  type Percentiles,
+} from './load.js';
+import {
+  CpuWindow,
+  procStatusKb,
+  redisServerPid,
+  RssSampler,
+  sleep,
+  startProcess,
+  waitQuiet,
+  type ServiceProcess,
+} from './procs.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+/** BullMQ renews a job's lock every lockDuration / 2: the worker's event loop must never stall that long. */
+const LOCK_RENEW_MS = lockRenewMs();
+const STATS_INTERVAL_MS = 2_000;
+const BURST_IDLE_MS = 8_000;
+const BURST_REQUESTS = 4;
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    url: { type: 'string' },
+    workers: { type: 'string' },
+    'worker-concurrency': { type: 'string' },
+    'key-pool-size': { type: 'string' },
+    clients: { type: 'string' },
+    duration: { type: 'string' },
+    'no-scaling': { type: 'boolean', default: false },
+    'log-level': { type: 'string', default: 'info' },
+    out: { type: 'string', default: join(ROOT, 'bench/results/latest.json') },
+    'keep-logs': { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+if (flags.help) {
+  out(`npm run bench -- [--quick] [--url URL] [--workers N] [--worker-concurrency N] [--key-pool-size N]
+                   [--clients N] [--duration SECONDS] [--no-scaling] [--log-level LEVEL] [--out FILE] [--keep-logs]\n`);
+  process.exit(0);
+}
+
+const cores = availableParallelism();
+const quick = flags.quick;
+const num = (v: string | undefined, def: number, name: string) => {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a number, got ${JSON.stringify(v)}`);
+  return n;
+};
+const cfg = {
+  workers: num(flags.workers, 1, 'workers'),
+  workerConcurrency: num(flags['worker-concurrency'], defaultWorkerConcurrency(cores), 'worker-concurrency'),
+  keyPoolSize: num(flags['key-pool-size'], quick ? 8 : DEFAULT_KEY_POOL_SIZE, 'key-pool-size'),
+  sustainedS: num(flags.duration, quick ? 8 : 30, 'duration'),
+  rawS: quick ? 5 : 15,
+  getS: quick ? 3 : 10,
+  getClients: 32,
+  burstRounds: quick ? 1 : 3,
+  scalingS: quick ? 8 : 20,
+  scaling: !flags['no-scaling'] && !flags.url,
+  logLevel: flags['log-level'],
+};
+const clients = num(flags.clients, 2 * cfg.workers * cfg.workerConcurrency + 2, 'clients');
+
+function lockRenewMs(): number {
+  try {
+    return loadConfig(process.env).workerLockDurationMs / 2;
+  } catch {
+    return loadConfig({}).workerLockDurationMs / 2;
+  }
+}
+
+function out(s: string) {
+  process.stdout.write(s);
+}
+function step(s: string) {
+  out(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes: everything started here is stopped on exit, whatever happens.
+
+const started: ServiceProcess[] = [];
+let redis: TestRedis | undefined;
+const logDir = mkdtempSync(join(tmpdir(), 'cc-bench-'));
+const sampler = new RssSampler();
+
+async function cleanup() {
+  sampler.stop();
+  await Promise.all(started.map((p) => p.stop(5000)));
+  await redis?.destroy();
+}
+let interrupted = false;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    if (interrupted) process.exit(1);
+    interrupted = true;
+    step(`${sig}: stopping the processes the bench started`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+const masterKey = randomBytes(32).toString('base64');
+let serviceEnv: NodeJS.ProcessEnv = {};
+
+function startWorkerProcess(index: number, concurrency: number): ServiceProcess {
+  const p = startProcess(
+    `worker${index}`,
+    'worker/main.ts',
+    { ...serviceEnv, WORKER_CONCURRENCY: String(concurrency) },
+    join(logDir, `worker${index}-${Date.now()}.log`),
+  );
+  started.push(p);
+  sampler.track(p.name, p.pid);
+  return p;
+}
+
+async function stopProcess(p: ServiceProcess) {
+  await p.stop();
+  sampler.untrack(p.name);
+  started.splice(started.indexOf(p), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurements.
+
+/**
+ * The machine's bound: one process per core doing nothing but native RSA-2048 generation. Also the
+ * CPU cost of one key (keys per CPU-second), which outside load does not change.
+ */
+async function rawBound(seconds: number) {
+  const script = `
+    const { generateKeyPairSync } = require('node:crypto');
+    const end = Date.now() + ${seconds * 1000};
+    const t = performance.now();
+    let n = 0;
+    while (Date.now() < end) { generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 65537 }); n++; }
+    const cpu = process.cpuUsage();
+    process.stdout.write(JSON.stringify({ n, ms: performance.now() - t, cpuMs: (cpu.user + cpu.system) / 1000 }));`;
+  const cpuWindow = new CpuWindow({});
+  const runs = await Promise.all(
+    Array.from(
+      { length: cores },
+      () =>
+        new Promise<{ n: number; ms: number; cpuMs: number }>((resolve, reject) => {
+          const p = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+          let text = '';
+          p.stdout.on('data', (d: Buffer) => (text += d.toString()));
+          p.on('exit', (code) =>
+            code === 0
+              ? resolve(JSON.parse(text) as { n: number; ms: number; cpuMs: number })
+              : reject(new Error(`exit ${code}`)),
+          );
+        }),
+    ),
+  );
+  const machine = cpuWindow.end();
+  const keys = runs.reduce((s, r) => s + r.n, 0);
+  const keysPerSecond = runs.reduce((s, r) => s + r.n / (r.ms / 1000), 0);
+  const cpuSeconds = runs.reduce((s, r) => s + r.cpuMs / 1000, 0);
+  return {
+    processes: cores,
+    seconds,
+    keys,
+    keysPerSecond: round(keysPerSecond),
+    keysPerCpuSecond: round(keys / cpuSeconds),
+    /** Everything busy on the machine besides the key generators, in cores. */
+    otherCores: round(Math.max(0, machine.otherCores - cpuSeconds / machine.seconds)),
+  };
+}
+
+function sdkClient(url: string, maxSockets: number) {
+  return new APIGatewayClient({
+    endpoint: url,
+    region: REGION,
+    credentials: CREDENTIALS,
+    maxAttempts: 1, // a retry would hide a failure and blur latencies
+    requestHandler: { httpAgent: new Agent({ keepAlive: true, maxSockets }), requestTimeout: 120_000 },
+  });
+}
+
+function errorKind(err: unknown): string {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return `${e.$metadata?.httpStatusCode ?? 'network'} ${e.name ?? 'Error'}`;
+}
+
+/** One GenerateClientCertificate through the AWS SDK; checks the answer is a self-signed certificate. */
+async function generateOnce(sdk: APIGatewayClient): Promise<GenerateClientCertificateCommandOutput> {
+  let r: GenerateClientCertificateCommandOutput;
+  try {
+    r = await sdk.send(new GenerateClientCertificateCommand({ description: 'bench' }));
+  } catch (err) {
+    throw new Error(errorKind(err), { cause: err });
+  }
+  const x = new X509Certificate(r.pemEncodedCertificate ?? '');
+  if (!x.verify(x.publicKey)) throw new Error('200 certificate does not verify');
+  return r;
+}
+
+/**
+ * One GenerateClientCertificate through the lean signed client (same SigV4 signer as the SDK, less
+ * client CPU: on a 2-core machine the load generator shares the cores with the service).
+ */
+async function generateLean(client: SignedClient): Promise<void> {
+  const a = await client.post('/clientcertificates', { description: 'bench' });
+  if (a.status !== 201) {
+    let type = '';
+    try {
+      type = (JSON.parse(a.body) as { message?: string }).message?.slice(0, 60) ?? '';
+    } catch {
+      // not JSON
+    }
+    throw new Error(`${a.status} ${type}`);
+  }
+  const x = new X509Certificate(
+    (JSON.parse(a.body) as { pemEncodedCertificate: string }).pemEncodedCertificate,
+  );
+  if (!x.verify(x.publicKey)) throw new Error('201 certificate does not verify');
+}
+
+/** Worker event-loop delay (ms beyond the sampling period) from the runtime-stats lines inside a window. */
+function workerLoopDelay(workers: ServiceProcess[], from: number, to: number) {
+  let p99 = 0;
+  let max = 0;
+  let samples = 0;
+  for (const w of workers) {
+    for (const line of readFileSync(w.logFile, 'utf8').split('\n')) {
+      if (!line.includes('"runtime stats"')) continue;
+      const l = JSON.parse(line) as { time: string; eventLoopDelayMs: { p99: number; max: number } };
+      const t = Date.parse(l.time);
+      // A line covers the interval before it: count only intervals fully inside the window.
+      if (t - STATS_INTERVAL_MS < from || t > to) continue;
+      samples++;
+      p99 = Math.max(p99, l.eventLoopDelayMs.p99);
+      max = Math.max(max, l.eventLoopDelayMs.max);
+    }
+  }
+  return { p99Ms: p99, maxMs: max, intervals: samples };
+}
+
+async function waitHealthy(client: SignedClient, workers: number, timeoutMs = 60_000) {
+  const until = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < until) {
+    try {
+      const r = await client.get('/health');
+      last = `${r.status} ${r.body}`;
+      const body = JSON.parse(r.body) as { workers?: number };
+      if (r.status === 200 && (body.workers ?? 0) >= workers) return;
+    } catch (err) {
+      last = String(err);
+    }
+    await sleep(200);
+  }
+  throw new Error(`service not healthy with ${workers} worker(s) within ${timeoutMs} ms: ${last}`);
+}
+
+interface SustainedRun extends Omit<ClosedLoopResult, 'windowStart' | 'windowEnd'> {
+  ratioToRaw: number;
+  clients: number;
+  workerLoopDelay?: ReturnType<typeof workerLoopDelay>;
+  cpu?: ReturnType<CpuWindow['end']> & {
+    /** CPU the certificates' keys need at the raw rate / CPU our processes (bench included) used. */
+    efficiency: number;
+  };
+}
+
+/** The processes whose CPU is ours: API, workers, redis-server and the bench itself. */
+function ourPids(): Record<string, number> {
+  const pids: Record<string, number> = { bench: process.pid };
+  for (const p of started) pids[p.name] = p.pid;
+  const r = redis ? redisServerPid(redis.port) : undefined;
+  if (r) pids.redis = r;
+  return pids;
+}
+
+async function sustained(
+  client: SignedClient,
+  nClients: number,
+  seconds: number,
+  pooledKeys: number,
+  raw: { keysPerSecond: number; keysPerCpuSecond: number },
+  workers: ServiceProcess[],
+): Promise<SustainedRun> {
+  let cpuWindow: CpuWindow | undefined;
+  let cpu: ReturnType<CpuWindow['end']> | undefined;
+  const r = await closedLoop({
+    onWindow: (edge) => {
+      if (edge === 'start') cpuWindow = new CpuWindow(ourPids());
+      else cpu = cpuWindow?.end();
+    },
+    clients: nClients,
+    durationMs: seconds * 1000,
+    // Pooled keys cost no generation: the window opens once they are spent, so it measures the
+    // steady state, not a free head start.
+    warmupRequests: pooledKeys + 2 * nClients,
+    minWarmupMs: 3000,
+    send: () => generateLean(client),
+  });
+  const { windowStart, windowEnd, ...rest } = r;
+  const run: SustainedRun = {
+    ...rest,
+    clients: nClients,
+    ratioToRaw: round(r.perSecond / raw.keysPerSecond, 3),
+  };
+  if (cpu && !flags.url) {
+    run.cpu = { ...cpu, efficiency: round(r.ok / raw.keysPerCpuSecond / cpu.oursCpuSeconds, 3) };
+  }
+  if (workers.length) {
+    await sleep(STATS_INTERVAL_MS + 500); // the stats line covering the window's end
+    run.workerLoopDelay = workerLoopDelay(workers, windowStart, windowEnd);
+  }
+  return run;
+}
+
+async function getThroughput(client: SignedClient, path: string, seconds: number, serverPid?: number) {
+  let cpuWindow: CpuWindow | undefined;
+  let cpu: ReturnType<CpuWindow['end']> | undefined;
+  const r = await closedLoop({
+    clients: cfg.getClients,
+    durationMs: seconds * 1000,
+    minWarmupMs: quick ? 2000 : 3000, // the JIT: the sustained runs never took this path
+    onWindow: (edge) => {
+      const pids: Record<string, number> = { bench: process.pid };
+      if (serverPid) pids.server = serverPid;
+      if (edge === 'start') cpuWindow = new CpuWindow(pids);
+      else cpu = cpuWindow?.end();
+    },
+    send: async () => {
+      const a = await client.get(path);
+      if (a.status !== 200) throw new Error(`${a.status}`);
+    },
+  });
+  const serverCpuMsPerRequest =
+    cpu?.byProcess.server !== undefined && r.ok ? round((cpu.byProcess.server * 1000) / r.ok, 3) : undefined;
+  return {
+    perSecond: r.perSecond,
+    ok: r.ok,
+    errors: r.errors,
+    errorKinds: r.errorKinds,
+    latencyMs: r.latencyMs,
+    serverCpuMsPerRequest,
+    cpu,
+  };
+}
+
+const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  const t0 = Date.now();
+  const results: Record<string, unknown> = {
+    startedAt: new Date(t0).toISOString(),
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    machine: { cores, node: process.version, loadAverageAtStart: loadavg().map((x) => round(x)) },
+    config: { ...cfg, clients, target: flags.url ?? 'local' },
+  };
+
+  step(`raw bound: native RSA-2048 keygen in ${cores} processes for ${cfg.rawS} s`);
+  const rawBefore = await rawBound(cfg.rawS);
+  step(
+    `  ${rawBefore.keysPerSecond} keys/s, ${rawBefore.keysPerCpuSecond} keys per CPU-second; other load ${rawBefore.otherCores} cores`,
+  );
+
+  let url = flags.url;
+  let api: ServiceProcess | undefined;
+  let workers: ServiceProcess[] = [];
+  if (!url) {
+    redis = await startRedis();
+    const port = await freePort();
+    serviceEnv = {
+      ...process.env,
+      NODE_ENV: 'development',
+      HOST: '127.0.0.1',
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: 'bench',
+      MASTER_KEY: masterKey,
+      LOG_LEVEL: cfg.logLevel,
+      KEY_POOL_SIZE: String(cfg.keyPoolSize),
+      RUNTIME_STATS_INTERVAL_MS: String(STATS_INTERVAL_MS),
+      GENERATE_TIMEOUT_MS: '60000',
+      // The bench issues thousands of certificates from one account: AWS's quotas would stop it.
+      CLIENT_CERTIFICATE_LIMIT: '0',
+      RATE_LIMIT_RPS: '0',
+      EMBEDDED_REDIS: 'never',
+    };
+    api = startProcess('api', 'api/main.ts', { ...serviceEnv, PORT: String(port) }, join(logDir, 'api.log'));
+    started.push(api);
+    sampler.track('api', api.pid);
+    for (let i = 1; i <= cfg.workers; i++) workers.push(startWorkerProcess(i, cfg.workerConcurrency));
+    url = `http://127.0.0.1:${port}`;
+  }
+  const client = new SignedClient(url);
+  const sdk = sdkClient(url, 8);
+  const loadClient = new SignedClient(url, Math.max(64, clients));
+  step(`service at ${url}; waiting for ${cfg.workers} worker(s) and full key pools`);
+  await waitHealthy(client, flags.url ? 1 : cfg.workers);
+  const pids = () => workers.map((w) => w.pid);
+  if (workers.length) await waitQuiet(pids());
+  sampler.takePeaks();
+
+  // Sustained, twice in a row: throughput, latency, and whether memory grows.
+  const pooled = flags.url ? 0 : cfg.keyPoolSize * cfg.workers;
+  const runs: (SustainedRun & { rssPeakMb: Record<string, number> })[] = [];
+  for (let i = 1; i <= 2; i++) {
+    step(`sustained run ${i}: ${clients} clients, ${cfg.sustainedS} s after warm-up`);
+    const r = await sustained(loadClient, clients, cfg.sustainedS, pooled, rawBefore, workers);
+    runs.push({ ...r, rssPeakMb: sampler.takePeaks() });
+    step(
+      `  ${r.perSecond} certs/s; p50 ${r.latencyMs.p50} p99 ${r.latencyMs.p99} ms; errors ${r.errors}; CPU efficiency ${r.cpu?.efficiency}; other load ${r.cpu?.otherCores} cores`,
+    );
+  }
+  // The bound again, right after: on a shared machine the load changes, and the bound with it.
+  if (workers.length) await waitQuiet(pids());
+  step(`raw bound again (${cfg.rawS} s)`);
+  const rawAfter = await rawBound(cfg.rawS);
+  step(`  ${rawAfter.keysPerSecond} keys/s; other load ${rawAfter.otherCores} cores`);
+  const raw = {
+    keysPerSecond: round((rawBefore.keysPerSecond + rawAfter.keysPerSecond) / 2),
+    keysPerCpuSecond: round((rawBefore.keysPerCpuSecond + rawAfter.keysPerCpuSecond) / 2),
+    before: rawBefore,
+    after: rawAfter,
+  };
+  results.rawBound = raw;
+  for (const r of runs) r.ratioToRaw = round(r.perSecond / raw.keysPerSecond, 3);
+  results.sustained = runs;
+  if (api) {
+    results.peakRssMb = {
+      api: round((procStatusKb(api.pid, 'VmHWM') ?? 0) / 1024, 1),
+      workers: workers.map((w) => round((procStatusKb(w.pid, 'VmHWM') ?? 0) / 1024, 1)),
+      source: '/proc/PID/status VmHWM after the sustained runs',
+    };
+  }
+
+  // GetClientCertificate vs a bare Hono handler, same client, same machine, same run.
+  step('GetClientCertificate vs bare Hono');
+  const one = await generateOnce(sdk);
+  const path = `/clientcertificates/${one.clientCertificateId}`;
+  const probe = await client.get(path);
+  if (probe.status !== 200) {
+    results.get = { available: false, status: probe.status, body: probe.body.slice(0, 200) };
+    step(`  GET ${path} answered ${probe.status}: GetClientCertificate not available, skipped`);
+  } else {
+    if (workers.length) await waitQuiet([...pids(), api!.pid]);
+    const service = await getThroughput(client, path, cfg.getS, api?.pid);
+    const barePort = await freePort();
+    const bare = startProcess(
+      'bare-hono',
+      'bench/bare-hono.ts',
+      { ...process.env, PORT: String(barePort) },
+      join(logDir, 'bare.log'),
+    );
+    started.push(bare);
+    const bareClient = new SignedClient(`http://127.0.0.1:${barePort}`);
+    await waitHealthy(bareClient, 0);
+    const bareRun = await getThroughput(bareClient, path, cfg.getS, bare.pid);
+    bareClient.close();
+    await stopProcess(bare);
+    results.get = {
+      available: true,
+      service,
+      bareHono: bareRun,
+      ratio: round(service.perSecond / bareRun.perSecond, 3),
+    };
+    step(
+      `  service ${service.perSecond} req/s (${service.serverCpuMsPerRequest} ms CPU each, other load ${service.cpu?.otherCores} cores), ` +
+        `bare Hono ${bareRun.perSecond} req/s (${bareRun.serverCpuMsPerRequest} ms CPU each, other load ${bareRun.cpu?.otherCores} cores)`,
+    );
+  }
+  sampler.takePeaks();
+
+  // Burst after idle: pools refilled, then 8 s of nothing, then 4 requests one after another.
+  step(
+    `burst after idle: ${cfg.burstRounds} x (${BURST_IDLE_MS / 1000} s idle, ${BURST_REQUESTS} sequential requests)`,
+  );
+  const burst: number[] = [];
+  const burstOther: number[] = [];
+  for (let round = 0; round < cfg.burstRounds; round++) {
+    if (workers.length) await waitQuiet(pids());
+    const idle = new CpuWindow(ourPids());
+    await sleep(BURST_IDLE_MS);
+    burstOther.push(idle.end().otherCores);
+    for (let i = 0; i < BURST_REQUESTS; i++) {
+      const t = performance.now();
+      await generateOnce(sdk);
+      burst.push(performance.now() - t);
+    }
+  }
+  const burstP = percentiles(burst);
+  results.burstAfterIdle = {
+    samples: burst.map((x) => round(x, 1)),
+    latencyMs: burstP,
+    otherCoresDuringIdle: burstOther,
+  };
+  step(
+    `  p50 ${burstP.p50} ms, p99 ${burstP.p99} ms; other load during the idle pauses ${burstOther.join(', ')} cores`,
+  );
+
+  // Scaling: the same per-process setup (concurrency 1, one core's worth) with one and two processes.
+  if (cfg.scaling) {
+    const scaling: Record<string, unknown> = { workerConcurrency: 1 };
+    for (const w of [...workers]) await stopProcess(w);
+    workers = [];
+    for (const n of [1, 2]) {
+      while (workers.length < n) workers.push(startWorkerProcess(workers.length + 1, 1));
+      await waitHealthy(client, n);
+      await waitQuiet(pids());
+      step(`scaling: ${n} worker process(es) x concurrency 1`);
+      const r = await sustained(loadClient, 2 * n + 2, cfg.scalingS, cfg.keyPoolSize * n, raw, workers);
+      scaling[`processes${n}`] = r;
+      step(
+        `  ${r.perSecond} certs/s; CPU efficiency ${r.cpu?.efficiency}; other load ${r.cpu?.otherCores} cores`,
+      );
+    }
+    const s1 = (scaling.processes1 as SustainedRun).perSecond;
+    const s2 = (scaling.processes2 as SustainedRun).perSecond;
+    scaling.ratio = round(s2 / s1, 3);
+    results.scaling = scaling;
+  }
+
+  results.machine = { ...(results.machine as object), loadAverageAtEnd: loadavg().map((x) => round(x)) };
+  results.durationS = Math.round((Date.now() - t0) / 1000);
+  client.close();
+  loadClient.close();
+  sdk.destroy();
+  return results;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report.
+
+type Row = [string, string, string, boolean | undefined];
+
+function table(r: Record<string, unknown>): string {
+  const rows: Row[] = [];
+  const raw = r.rawBound as {
+    keysPerSecond: number;
+    keysPerCpuSecond: number;
+    before: { keysPerSecond: number; otherCores: number };
+    after: { keysPerSecond: number; otherCores: number };
+  };
+  rows.push([
+    'raw bound: RSA-2048 keygen, all cores',
+    `${raw.keysPerSecond} keys/s (before ${raw.before.keysPerSecond}, after ${raw.after.keysPerSecond})`,
+    '',
+    undefined,
+  ]);
+  rows.push([
+    '  other load on the machine meanwhile',
+    `${raw.before.otherCores} / ${raw.after.otherCores} cores`,
+    '0',
+    undefined,
+  ]);
+  rows.push(['  keygen CPU cost', `${raw.keysPerCpuSecond} keys per CPU-second`, '', undefined]);
+  const runs = r.sustained as (SustainedRun & { rssPeakMb: Record<string, number> })[];
+  runs.forEach((s, i) => {
+    rows.push([
+      `sustained run ${i + 1} (${s.clients} clients)`,
+      `${s.perSecond} certs/s = ${s.ratioToRaw} x raw`,
+      '>= 0.9 x raw',
+      s.ratioToRaw >= 0.9,
+    ]);
+    const l: Percentiles = s.latencyMs;
+    rows.push([`  latency p50 / p95 / p99`, `${l.p50} / ${l.p95} / ${l.p99} ms`, '', undefined]);
+    if (s.errors) rows.push([`  errors`, JSON.stringify(s.errorKinds), '0', false]);
+    if (s.cpu) {
+      rows.push([`  CPU efficiency (keygen CPU / all our CPU)`, `${s.cpu.efficiency}`, '', undefined]);
+      rows.push([`  other load on the machine meanwhile`, `${s.cpu.otherCores} cores`, '0', undefined]);
+    }
+    if (s.workerLoopDelay) {
+      const d = s.workerLoopDelay;
+      rows.push([
+        `  worker event-loop delay p99 (max)`,
+        `${d.p99Ms} ms (${d.maxMs} ms)`,
+        `<< ${LOCK_RENEW_MS} ms`,
+        d.maxMs < LOCK_RENEW_MS / 10,
+      ]);
+    }
+    for (const [name, mb] of Object.entries(s.rssPeakMb)) {
+      rows.push([
+        `  peak RSS ${name}`,
+        `${mb} MB`,
+        name === 'api' ? '<= 150 MB' : '',
+        name === 'api' ? mb <= 150 : undefined,
+      ]);
+    }
+  });
+  if (runs.length === 2) {
+    for (const name of Object.keys(runs[0]!.rssPeakMb)) {
+      const a = runs[0]!.rssPeakMb[name]!;
+      const b = runs[1]!.rssPeakMb[name];
+      if (b === undefined) continue;
+      rows.push([`  RSS growth run 1 -> 2, ${name}`, `${round(b - a, 1)} MB`, '<= 10 %', b <= a * 1.1]);
+    }
+  }
+  const burst = r.burstAfterIdle as { latencyMs: Percentiles };
+  rows.push([
+    'burst after 8 s idle: p50',
+    `${burst.latencyMs.p50} ms`,
+    '<= 20 ms',
+    burst.latencyMs.p50 <= 20,
+  ]);
+  rows.push([
+    'burst after 8 s idle: p99',
+    `${burst.latencyMs.p99} ms`,
+    '<= 50 ms',
+    burst.latencyMs.p99 <= 50,
+  ]);
+  type GetRun = { perSecond: number; serverCpuMsPerRequest?: number; cpu?: { otherCores: number } };
+  const get = r.get as {
+    available: boolean;
+    status?: number;
+    ratio?: number;
+    service?: GetRun;
+    bareHono?: GetRun;
+  };
+  if (get.available) {
+    const g = (x: { perSecond: number; serverCpuMsPerRequest?: number; cpu?: { otherCores: number } }) =>
+      `${x.perSecond} req/s (${x.serverCpuMsPerRequest} ms CPU/req; other load ${x.cpu?.otherCores} cores)`;
+    rows.push(['GetClientCertificate', g(get.service!), '', undefined]);
+    rows.push(['bare Hono handler', g(get.bareHono!), '', undefined]);
+    rows.push(['  ratio', `${get.ratio}`, '>= 0.5', get.ratio! >= 0.5]);
+  } else rows.push(['GetClientCertificate', `not available (${get.status})`, '>= 0.5 x bare', undefined]);
+  const hwm = r.peakRssMb as { api: number; workers: number[] } | undefined;
+  if (hwm) {
+    rows.push(['VmHWM api', `${hwm.api} MB`, '<= 150 MB', hwm.api <= 150]);
+    rows.push(['VmHWM workers', hwm.workers.map((w) => `${w} MB`).join(', '), '', undefined]);
+  }
+  const sc = r.scaling as { processes1: SustainedRun; processes2: SustainedRun; ratio: number } | undefined;
+  if (sc) {
+    rows.push(['scaling: 1 process x concurrency 1', `${sc.processes1.perSecond} certs/s`, '', undefined]);
+    rows.push(['scaling: 2 processes x concurrency 1', `${sc.processes2.perSecond} certs/s`, '', undefined]);
+    rows.push(['  ratio', `${sc.ratio}`, '>= 1.8', sc.ratio >= 1.8]);
+  }
+  const cells = [
+    ['metric', 'measured', 'target', 'ok'],
+    ...rows.map(([m, v, t, ok]) => [m, v, t, ok === undefined ? '' : ok ? 'yes' : 'NO']),
+  ];
+  const w = [0, 1, 2, 3].map((i) => Math.max(3, ...cells.map((c) => c[i]!.length)));
+  const line = (c: string[]) => `| ${c.map((x, i) => x.padEnd(w[i]!)).join(' | ')} |`;
+  return [line(cells[0]!), line(w.map((n) => '-'.repeat(n))), ...cells.slice(1).map(line)].join('\n');
+}
+
+try {
+  const results = await main();
+  mkdirSync(dirname(flags.out), { recursive: true });
+  writeFileSync(flags.out, `${JSON.stringify(results, null, 2)}\n`);
+  out(
+    `\n${table(results)}\n\nload average at start ${JSON.stringify((results.machine as { loadAverageAtStart: number[] }).loadAverageAtStart)}, at end ${JSON.stringify((results.machine as { loadAverageAtEnd: number[] }).loadAverageAtEnd)} (${cores} cores)\n`,
+  );
+  await cleanup();
+  // Service logs are kept only when asked (the Get phase alone writes megabytes) or on failure.
+  if (flags['keep-logs']) out(`results: ${flags.out}; service logs: ${logDir}\n`);
+  else {
+    rmSync(logDir, { recursive: true, force: true });
+    out(`results: ${flags.out}\n`);
+  }
+  process.exit(0);
+} catch (err) {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\nservice logs: ${logDir}\n`);
+  await cleanup();
+  process.exit(1);
+}
