@@ -12,23 +12,26 @@ import {
   isRedisUnavailable,
 } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { regionFromRequest, type AppEnv } from './context.js';
+import { authenticate } from './auth/middleware.js';
+import type { SigV4Verifier } from './auth/sigv4.js';
+import { METHODS_WITHOUT_BODY, type AppEnv } from './context.js';
+import type { Throttle } from './throttle.js';
 import type { Issuer } from './issuer.js';
 import { clientCertificateRoutes } from './routes/client-certificates.js';
 import { healthRoutes, type HealthCheck } from './routes/health.js';
 import { tagRoutes } from './routes/tags.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
-const METHODS_WITHOUT_BODY = new Set(['GET', 'HEAD', 'OPTIONS']);
-const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
 
 export interface AppDeps {
   issuer: Issuer;
   store: ClientCertificateStore;
   log: Logger;
   health: HealthCheck;
-  defaultAccountId: string;
-  defaultRegion: string;
+  /** SigV4 verification against the credentials file. */
+  verifier: SigV4Verifier;
+  /** Per account and region request-rate limit; absent = none. */
+  throttle?: Throttle;
 }
 
 /** Known paths and their methods, so a wrong method gets 405 rather than 404. */
@@ -56,17 +59,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const log = deps.log.child({ requestId });
     c.set('requestId', requestId);
     c.set('log', log);
-    const region = regionFromRequest(c.req.header('authorization'), new URL(c.req.url));
-    c.set('tenant', {
-      accountId: deps.defaultAccountId,
-      region: region && REGION.test(region) ? region : deps.defaultRegion,
-    });
     await next();
     c.header('x-amzn-RequestId', requestId);
     log.info(
       {
         method: c.req.method,
         path: c.req.path,
+        accountId: c.get('caller')?.accountId,
         route: c.req.routePath,
         status: c.res.status,
         durationMs: Math.round((performance.now() - started) * 10) / 10,
@@ -82,6 +81,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // Only for methods that carry a body: bodyLimit reads `c.req.raw.body`, which makes
   // @hono/node-server build a full WHATWG Request, a cost every GET would pay for nothing.
   app.use((c, next) => (METHODS_WITHOUT_BODY.has(c.req.method) ? next() : limitBody(c, next)));
+
+  app.use(authenticate({ verifier: deps.verifier, throttle: deps.throttle }));
 
   app.route('/', healthRoutes(deps.health));
   app.route('/', clientCertificateRoutes(deps));

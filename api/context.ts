@@ -8,17 +8,12 @@ export interface AppEnv {
     requestId: string;
     log: Logger;
     tenant: Tenant;
+    /** The authenticated credential (never its secret). */
+    caller: { accessKeyId: string; accountId: string };
   };
 }
 
 export type AppContext = Context<AppEnv>;
 
-const SCOPE = /Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request/;
-
-/** The region of a SigV4 credential scope (`Authorization` header or presigned `X-Amz-Credential`). */
-export function regionFromRequest(authorization: string | undefined, url: URL): string | undefined {
-  const m = authorization?.match(SCOPE);
-  if (m) return m[3];
-  const cred = url.searchParams.get('X-Amz-Credential');
-  return cred?.split('/')[2];
-}
+/** Methods whose body is never read: not limited, and signed only as empty. */
+export const METHODS_WITHOUT_BODY: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);

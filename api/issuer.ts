@@ -21,6 +21,8 @@ export interface IssuerDeps {
   timeoutMs: number;
   /** Certificates per account and region; 0 = unlimited. */
   limitFor: (t: Tenant) => number;
+  /** Load shedding: throws (429) when the backlog cannot finish in time; called before anything is reserved. */
+  admit?: () => Promise<void>;
 }
 
 export interface GenerateRequest {
@@ -42,6 +44,7 @@ export class Issuer {
 
   async generate(t: Tenant, req: GenerateRequest, log: Logger): Promise<ClientCertificate> {
     const { store, queue, queueEvents, timeoutMs } = this.deps;
+    if (this.deps.admit) await this.guard(this.deps.admit);
     const deadline = Date.now() + timeoutMs;
     const id = await this.guard(() => this.reserveId(t, timeoutMs + RESERVATION_GRACE_MS));
     const jlog = log.child({ clientCertificateId: id });

@@ -11,7 +11,15 @@ try {
   process.exit(1);
 }
 const log = createLogger(config.logLevel, 'api');
-const api = await startApi(config, log);
+let api;
+try {
+  api = await startApi(config, log);
+} catch (err) {
+  if ((err as Error).name !== 'CredentialsError') throw err;
+  log.fatal({ err: (err as Error).message }, 'cannot start');
+  process.stderr.write(`${(err as Error).message}\n`);
+  process.exit(1);
+}
 log.info({ url: api.url }, 'API listening');
 // An in-flight Generate may wait GENERATE_TIMEOUT_MS for its job: drain for that long, then give up.
 const hardTimeoutMs = config.shutdownTimeoutMs || config.generateTimeoutMs + 10_000;

@@ -9,6 +9,10 @@ import { ServiceUnavailableError } from '../shared/errors.js';
 import { createRedis, failFastOptions, patientOptions, type RedisClient } from '../shared/redis.js';
 import { HEARTBEAT_TTL_MS } from '../shared/heartbeat.js';
 import { createApp, errorResponse } from './app.js';
+import { CredentialStore, loadCredentials, type Credential } from './auth/credentials.js';
+import { SigV4Verifier } from './auth/sigv4.js';
+import { LoadShedder } from './load-shedder.js';
+import { Throttle } from './throttle.js';
 import { Issuer } from './issuer.js';
 import type { HealthReport } from './routes/health.js';
 
@@ -28,12 +32,43 @@ export interface ApiServer {
 
 export type ApiConfig = Pick<
   Config,
-  'host' | 'port' | 'redisUrl' | 'redisPrefix' | 'generateTimeoutMs' | 'defaultAccountId' | 'defaultRegion'
+  | 'host'
+  | 'port'
+  | 'redisUrl'
+  | 'redisPrefix'
+  | 'generateTimeoutMs'
+  | 'defaultAccountId'
+  | 'defaultRegion'
+  | 'nodeEnv'
+  | 'credentialsFile'
+  | 'clientCertificateLimit'
+  | 'rateLimitRps'
+  | 'rateLimitBurst'
 > &
   Partial<Pick<Config, 'redisClusterNodes'>>;
 
-/** Wires Redis, BullMQ and the app, and listens. Used by main.ts and by tests. */
-export async function startApi(config: ApiConfig, log: Logger): Promise<ApiServer> {
+export interface ApiOptions {
+  /** Credentials to accept instead of CREDENTIALS_FILE (tests). */
+  credentials?: Credential[];
+  /** Turns load shedding off (tests that need a deep queue). */
+  loadShedding?: boolean;
+}
+
+/**
+ * Wires Redis, BullMQ and the app, and listens. Used by main.ts and by tests.
+ * @throws CredentialsError before listening when the credentials cannot be loaded.
+ */
+export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions = {}): Promise<ApiServer> {
+  const credentials = opts.credentials
+    ? new CredentialStore(opts.credentials)
+    : loadCredentials(
+        {
+          credentialsFile: config.credentialsFile,
+          nodeEnv: config.nodeEnv,
+          devAccountId: config.defaultAccountId,
+        },
+        log,
+      );
   const keys = new Keys(config.redisPrefix);
   const redis: RedisClient = createRedis(config, failFastOptions(), 'cc-api');
   redis.on('error', (err) => log.debug({ err }, 'redis connection error'));
@@ -56,13 +91,16 @@ export async function startApi(config: ApiConfig, log: Logger): Promise<ApiServe
   await Promise.race([queueEvents.waitUntilReady(), new Promise((r) => setTimeout(r, 5000).unref())]);
 
   const store = new ClientCertificateStore(redis, keys);
+  const shedder = new LoadShedder(LoadShedder.queueCounts(queue), config.generateTimeoutMs);
+  LoadShedder.observe(queueEvents, shedder);
   const issuer = new Issuer({
     queue,
     queueEvents,
     store,
     log,
     timeoutMs: config.generateTimeoutMs,
-    limitFor: () => 0,
+    limitFor: (t) => credentials.limitFor(t.accountId) ?? config.clientCertificateLimit,
+    admit: opts.loadShedding === false ? undefined : () => shedder.admit(),
   });
 
   const health = async (): Promise<HealthReport> => {
@@ -89,8 +127,11 @@ export async function startApi(config: ApiConfig, log: Logger): Promise<ApiServe
     store,
     log,
     health,
-    defaultAccountId: config.defaultAccountId,
-    defaultRegion: config.defaultRegion,
+    verifier: new SigV4Verifier(credentials),
+    throttle:
+      config.rateLimitRps > 0
+        ? new Throttle(redis, keys, { rps: config.rateLimitRps, burst: config.rateLimitBurst })
+        : undefined,
   });
 
   // Draining: once close() starts, requests still arriving on kept-alive connections are refused with

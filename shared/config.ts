@@ -46,6 +46,26 @@ export function defaultWorkerConcurrency(cores = availableParallelism()): number
  * burst is 40 requests per account) and refills in ~6 s of one core.
  */
 export const DEFAULT_KEY_POOL_SIZE = 32;
+const numberFrom = (name: string, def: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return def;
+      if (!/^\d+(\.\d+)?$/.test(v.trim())) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${name} must be a non-negative number, got ${JSON.stringify(v)}`,
+        });
+        return z.NEVER;
+      }
+      const n = Number(v.trim());
+      if (n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be between ${min} and ${max}, got ${n}` });
+        return z.NEVER;
+      }
+      return n;
+    });
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
@@ -90,6 +110,10 @@ const schema = z.object({
   WORKER_STALLED_INTERVAL_MS: intFrom('WORKER_STALLED_INTERVAL_MS', 5000, 500, 600_000),
   WORKER_WATCHDOG_INTERVAL_MS: intFrom('WORKER_WATCHDOG_INTERVAL_MS', 5000, 0, 600_000),
   SHUTDOWN_TIMEOUT_MS: intFrom('SHUTDOWN_TIMEOUT_MS', 0, 0, 3_600_000),
+  CREDENTIALS_FILE: z.string().optional(),
+  CLIENT_CERTIFICATE_LIMIT: intFrom('CLIENT_CERTIFICATE_LIMIT', 60, 0, 1_000_000),
+  RATE_LIMIT_RPS: numberFrom('RATE_LIMIT_RPS', 10, 0, 1_000_000),
+  RATE_LIMIT_BURST: intFrom('RATE_LIMIT_BURST', 40, 1, 1_000_000),
   EMBEDDED_REDIS: z.enum(['auto', 'never']).optional().default('auto'),
   EMBEDDED_REDIS_DIR: z.string().optional().default('.data/redis'),
   CERT_PROFILE: z
@@ -171,6 +195,14 @@ export interface Config {
   masterKeyFile: string;
   defaultRegion: string;
   defaultAccountId: string;
+  /** JSON file of SigV4 credentials; undefined outside production means "the test/test credential". */
+  credentialsFile: string | undefined;
+  /** Certificates per account and region unless the credentials file overrides it; 0 = unlimited. */
+  clientCertificateLimit: number;
+  /** Sustained requests per second per account and region; 0 turns throttling off. */
+  rateLimitRps: number;
+  /** Requests an idle account and region may make at once. */
+  rateLimitBurst: number;
   embeddedRedis: 'auto' | 'never';
   embeddedRedisDir: string;
   /** Shape of the certificates workers issue. */
@@ -230,6 +262,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.NODE_ENV === 'production' && !masterKey) {
     problems.push('MASTER_KEY is required when NODE_ENV=production');
   }
+  // CREDENTIALS_FILE is required in production only by the API (api/auth/credentials.ts): workers never need it.
+  const credentialsFile = e.CREDENTIALS_FILE?.trim() || undefined;
   if (problems.length) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   return {
     nodeEnv: e.NODE_ENV,
@@ -253,6 +287,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     masterKeyFile: e.MASTER_KEY_FILE,
     defaultRegion: e.DEFAULT_REGION,
     defaultAccountId: e.DEFAULT_ACCOUNT_ID,
+    credentialsFile,
+    clientCertificateLimit: e.CLIENT_CERTIFICATE_LIMIT,
+    rateLimitRps: e.RATE_LIMIT_RPS,
+    rateLimitBurst: e.RATE_LIMIT_BURST,
     embeddedRedis: e.EMBEDDED_REDIS,
     embeddedRedisDir: e.EMBEDDED_REDIS_DIR,
     certProfile: e.CERT_PROFILE,

@@ -68,6 +68,41 @@ export class TooManyRequestsError extends ApiError {
   }
 }
 
+/** No SigV4 `Authorization` header nor presigned query: AWS answers 403, not 401. */
+export class MissingAuthenticationTokenError extends ApiError {
+  constructor() {
+    super(403, 'MissingAuthenticationTokenException', 'Missing Authentication Token');
+  }
+}
+
+/** The access key id is not one this service knows. */
+export class UnrecognizedClientError extends ApiError {
+  constructor() {
+    super(403, 'UnrecognizedClientException', 'The security token included in the request is invalid.');
+  }
+}
+
+/** A well-formed signature that does not verify: wrong secret, tampered request, bad scope or stale date. */
+export class InvalidSignatureError extends ApiError {
+  constructor(message: string) {
+    super(403, 'InvalidSignatureException', message);
+  }
+}
+
+/** An `Authorization` header (or presigned query) that lacks a part SigV4 needs. */
+export class IncompleteSignatureError extends ApiError {
+  constructor(message: string) {
+    super(403, 'IncompleteSignatureException', message);
+  }
+}
+
+/** A known caller whose `allow` list does not grant the action. */
+export class UnauthorizedError extends ApiError {
+  constructor(message: string) {
+    super(401, 'UnauthorizedException', message);
+  }
+}
+
 export class ServiceUnavailableError extends ApiError {
   constructor(message: string, retryAfterSeconds = 5, cause?: unknown) {
     super(503, 'ServiceUnavailableException', message, retryAfterSeconds, { cause });

@@ -41,6 +41,11 @@ export class Keys {
     return `${this.tenant(t)}:pending`;
   }
 
+  /** String: the account and region's request-rate state (GCRA theoretical arrival time, epoch ms). */
+  throttle(t: Tenant): string {
+    return `${this.tenant(t)}:throttle`;
+  }
+
   /** Sorted set: worker id → last heartbeat (epoch ms). */
   get workers(): string {
     return `{${this.prefix}}:workers`;

@@ -1,7 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { startApi, type ApiServer } from '../../api/server.js';
+import { DEV_CREDENTIAL, type Credential } from '../../api/auth/credentials.js';
+import { startApi, type ApiConfig, type ApiServer } from '../../api/server.js';
 import type { CertProfile } from '../../shared/config.js';
+import { ClientCertificateStore } from '../../shared/client-certificate.store.js';
 import { KeyVault } from '../../shared/crypto/key-vault.js';
 import { Keys } from '../../shared/keys.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
@@ -23,6 +25,8 @@ export interface TestService {
   workers: RunningWorker[];
   redis: RedisClient;
   keys: Keys;
+  /** The store on the test's own Redis connection, for looking behind the API. */
+  store: ClientCertificateStore;
   vault: KeyVault;
   masterKey: string;
   logs: LogSink;
@@ -32,26 +36,41 @@ export interface TestService {
     concurrency?: number;
     watchdogIntervalMs?: number;
   }): RunningWorker;
+  /** One more API process on the same Redis and prefix (same credentials and limits). */
+  addApi(): Promise<ApiServer>;
   close(): Promise<void>;
+}
+
+export interface ServiceOptions {
+  workers?: number;
+  generateTimeoutMs?: number;
+  prefix?: string;
+  keySource?: KeySource;
+  certProfile?: CertProfile;
+  /** Accepted credentials; default: the development credential test/test, account 000000000000. */
+  credentials?: Credential[];
+  /** CLIENT_CERTIFICATE_LIMIT; default 60 as in production. */
+  clientCertificateLimit?: number;
+  /** RATE_LIMIT_RPS / RATE_LIMIT_BURST; default off, so tests on a busy machine never throttle each other. */
+  rateLimit?: { rps: number; burst: number };
+  /** Load shedding (default on). */
+  loadShedding?: boolean;
+  /** Master keys, current first (default: one fresh random key). */
+  masterKeys?: string[];
 }
 
 /** The API and `workers` in-process worker(s) on a real Redis, under a fresh key prefix. */
 export async function startService(
   redisUrl: string,
-  opts: {
-    workers?: number;
-    generateTimeoutMs?: number;
-    prefix?: string;
-    keySource?: KeySource;
-    certProfile?: CertProfile;
-  } = {},
+  opts: ServiceOptions = {},
 ): Promise<TestService> {
   const prefix = opts.prefix ?? `t${randomUUID().slice(0, 8)}`;
   const logs = new LogSink();
   const log = createLogger('debug', 'test', logs);
   const keys = new Keys(prefix);
-  const masterKey = randomBytes(32).toString('base64');
-  const vault = new KeyVault([masterKey]);
+  const masterKeys = opts.masterKeys ?? [randomBytes(32).toString('base64')];
+  const masterKey = masterKeys[0]!;
+  const vault = new KeyVault(masterKeys);
   const redis = createRedis(redisUrl, patientOptions(), 'cc-test');
   redis.on('error', () => undefined);
   const workers: RunningWorker[] = [];
@@ -72,30 +91,45 @@ export async function startService(
     return w;
   };
   for (let i = 0; i < (opts.workers ?? 1); i++) addWorker();
-  const api = await startApi(
-    {
-      host: '127.0.0.1',
-      port: 0,
-      redisUrl,
-      redisPrefix: prefix,
-      generateTimeoutMs: opts.generateTimeoutMs ?? 20_000,
-      defaultAccountId: '000000000000',
-      defaultRegion: 'us-east-1',
-    },
-    log,
-  );
+  const apiConfig: ApiConfig = {
+    host: '127.0.0.1',
+    port: 0,
+    redisUrl,
+    redisPrefix: prefix,
+    generateTimeoutMs: opts.generateTimeoutMs ?? 20_000,
+    defaultAccountId: '000000000000',
+    defaultRegion: 'us-east-1',
+    nodeEnv: 'test',
+    credentialsFile: undefined,
+    clientCertificateLimit: opts.clientCertificateLimit ?? 60,
+    rateLimitRps: opts.rateLimit?.rps ?? 0,
+    rateLimitBurst: opts.rateLimit?.burst ?? 40,
+  };
+  const apiOptions = {
+    credentials: opts.credentials ?? [{ ...DEV_CREDENTIAL, allow: [...DEV_CREDENTIAL.allow] }],
+    loadShedding: opts.loadShedding,
+  };
+  const api = await startApi(apiConfig, log, apiOptions);
+  const extraApis: ApiServer[] = [];
+  const addApi = async () => {
+    const a = await startApi(apiConfig, log, apiOptions);
+    extraApis.push(a);
+    return a;
+  };
   return {
     api,
     workers,
     redis,
     keys,
+    store: new ClientCertificateStore(redis, keys),
     vault,
     masterKey,
     logs,
     log,
     addWorker,
+    addApi,
     async close() {
-      await api.close(1000);
+      await Promise.all([api, ...extraApis].map((a) => a.close(1000)));
       await Promise.all(workers.map((w) => w.close(1000)));
       redis.disconnect();
     },

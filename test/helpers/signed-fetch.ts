@@ -1,63 +1,82 @@
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { NodeSha256 } from '../../api/auth/sha256.js';
 
-/** SHA-256 (or HMAC-SHA-256 when given a secret) in the shape SignatureV4 asks for. */
-type SourceData = string | ArrayBuffer | ArrayBufferView;
-const bytes = (d: SourceData): string | Uint8Array =>
-  typeof d === 'string'
-    ? d
-    : d instanceof ArrayBuffer
-      ? new Uint8Array(d)
-      : new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+/** RFC 3986 encoding as SigV4 canonicalises it. */
+const escapeUri = (s: string) =>
+  encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
-class Sha256 {
-  private readonly h: Hash | Hmac;
-  constructor(secret?: SourceData) {
-    this.h = secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret));
-  }
-  update(data: SourceData): void {
-    this.h.update(bytes(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.h.digest());
-  }
+export interface SignOptions {
+  method?: string;
+  body?: string | Uint8Array;
+  headers?: Record<string, string>;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  region?: string;
+  service?: string;
+  /** When the request was signed (default: now). */
+  date?: Date;
+  /** Presign for this many seconds (query-string auth) instead of an Authorization header. */
+  presignExpiresIn?: number;
 }
 
 /**
- * `fetch` with a SigV4 `Authorization` header made by the signer the AWS SDKs use (credentials
- * test/test, service apigateway), for raw-HTTP assertions the SDK would hide: headers, HAL, bodies.
- * `path` may carry a query string; it is sent exactly as given.
+ * Signs a raw HTTP request with SigV4 the way the AWS SDK does (`@smithy/signature-v4`), for tests the
+ * SDK cannot express (hostile bodies, odd paths, tampering). `path` is sent as given: keep it
+ * percent-encoded as it should appear on the wire; a `?query` part is re-encoded canonically.
+ * Defaults: test/test, us-east-1, service apigateway.
  */
-export async function signedFetch(
+export async function signRequest(
   baseUrl: string,
   path: string,
-  init: { method?: string; headers?: Record<string, string>; body?: string; region?: string } = {},
-): Promise<Response> {
-  const url = new URL(path, baseUrl);
+  o: SignOptions = {},
+): Promise<{ url: string; init: RequestInit & { headers: Record<string, string> } }> {
+  const base = new URL(baseUrl);
+  const [rawPath = '/', rawQuery = ''] = path.split(/\?(.*)/s);
   const query: Record<string, string | string[]> = {};
-  for (const [k, v] of url.searchParams) {
+  for (const pair of rawQuery.split('&').filter(Boolean)) {
+    const eq = pair.indexOf('=');
+    const k = decodeURIComponent(eq < 0 ? pair : pair.slice(0, eq));
+    const v = eq < 0 ? '' : decodeURIComponent(pair.slice(eq + 1));
     const prev = query[k];
     query[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
   }
   const signer = new SignatureV4({
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    region: init.region ?? 'us-east-1',
-    service: 'apigateway',
-    sha256: Sha256,
+    service: o.service ?? 'apigateway',
+    region: o.region ?? 'us-east-1',
+    credentials: { accessKeyId: o.accessKeyId ?? 'test', secretAccessKey: o.secretAccessKey ?? 'test' },
+    sha256: NodeSha256,
   });
-  const headers: Record<string, string> = { host: url.host, ...(init.headers ?? {}) };
-  if (init.body !== undefined) headers['content-type'] ??= 'application/json';
-  const signed = await signer.sign({
-    method: init.method ?? 'GET',
-    protocol: url.protocol,
-    hostname: url.hostname,
-    port: Number(url.port),
-    path: url.pathname,
+  const headers: Record<string, string> = { host: base.host, ...(o.headers ?? {}) };
+  if (o.body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) {
+    headers['content-type'] = 'application/json';
+  }
+  const request = {
+    method: o.method ?? 'GET',
+    protocol: base.protocol,
+    hostname: base.hostname,
+    port: base.port ? Number(base.port) : undefined,
+    path: rawPath,
     query,
     headers,
-    body: init.body,
-  });
-  const sent = { ...signed.headers };
-  delete sent.host; // fetch sets it itself and refuses it as an argument
-  return fetch(url, { method: init.method ?? 'GET', headers: sent, body: init.body });
+    body: o.body,
+  };
+  const signed =
+    o.presignExpiresIn !== undefined
+      ? await signer.presign(request, { signingDate: o.date, expiresIn: o.presignExpiresIn })
+      : await signer.sign(request, { signingDate: o.date });
+  const qs = Object.entries(signed.query ?? {})
+    .flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `${escapeUri(k)}=${escapeUri(String(x))}`))
+    .join('&');
+  const outHeaders: Record<string, string> = {};
+  for (const [k, v] of Object.entries(signed.headers)) if (k.toLowerCase() !== 'host') outHeaders[k] = v;
+  return {
+    url: `${base.origin}${rawPath}${qs ? `?${qs}` : ''}`,
+    init: { method: request.method, headers: outHeaders, body: o.body as BodyInit | undefined },
+  };
+}
+
+/** `fetch` with a SigV4 signature (see {@link signRequest}). */
+export async function signedFetch(baseUrl: string, path: string, o: SignOptions = {}): Promise<Response> {
+  const { url, init } = await signRequest(baseUrl, path, o);
+  return fetch(url, init);
 }
