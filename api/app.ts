@@ -76,7 +76,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   const limitBody = bodyLimit({
     maxSize: BODY_LIMIT_BYTES,
-    onError: (c) => errorResponse(new PayloadTooLargeError(BODY_LIMIT_BYTES), c.get('requestId')),
+    onError: (c) => {
+      const res = errorResponse(new PayloadTooLargeError(BODY_LIMIT_BYTES), c.get('requestId'));
+      // The rest of the body is never read: close the connection rather than let the client reuse it.
+      res.headers.set('connection', 'close');
+      return res;
+    },
   });
   // Only for methods that carry a body: bodyLimit reads `c.req.raw.body`, which makes
   // @hono/node-server build a full WHATWG Request, a cost every GET would pay for nothing.

@@ -17,6 +17,10 @@ export interface SignOptions {
   date?: Date;
   /** Presign for this many seconds (query-string auth) instead of an Authorization header. */
   presignExpiresIn?: number;
+  /** Send and sign `x-amz-content-sha256` as the AWS SDK for JavaScript does (default true; botocore does not). */
+  contentSha256Header?: boolean;
+  /** Leave `host` out of the signed headers (it is still sent: HTTP/1.1 requires it). */
+  omitHost?: boolean;
 }
 
 /**
@@ -45,8 +49,11 @@ export async function signRequest(
     region: o.region ?? 'us-east-1',
     credentials: { accessKeyId: o.accessKeyId ?? 'test', secretAccessKey: o.secretAccessKey ?? 'test' },
     sha256: NodeSha256,
+    applyChecksum: o.contentSha256Header ?? true,
   });
-  const headers: Record<string, string> = { host: base.host, ...(o.headers ?? {}) };
+  const headers: Record<string, string> = o.omitHost
+    ? { ...(o.headers ?? {}) }
+    : { host: base.host, ...(o.headers ?? {}) };
   if (o.body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) {
     headers['content-type'] = 'application/json';
   }

@@ -1,0 +1,369 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { GenerateClientCertificateCommand } from '@aws-sdk/client-api-gateway';
+import { startRedis, type TestRedis } from './helpers/redis-server.js';
+import { startService, type TestService } from './helpers/service.js';
+import { signRequest, signedFetch } from './helpers/signed-fetch.js';
+import { hasTool, runTool, sdkClient } from './helpers/aws-clients.js';
+
+const MISMATCH =
+  'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.';
+
+async function expectError(res: Response, status: number, type: string, message?: string | RegExp) {
+  const text = await res.text();
+  assert.equal(res.status, status, text);
+  assert.equal(res.headers.get('x-amzn-errortype'), type);
+  const body = JSON.parse(text) as { message: string };
+  if (typeof message === 'string') assert.equal(body.message, message);
+  else if (message) assert.match(body.message, message);
+  return body.message;
+}
+
+describe('SigV4 authentication', () => {
+  let redis: TestRedis;
+  let svc: TestService;
+  let url: string;
+
+  before(async () => {
+    redis = await startRedis();
+    svc = await startService(redis.url, {
+      credentials: [
+        { accessKeyId: 'test', secretAccessKey: 'test', accountId: '000000000000', allow: ['apigateway:*'] },
+        {
+          accessKeyId: 'READONLY',
+          secretAccessKey: 'ro-secret',
+          accountId: '333333333333',
+          allow: ['apigateway:GET'],
+        },
+      ],
+    });
+    url = svc.api.url;
+  });
+  after(async () => {
+    await svc?.close();
+    await redis?.destroy();
+  });
+
+  it('answers /health without a signature', async () => {
+    const res = await fetch(`${url}/health`);
+    assert.equal(res.status, 200);
+  });
+
+  it('rejects a request without Authorization as MissingAuthenticationTokenException', async () => {
+    const res = await fetch(`${url}/clientcertificates`, { method: 'POST', body: '{}' });
+    await expectError(res, 403, 'MissingAuthenticationTokenException', 'Missing Authentication Token');
+  });
+
+  it('rejects an unsigned request to an unknown path the same way (routes are not revealed)', async () => {
+    const res = await fetch(`${url}/no/such/thing`);
+    await expectError(res, 403, 'MissingAuthenticationTokenException', 'Missing Authentication Token');
+  });
+
+  it('rejects an unknown access key as UnrecognizedClientException', async () => {
+    const res = await signedFetch(url, '/clientcertificates', {
+      method: 'POST',
+      body: '{}',
+      accessKeyId: 'AKIDUNKNOWN',
+    });
+    await expectError(
+      res,
+      403,
+      'UnrecognizedClientException',
+      'The security token included in the request is invalid.',
+    );
+  });
+
+  it('rejects a wrong secret as InvalidSignatureException with the canonical request to compare', async () => {
+    const res = await signedFetch(url, '/clientcertificates', {
+      method: 'POST',
+      body: '{}',
+      secretAccessKey: 'wrong',
+    });
+    const msg = await expectError(res, 403, 'InvalidSignatureException');
+    assert.ok(msg.startsWith(MISMATCH), msg);
+    assert.match(
+      msg,
+      /The Canonical String for this request should have been\n'POST\n\/clientcertificates\n/,
+    );
+  });
+
+  it('rejects a body changed after signing when x-amz-content-sha256 was sent (AWS SDK style)', async () => {
+    const { url: u, init } = await signRequest(url, '/clientcertificates', {
+      method: 'POST',
+      body: '{"description":"a"}',
+    });
+    const res = await fetch(u, { ...init, body: '{"description":"b"}' });
+    await expectError(
+      res,
+      403,
+      'InvalidSignatureException',
+      "The provided 'x-amz-content-sha256' header does not match what was computed.",
+    );
+  });
+
+  it('rejects a body changed after signing when no payload hash header was sent (botocore style)', async () => {
+    const { url: u, init } = await signRequest(url, '/clientcertificates', {
+      method: 'POST',
+      body: '{"description":"a"}',
+      contentSha256Header: false,
+    });
+    assert.equal(init.headers['x-amz-content-sha256'], undefined);
+    const res = await fetch(u, { ...init, body: '{"description":"b"}' });
+    const msg = await expectError(res, 403, 'InvalidSignatureException');
+    assert.ok(msg.startsWith(MISMATCH), msg);
+  });
+
+  it('accepts a botocore-style request without x-amz-content-sha256', async () => {
+    const res = await signedFetch(url, '/clientcertificates', {
+      method: 'POST',
+      body: '{"description":"no payload header"}',
+      contentSha256Header: false,
+    });
+    assert.equal(res.status, 201, await res.clone().text());
+    const body = (await res.json()) as { description: string };
+    assert.equal(body.description, 'no payload header');
+  });
+
+  it('rejects a signed header changed after signing', async () => {
+    const { url: u, init } = await signRequest(url, '/clientcertificates', {
+      method: 'POST',
+      body: '{}',
+      headers: { 'x-custom': 'one' },
+    });
+    const res = await fetch(u, { ...init, headers: { ...init.headers, 'x-custom': 'two' } });
+    const msg = await expectError(res, 403, 'InvalidSignatureException');
+    assert.ok(msg.startsWith(MISMATCH), msg);
+  });
+
+  it('rejects a path changed after signing', async () => {
+    const { init } = await signRequest(url, '/clientcertificates', { method: 'POST', body: '{}' });
+    const res = await fetch(`${url}/clientcertificates/abc`, init);
+    const msg = await expectError(res, 403, 'InvalidSignatureException');
+    assert.ok(msg.startsWith(MISMATCH), msg);
+  });
+
+  it('rejects a request signed more than 15 minutes ago with "Signature expired"', async () => {
+    const date = new Date(Date.now() - 20 * 60_000);
+    const res = await signedFetch(url, '/clientcertificates', { method: 'POST', body: '{}', date });
+    await expectError(
+      res,
+      403,
+      'InvalidSignatureException',
+      /^Signature expired: \d{8}T\d{6}Z is now earlier than \d{8}T\d{6}Z \(\d{8}T\d{6}Z - 15 min\.\)$/,
+    );
+  });
+
+  it('rejects a request dated more than 15 minutes ahead', async () => {
+    const date = new Date(Date.now() + 20 * 60_000);
+    const res = await signedFetch(url, '/clientcertificates', { method: 'POST', body: '{}', date });
+    await expectError(res, 403, 'InvalidSignatureException', /^Signature not yet current: /);
+  });
+
+  it('accepts a request signed 10 minutes ago (inside the window)', async () => {
+    const date = new Date(Date.now() - 10 * 60_000);
+    const res = await signedFetch(url, '/clientcertificates/nosuchid', { date });
+    assert.equal(res.status, 404, await res.text());
+  });
+
+  it('requires host among the signed headers', async () => {
+    const res = await signedFetch(url, '/clientcertificates', { method: 'POST', body: '{}', omitHost: true });
+    await expectError(
+      res,
+      403,
+      'InvalidSignatureException',
+      "'Host' must be a 'SignedHeader' in the AWS Authorization.",
+    );
+  });
+
+  it('requires the signature to be scoped to apigateway and a real region', async () => {
+    let res = await signedFetch(url, '/clientcertificates', { method: 'POST', body: '{}', service: 's3' });
+    await expectError(
+      res,
+      403,
+      'InvalidSignatureException',
+      "Credential should be scoped to correct service: 'apigateway'. ",
+    );
+    res = await signedFetch(url, '/clientcertificates', { method: 'POST', body: '{}', region: 'moon}:x' });
+    await expectError(
+      res,
+      403,
+      'InvalidSignatureException',
+      /^Credential should be scoped to a valid region/,
+    );
+  });
+
+  it('rejects a malformed Authorization header as IncompleteSignatureException', async () => {
+    let res = await fetch(`${url}/clientcertificates`, { headers: { authorization: 'Bearer abc' } });
+    await expectError(res, 403, 'IncompleteSignatureException', /AWS4-HMAC-SHA256/);
+    res = await fetch(`${url}/clientcertificates`, {
+      headers: {
+        authorization: 'AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/apigateway/aws4_request',
+      },
+    });
+    await expectError(
+      res,
+      403,
+      'IncompleteSignatureException',
+      "Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. Authorization header requires existence of a 'X-Amz-Date' header.",
+    );
+  });
+
+  it('compares signatures of another length without throwing', async () => {
+    const { url: u, init } = await signRequest(url, '/clientcertificates', { method: 'POST', body: '{}' });
+    const auth = init.headers['authorization']!.replace(/Signature=[0-9a-f]+/, 'Signature=abc');
+    const res = await fetch(u, { ...init, headers: { ...init.headers, authorization: auth } });
+    const msg = await expectError(res, 403, 'InvalidSignatureException');
+    assert.ok(msg.startsWith(MISMATCH));
+  });
+
+  it('accepts a presigned URL and rejects an expired one', async () => {
+    let res = await signedFetch(url, '/clientcertificates/nosuchid', { presignExpiresIn: 60 });
+    assert.equal(res.status, 404, await res.clone().text());
+    assert.equal(res.headers.get('x-amzn-errortype'), 'NotFoundException');
+    res = await signedFetch(url, '/clientcertificates/nosuchid', {
+      presignExpiresIn: 60,
+      date: new Date(Date.now() - 5 * 60_000),
+    });
+    await expectError(res, 403, 'InvalidSignatureException', /^Signature expired: .* - 60 sec\.\)$/);
+    const { url: u } = await signRequest(url, '/clientcertificates/nosuchid', { presignExpiresIn: 60 });
+    res = await fetch(u.replace('nosuchid', 'otherid'));
+    const msg = await expectError(res, 403, 'InvalidSignatureException');
+    assert.ok(msg.startsWith(MISMATCH));
+  });
+
+  it('answers 401 UnauthorizedException when the credential does not allow the action', async () => {
+    const res = await signedFetch(url, '/clientcertificates', {
+      method: 'POST',
+      body: '{}',
+      accessKeyId: 'READONLY',
+      secretAccessKey: 'ro-secret',
+    });
+    await expectError(
+      res,
+      401,
+      'UnauthorizedException',
+      'User: READONLY (account 333333333333) is not authorized to perform: apigateway:POST on resource: arn:aws:apigateway:us-east-1::/clientcertificates',
+    );
+    // The same credential may GET.
+    const get = await signedFetch(url, '/clientcertificates/nosuchid', {
+      accessKeyId: 'READONLY',
+      secretAccessKey: 'ro-secret',
+    });
+    assert.equal(get.status, 404);
+  });
+
+  it('takes the region from the credential scope: the AWS SDK in eu-west-1 stores under eu-west-1', async () => {
+    const client = sdkClient(url, { region: 'eu-west-1' });
+    const out = await client.send(new GenerateClientCertificateCommand({ description: 'sdk eu' }));
+    const id = out.clientCertificateId!;
+    assert.ok(
+      await svc.redis.exists(svc.keys.certificate({ accountId: '000000000000', region: 'eu-west-1' }, id)),
+    );
+    assert.equal(
+      await svc.redis.exists(svc.keys.certificate({ accountId: '000000000000', region: 'us-east-1' }, id)),
+      0,
+    );
+  });
+
+  it('the AWS SDK with a wrong secret gets InvalidSignatureException', async () => {
+    const client = sdkClient(url, { secretAccessKey: 'nope' });
+    await assert.rejects(
+      client.send(new GenerateClientCertificateCommand({})),
+      (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+        assert.equal(err.name, 'InvalidSignatureException');
+        assert.equal(err.$metadata?.httpStatusCode, 403);
+        return true;
+      },
+    );
+  });
+
+  it('verifies requests signed by the AWS CLI (generate, and a double-encoded ARN path)', async (t) => {
+    if (!(await hasTool('aws', ['--version']))) return t.skip('aws CLI not installed');
+    const gen = await runTool(
+      'aws',
+      [
+        'apigateway',
+        'generate-client-certificate',
+        '--endpoint-url',
+        url,
+        '--description',
+        'from the CLI',
+        '--tags',
+        'team=a b,env=dev',
+      ],
+      { region: 'ap-southeast-2' },
+    );
+    assert.equal(gen.code, 0, gen.stderr);
+    const out = JSON.parse(gen.stdout) as {
+      clientCertificateId: string;
+      description: string;
+      tags: Record<string, string>;
+    };
+    assert.equal(out.description, 'from the CLI');
+    assert.deepEqual(out.tags, { team: 'a b', env: 'dev' });
+    assert.ok(
+      await svc.redis.exists(
+        svc.keys.certificate(
+          { accountId: '000000000000', region: 'ap-southeast-2' },
+          out.clientCertificateId,
+        ),
+      ),
+    );
+    // The ARN's ':' and '/' arrive percent-encoded in the path and are signed encoded twice.
+    const tags = await runTool('aws', [
+      'apigateway',
+      'get-tags',
+      '--endpoint-url',
+      url,
+      '--resource-arn',
+      'arn:aws:apigateway:ap-southeast-2::/clientcertificates/zz0000',
+    ]);
+    assert.doesNotMatch(tags.stderr, /Signature|Unrecognized|MissingAuthentication/, tags.stderr);
+    assert.match(tags.stderr, /NotFoundException/);
+    const bad = await runTool('aws', ['apigateway', 'generate-client-certificate', '--endpoint-url', url], {
+      secretAccessKey: 'wrong',
+    });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /InvalidSignatureException/);
+  });
+
+  it('verifies requests signed by boto3 (no x-amz-content-sha256, query strings with + and spaces)', async (t) => {
+    if (!(await hasTool('python3', ['-c', 'import boto3']))) return t.skip('boto3 not installed');
+    const py = `
+import json, sys, boto3, botocore
+def client(secret):
+    return boto3.client('apigateway', endpoint_url=sys.argv[1], region_name='sa-east-1',
+        aws_access_key_id='test', aws_secret_access_key=secret,
+        config=botocore.config.Config(retries={'max_attempts': 1}))
+c = client('test')
+out = {'generated': c.generate_client_certificate(description='from boto3', tags={'k': 'v'})}
+def err(f):
+    try:
+        f()
+        return 'ok'
+    except botocore.exceptions.ClientError as e:
+        return e.response['Error']['Code']
+out['tags'] = err(lambda: c.get_tags(resourceArn='arn:aws:apigateway:sa-east-1::/clientcertificates/zz0000'))
+out['bad'] = err(lambda: client('wrong').generate_client_certificate())
+print(json.dumps(out, default=str))
+`;
+    const r = await runTool('python3', ['-c', py, url]);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as {
+      generated: { clientCertificateId: string; description: string };
+      tags: string;
+      bad: string;
+    };
+    assert.equal(out.generated.description, 'from boto3');
+    assert.ok(
+      await svc.redis.exists(
+        svc.keys.certificate(
+          { accountId: '000000000000', region: 'sa-east-1' },
+          out.generated.clientCertificateId,
+        ),
+      ),
+    );
+    assert.equal(out.tags, 'NotFoundException');
+    assert.equal(out.bad, 'InvalidSignatureException');
+  });
+});
