@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis.js';
 import type { Keys, Tenant } from '../shared/keys.js';
 
 /**
@@ -21,7 +21,7 @@ if now < allowAt then return math.ceil(allowAt - now) end
 redis.call('SET', KEYS[1], tostring(newTat), 'PX', math.ceil(newTat - now) + 1000)
 return 0`;
 
-type WithGcra = Redis & { ccGcra(key: string, intervalMs: number, burst: number): Promise<number> };
+type WithGcra = RedisClient & { ccGcra(key: string, intervalMs: number, burst: number): Promise<number> };
 
 export interface ThrottleOptions {
   /** Sustained requests per second; 0 turns throttling off. */
@@ -35,7 +35,7 @@ export class Throttle {
   private readonly redis: WithGcra;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly keys: Keys,
     readonly options: ThrottleOptions,
   ) {

@@ -277,7 +277,7 @@ describe('SigV4 authentication', () => {
     );
   });
 
-  it('verifies requests signed by the AWS CLI (generate, and a double-encoded ARN path)', async (t) => {
+  it('verifies requests signed by the AWS CLI: generate, tags by double-encoded ARN, repeated query keys, list', async (t) => {
     if (!(await hasTool('aws', ['--version']))) return t.skip('aws CLI not installed');
     const gen = await runTool(
       'aws',
@@ -310,16 +310,48 @@ describe('SigV4 authentication', () => {
       ),
     );
     // The ARN's ':' and '/' arrive percent-encoded in the path and are signed encoded twice.
-    const tags = await runTool('aws', [
-      'apigateway',
-      'get-tags',
-      '--endpoint-url',
-      url,
-      '--resource-arn',
-      'arn:aws:apigateway:ap-southeast-2::/clientcertificates/zz0000',
-    ]);
-    assert.doesNotMatch(tags.stderr, /Signature|Unrecognized|MissingAuthentication/, tags.stderr);
-    assert.match(tags.stderr, /NotFoundException/);
+    const region = { region: 'ap-southeast-2' };
+    const arn = `arn:aws:apigateway:ap-southeast-2::/clientcertificates/${out.clientCertificateId}`;
+    const tag = await runTool(
+      'aws',
+      ['apigateway', 'tag-resource', '--endpoint-url', url, '--resource-arn', arn, '--tags', 'extra=x+y z'],
+      region,
+    );
+    assert.equal(tag.code, 0, tag.stderr);
+    const tags = await runTool(
+      'aws',
+      ['apigateway', 'get-tags', '--endpoint-url', url, '--resource-arn', arn],
+      region,
+    );
+    assert.equal(tags.code, 0, tags.stderr);
+    assert.deepEqual(JSON.parse(tags.stdout), { tags: { team: 'a b', env: 'dev', extra: 'x+y z' } });
+    // Repeated query keys (tagKeys=a&tagKeys=b) are sorted and signed like the CLI does.
+    const untag = await runTool(
+      'aws',
+      [
+        'apigateway',
+        'untag-resource',
+        '--endpoint-url',
+        url,
+        '--resource-arn',
+        arn,
+        '--tag-keys',
+        'team',
+        'extra',
+      ],
+      region,
+    );
+    assert.equal(untag.code, 0, untag.stderr);
+    const list = await runTool(
+      'aws',
+      ['apigateway', 'get-client-certificates', '--endpoint-url', url, '--limit', '1'],
+      region,
+    );
+    assert.equal(list.code, 0, list.stderr);
+    const items = (JSON.parse(list.stdout) as { items: { clientCertificateId: string; tags: unknown }[] })
+      .items;
+    assert.equal(items[0]?.clientCertificateId, out.clientCertificateId);
+    assert.deepEqual(items[0]?.tags, { env: 'dev' });
     const bad = await runTool('aws', ['apigateway', 'generate-client-certificate', '--endpoint-url', url], {
       secretAccessKey: 'wrong',
     });
@@ -327,7 +359,7 @@ describe('SigV4 authentication', () => {
     assert.match(bad.stderr, /InvalidSignatureException/);
   });
 
-  it('verifies requests signed by boto3 (no x-amz-content-sha256, query strings with + and spaces)', async (t) => {
+  it('verifies requests signed by boto3 (no x-amz-content-sha256): every operation, values with + and spaces', async (t) => {
     if (!(await hasTool('python3', ['-c', 'import boto3']))) return t.skip('boto3 not installed');
     const py = `
 import json, sys, boto3, botocore
@@ -343,7 +375,16 @@ def err(f):
         return 'ok'
     except botocore.exceptions.ClientError as e:
         return e.response['Error']['Code']
-out['tags'] = err(lambda: c.get_tags(resourceArn='arn:aws:apigateway:sa-east-1::/clientcertificates/zz0000'))
+cid = out['generated']['clientCertificateId']
+arn = 'arn:aws:apigateway:sa-east-1::/clientcertificates/' + cid
+c.tag_resource(resourceArn=arn, tags={'plus': 'a+b', 'space': 'c d', 'slash': 'e/f=g'})
+c.untag_resource(resourceArn=arn, tagKeys=['k', 'space'])
+out['tags'] = c.get_tags(resourceArn=arn)['tags']
+out['updated'] = c.update_client_certificate(clientCertificateId=cid, patchOperations=[
+    {'op': 'replace', 'path': '/description', 'value': 'new: a+b c/d'}])['description']
+page = c.get_client_certificates(limit=1)
+out['listed'] = [i['clientCertificateId'] for i in page['items']]
+out['missing'] = err(lambda: c.get_tags(resourceArn='arn:aws:apigateway:sa-east-1::/clientcertificates/zz0000'))
 out['bad'] = err(lambda: client('wrong').generate_client_certificate())
 print(json.dumps(out, default=str))
 `;
@@ -351,7 +392,10 @@ print(json.dumps(out, default=str))
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout) as {
       generated: { clientCertificateId: string; description: string };
-      tags: string;
+      tags: Record<string, string>;
+      updated: string;
+      listed: string[];
+      missing: string;
       bad: string;
     };
     assert.equal(out.generated.description, 'from boto3');
@@ -363,7 +407,10 @@ print(json.dumps(out, default=str))
         ),
       ),
     );
-    assert.equal(out.tags, 'NotFoundException');
+    assert.deepEqual(out.tags, { plus: 'a+b', slash: 'e/f=g' });
+    assert.equal(out.updated, 'new: a+b c/d');
+    assert.deepEqual(out.listed, [out.generated.clientCertificateId]);
+    assert.equal(out.missing, 'NotFoundException');
     assert.equal(out.bad, 'InvalidSignatureException');
   });
 });

@@ -13,6 +13,7 @@ import { KeyVault } from '../shared/crypto/key-vault.js';
 import { ClientCertificateStore } from '../shared/client-certificate.store.js';
 import { startRedis, type TestRedis } from './helpers/redis-server.js';
 import { startService, type TestService } from './helpers/service.js';
+import { signedFetch } from './helpers/signed-fetch.js';
 
 /** A throwaway server certificate for 127.0.0.1, so the client side verifies the server too. */
 function serverCertificate(): { key: string; cert: string } {
@@ -66,10 +67,8 @@ for (const profile of CERT_PROFILES) {
       sdk = new APIGatewayClient({
         endpoint: svc.api.url,
         region: 'us-east-1',
-        credentials: {
-          accessKeyId: 'AKIDEXAMPLE',
-          secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
-        },
+        // The test service's development credential (SigV4 is verified).
+        credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
         maxAttempts: 1,
       });
     });
@@ -189,7 +188,7 @@ describe('clientTlsOptions', () => {
   });
 
   test('refuses to decrypt with another master key or under another record', async () => {
-    const res = await fetch(`${svc.api.url}/clientcertificates`, { method: 'POST', body: '{}' });
+    const res = await signedFetch(svc.api.url, '/clientcertificates', { method: 'POST', body: '{}' });
     assert.equal(res.status, 201);
     const { clientCertificateId: id } = (await res.json()) as { clientCertificateId: string };
     const store = new ClientCertificateStore(svc.redis, svc.keys);

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { GenerateClientCertificateCommand } from '@aws-sdk/client-api-gateway';
+import {
+  DeleteClientCertificateCommand,
+  GenerateClientCertificateCommand,
+} from '@aws-sdk/client-api-gateway';
 import { directKeySource, type KeySource } from '../worker/key-source.js';
 import { sdkClient } from './helpers/aws-clients.js';
 import { startRedis, type TestRedis } from './helpers/redis-server.js';
-import { startService, type TestService } from './helpers/service.js';
+import { startService } from './helpers/service.js';
 
 const ACCOUNT = '111111111111';
 const tenant = { accountId: ACCOUNT, region: 'us-east-1' };
@@ -61,6 +64,16 @@ describe('client certificate quota', () => {
       }
       assert.deepEqual(await svc.redis.zcard(svc.keys.index(tenant)), 7);
       assert.deepEqual(await svc.redis.zcard(svc.keys.pending(tenant)), 0);
+      // A delete frees a slot, for exactly one more certificate.
+      const victim = (ok[0] as PromiseFulfilledResult<{ clientCertificateId?: string }>).value
+        .clientCertificateId!;
+      await b.send(new DeleteClientCertificateCommand({ clientCertificateId: victim }));
+      const again = await a.send(new GenerateClientCertificateCommand({ description: 'after delete' }));
+      assert.equal(again.description, 'after delete');
+      await assert.rejects(b.send(new GenerateClientCertificateCommand({})), {
+        name: 'LimitExceededException',
+      });
+      assert.equal(await svc.redis.zcard(svc.keys.index(tenant)), 7);
       // The quota is per account and region: another region of the same account still has room.
       const eu = sdkClient(svc.api.url, {
         accessKeyId: 'quota',

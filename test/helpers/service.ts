@@ -60,10 +60,7 @@ export interface ServiceOptions {
 }
 
 /** The API and `workers` in-process worker(s) on a real Redis, under a fresh key prefix. */
-export async function startService(
-  redisUrl: string,
-  opts: ServiceOptions = {},
-): Promise<TestService> {
+export async function startService(redisUrl: string, opts: ServiceOptions = {}): Promise<TestService> {
   const prefix = opts.prefix ?? `t${randomUUID().slice(0, 8)}`;
   const logs = new LogSink();
   const log = createLogger('debug', 'test', logs);

@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import {
+  DeleteClientCertificateCommand,
+  GenerateClientCertificateCommand,
+  GetClientCertificateCommand,
+  GetClientCertificatesCommand,
+  GetTagsCommand,
+  TagResourceCommand,
+  UntagResourceCommand,
+  UpdateClientCertificateCommand,
+  type APIGatewayClient,
+} from '@aws-sdk/client-api-gateway';
+import { clientCertificateArn } from '../shared/client-certificate.js';
+import { sdkClient } from './helpers/aws-clients.js';
+import { startRedis, type TestRedis } from './helpers/redis-server.js';
+import { startService, type TestService } from './helpers/service.js';
+
+const ALICE = {
+  accessKeyId: 'alice',
+  secretAccessKey: 'alice-secret',
+  accountId: '111111111111',
+  allow: ['apigateway:*'],
+};
+const BOB = {
+  accessKeyId: 'bob',
+  secretAccessKey: 'bob-secret',
+  accountId: '222222222222',
+  allow: ['apigateway:*'],
+};
+/** A second credential of Alice's account: same account, same certificates. */
+const ALICE_CI = {
+  accessKeyId: 'alice-ci',
+  secretAccessKey: 'ci-secret',
+  accountId: '111111111111',
+  allow: ['apigateway:GET'],
+};
+
+type SdkError = Error & { $metadata?: { httpStatusCode?: number } };
+
+describe('tenants: an account never sees another account’s certificates', () => {
+  let redis: TestRedis;
+  let svc: TestService;
+  let alice: APIGatewayClient;
+  let bob: APIGatewayClient;
+  let aliceEu: APIGatewayClient;
+  let id: string;
+  let notFoundMessage: string;
+
+  before(async () => {
+    redis = await startRedis();
+    svc = await startService(redis.url, { credentials: [ALICE, BOB, ALICE_CI] });
+    alice = sdkClient(svc.api.url, ALICE);
+    bob = sdkClient(svc.api.url, BOB);
+    aliceEu = sdkClient(svc.api.url, { ...ALICE, region: 'eu-west-1' });
+    const out = await alice.send(
+      new GenerateClientCertificateCommand({ description: 'alice only', tags: { owner: 'alice' } }),
+    );
+    id = out.clientCertificateId!;
+    // What a certificate that does not exist at all looks like, to compare with.
+    try {
+      await alice.send(new GetClientCertificateCommand({ clientCertificateId: 'zzzzzz' }));
+      assert.fail('zzzzzz exists');
+    } catch (err) {
+      notFoundMessage = (err as Error).message;
+    }
+  });
+  after(async () => {
+    await svc?.close();
+    await redis?.destroy();
+  });
+
+  const arn = (region = 'us-east-1') => clientCertificateArn(region, id);
+
+  /** Every operation on Alice's certificate, as another caller would send it. */
+  const operations = (region = 'us-east-1'): [string, (c: APIGatewayClient) => Promise<unknown>][] => [
+    ['GetClientCertificate', (c) => c.send(new GetClientCertificateCommand({ clientCertificateId: id }))],
+    [
+      'UpdateClientCertificate',
+      (c) =>
+        c.send(
+          new UpdateClientCertificateCommand({
+            clientCertificateId: id,
+            patchOperations: [{ op: 'replace', path: '/description', value: 'taken over' }],
+          }),
+        ),
+    ],
+    [
+      'DeleteClientCertificate',
+      (c) => c.send(new DeleteClientCertificateCommand({ clientCertificateId: id })),
+    ],
+    [
+      'TagResource',
+      (c) => c.send(new TagResourceCommand({ resourceArn: arn(region), tags: { owner: 'mallory' } })),
+    ],
+    [
+      'UntagResource',
+      (c) => c.send(new UntagResourceCommand({ resourceArn: arn(region), tagKeys: ['owner'] })),
+    ],
+    ['GetTags', (c) => c.send(new GetTagsCommand({ resourceArn: arn(region) }))],
+  ];
+
+  for (const [name, call] of operations()) {
+    it(`${name} from another account is 404 NotFoundException, as if the certificate did not exist`, async () => {
+      await assert.rejects(call(bob), (err: SdkError) => {
+        assert.equal(err.name, 'NotFoundException');
+        assert.equal(err.$metadata?.httpStatusCode, 404);
+        assert.equal(err.message, notFoundMessage);
+        return true;
+      });
+    });
+  }
+
+  for (const [name, call] of operations('eu-west-1')) {
+    it(`${name} from the same account in another region is 404 NotFoundException`, async () => {
+      await assert.rejects(call(aliceEu), { name: 'NotFoundException' });
+    });
+  }
+
+  it('GetClientCertificates of another account, or another region, lists nothing of it', async () => {
+    const theirs = await bob.send(new GetClientCertificatesCommand({}));
+    assert.deepEqual(theirs.items ?? [], []);
+    const eu = await aliceEu.send(new GetClientCertificatesCommand({}));
+    assert.deepEqual(eu.items ?? [], []);
+    const ours = await alice.send(new GetClientCertificatesCommand({}));
+    assert.deepEqual(
+      ours.items?.map((c) => c.clientCertificateId),
+      [id],
+    );
+  });
+
+  it('after all those attempts the owner’s certificate is unchanged', async () => {
+    const c = await alice.send(new GetClientCertificateCommand({ clientCertificateId: id }));
+    assert.equal(c.description, 'alice only');
+    assert.deepEqual(c.tags, { owner: 'alice' });
+    const tags = await alice.send(new GetTagsCommand({ resourceArn: arn() }));
+    assert.deepEqual(tags.tags, { owner: 'alice' });
+  });
+
+  it('another credential of the same account sees the certificate (the account, not the key, owns it)', async () => {
+    const ci = sdkClient(svc.api.url, ALICE_CI);
+    const c = await ci.send(new GetClientCertificateCommand({ clientCertificateId: id }));
+    assert.equal(c.clientCertificateId, id);
+    // ... within what its allow list grants.
+    await assert.rejects(
+      ci.send(new DeleteClientCertificateCommand({ clientCertificateId: id })),
+      (err: SdkError) => {
+        assert.equal(err.name, 'UnauthorizedException');
+        assert.equal(err.$metadata?.httpStatusCode, 401);
+        return true;
+      },
+    );
+  });
+
+  it('the owner can still delete it', async () => {
+    await alice.send(new DeleteClientCertificateCommand({ clientCertificateId: id }));
+    await assert.rejects(alice.send(new GetClientCertificateCommand({ clientCertificateId: id })), {
+      name: 'NotFoundException',
+    });
+  });
+});
