@@ -393,7 +393,7 @@ const FAMILY_CASES: Case[] = [
     path: '/clientcertificates/{id}',
     body: '{"patchOperations":[{"op":"explode"}]}',
     status: 400,
-    type: 'ValidationException',
+    type: 'BadRequestException',
   },
   {
     name: 'patch of a read-only path',
