@@ -51,6 +51,8 @@ export function serviceEnv(
     // Keys generated per job, so a job lasts long enough to be killed mid-way; tests that want
     // the pool set it.
     KEY_POOL_SIZE: '0',
+    // As in startService: the per-account rate limit is tested on its own; load tests must not hit it.
+    RATE_LIMIT_RPS: '0',
     ...extra,
   };
 }
