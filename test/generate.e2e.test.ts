@@ -10,6 +10,7 @@ import { ClientCertificateStore } from '../shared/client-certificate.store.js';
 import { keyAad } from '../shared/crypto/key-vault.js';
 import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
 import { startService, type TestService } from './helpers/service.js';
+import { signedFetch } from './helpers/signed-fetch.js';
 import type { KeySource } from '../worker/key-source.js';
 
 const TENANT = { accountId: '000000000000', region: 'us-east-1' };
@@ -61,7 +62,7 @@ describe('GenerateClientCertificate end to end (real Redis, BullMQ, worker, HTTP
   });
 
   it('answers exactly the six fields, timestamps as epoch seconds, application/json', async () => {
-    const res = await fetch(`${svc.api.url}/clientcertificates`, {
+    const res = await signedFetch(svc.api.url, '/clientcertificates', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ description: 'raw', tags: { a: 'b' }, unknownField: 1 }),
@@ -80,7 +81,7 @@ describe('GenerateClientCertificate end to end (real Redis, BullMQ, worker, HTTP
     assert.ok(Number.isInteger(body.createdDate));
     assert.equal((body.expirationDate as number) - (body.createdDate as number), 31_536_000);
 
-    const bare = await fetch(`${svc.api.url}/clientcertificates`, { method: 'POST' });
+    const bare = await signedFetch(svc.api.url, '/clientcertificates', { method: 'POST' });
     assert.equal(bare.status, 201);
     const b = (await bare.json()) as Record<string, unknown>;
     assert.equal('description' in b, false);
@@ -146,7 +147,7 @@ describe('GenerateClientCertificate end to end (real Redis, BullMQ, worker, HTTP
   });
 
   it('answers errors in the AWS wire format for bad JSON, unknown routes, wrong methods and big bodies', async () => {
-    const cases: [RequestInit & { path: string }, number, string, RegExp][] = [
+    const cases: [{ path: string; method: string; body?: string }, number, string, RegExp][] = [
       [
         { path: '/clientcertificates', method: 'POST', body: '{bad' },
         400,
@@ -178,7 +179,7 @@ describe('GenerateClientCertificate end to end (real Redis, BullMQ, worker, HTTP
       ],
     ];
     for (const [{ path, ...init }, status, type, message] of cases) {
-      const res = await fetch(svc.api.url + path, init);
+      const res = await signedFetch(svc.api.url, path, init);
       assert.equal(res.status, status, `${init.method} ${path}`);
       assert.equal(res.headers.get('x-amzn-errortype'), type);
       const body = (await res.json()) as { message: string };
@@ -214,7 +215,7 @@ describe('Generate when things go wrong', () => {
   it('answers 503 with Retry-After when no worker finishes in time, and the late job creates nothing', async () => {
     const svc = await startService(redis.url, { workers: 0, generateTimeoutMs: 1000 });
     try {
-      const res = await fetch(`${svc.api.url}/clientcertificates`, {
+      const res = await signedFetch(svc.api.url, '/clientcertificates', {
         method: 'POST',
         body: '{"description":"late"}',
       });
@@ -251,7 +252,7 @@ describe('Generate when things go wrong', () => {
     };
     const svc = await startService(redis.url, { workers: 1, keySource: broken });
     try {
-      const res = await fetch(`${svc.api.url}/clientcertificates`, { method: 'POST' });
+      const res = await signedFetch(svc.api.url, '/clientcertificates', { method: 'POST' });
       assert.equal(res.status, 500);
       assert.equal(res.headers.get('x-amzn-errortype'), 'InternalServerErrorException');
       assert.deepEqual(await res.json(), { message: 'Internal server error' });
@@ -267,7 +268,7 @@ describe('Generate when things go wrong', () => {
     try {
       await redis.stop();
       const started = Date.now();
-      const res = await fetch(`${svc.api.url}/clientcertificates`, { method: 'POST' });
+      const res = await signedFetch(svc.api.url, '/clientcertificates', { method: 'POST' });
       assert.equal(res.status, 503);
       assert.equal(res.headers.get('x-amzn-errortype'), 'ServiceUnavailableException');
       assert.ok(res.headers.get('retry-after'));
@@ -278,7 +279,7 @@ describe('Generate when things go wrong', () => {
 
       await redis.start();
       await waitFor(async () => (await fetch(`${svc.api.url}/health`)).status === 200, 20_000, 200);
-      const again = await fetch(`${svc.api.url}/clientcertificates`, { method: 'POST' });
+      const again = await signedFetch(svc.api.url, '/clientcertificates', { method: 'POST' });
       assert.equal(again.status, 201);
     } finally {
       await svc.close();
