@@ -175,6 +175,18 @@ describe('SigV4 authentication', () => {
     );
   });
 
+  it('requires x-amz-date among the signed headers', async () => {
+    const { url: u, init } = await signRequest(url, '/clientcertificates', { method: 'POST', body: '{}' });
+    const auth = init.headers['authorization']!.replace(';x-amz-date', '');
+    const res = await fetch(u, { ...init, headers: { ...init.headers, authorization: auth } });
+    await expectError(
+      res,
+      403,
+      'InvalidSignatureException',
+      "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.",
+    );
+  });
+
   it('requires the signature to be scoped to apigateway and a real region', async () => {
     let res = await signedFetch(url, '/clientcertificates', { method: 'POST', body: '{}', service: 's3' });
     await expectError(

@@ -96,6 +96,10 @@ export class SigV4Verifier extends SignatureV4Base {
     if (!p.signedHeaders.includes('host')) {
       throw new InvalidSignatureError("'Host' must be a 'SignedHeader' in the AWS Authorization.");
     }
+    // An unsigned date could be replaced to replay a captured request after its 15 minutes.
+    if (!p.presigned && !p.signedHeaders.includes('x-amz-date')) {
+      throw new InvalidSignatureError("'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.");
+    }
 
     const body = await req.body();
     const bodyHash = sha256Hex(body);
