@@ -28,7 +28,9 @@ export function authenticate(deps: {
       // A body-less method's body is neither limited nor read (reading it would also make node-server build
       // a full Request): it counts as empty, so a GET that signed a body fails verification.
       body: async () =>
-        METHODS_WITHOUT_BODY.has(c.req.method) ? new Uint8Array(0) : new Uint8Array(await c.req.arrayBuffer()),
+        METHODS_WITHOUT_BODY.has(c.req.method)
+          ? new Uint8Array(0)
+          : new Uint8Array(await c.req.arrayBuffer()),
     });
     const tenant = { accountId: caller.accountId, region: caller.region };
     c.set('tenant', tenant);
