@@ -84,7 +84,7 @@ const cfg = {
   workerConcurrency: num(flags['worker-concurrency'], defaultWorkerConcurrency(cores), 'worker-concurrency'),
   keyPoolSize: num(flags['key-pool-size'], quick ? 8 : DEFAULT_KEY_POOL_SIZE, 'key-pool-size'),
   sustainedS: num(flags.duration, quick ? 8 : 30, 'duration'),
-  rawS: quick ? 5 : 15,
+  rawS: quick ? 5 : 12,
   getS: quick ? 3 : 10,
   getClients: 32,
   burstRounds: quick ? 1 : 3,

@@ -121,7 +121,7 @@ describe('key pool', () => {
 
   it('gives finished keys to waiting takes before the pool, and starts no refill while anyone waits', async () => {
     const g = manualGenerator(spare);
-    pool = new KeyPool({ size: 4, refillParallelism: 1, generate: g.generate });
+    pool = new KeyPool({ size: 4, refillParallelism: 1, refillDelayMs: 0, generate: g.generate });
     assert.equal(g.started, 1, 'one refill generation at a time');
 
     const taken: RsaKey[] = [];
@@ -157,6 +157,22 @@ describe('key pool', () => {
     await closing;
     assert.equal(pool.stats().ready, 0);
     assert.equal(g.started, 6);
+  });
+
+  it('waits until takes stop for refillDelayMs before refilling', async () => {
+    const g = manualGenerator(spare);
+    pool = new KeyPool({ size: 1, refillDelayMs: 400, generate: g.generate });
+    g.finish();
+    await waitFor(() => pool!.stats().ready === 1);
+    assert.equal(g.started, 1);
+    const t = Date.now();
+    await pool.take();
+    assert.equal(g.started, 1, 'no refill right after a take');
+    await waitFor(() => g.started === 2, 15_000);
+    assert.ok(Date.now() - t >= 390, 'refilled only after the pause');
+    const closing = pool.close();
+    g.finish();
+    await closing;
   });
 
   it('reports a failed generation to the waiting take and retries refilling after a pause', async () => {

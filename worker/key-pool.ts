@@ -11,6 +11,11 @@ export interface KeyPoolOptions {
   refillParallelism?: number;
   /** Where keys come from; tests pass smaller keys. Default: native RSA-2048. */
   generate?: () => Promise<RsaKey>;
+  /**
+   * Refilling waits until no key has been taken for this long, ms. A burst is then answered without a
+   * refill competing for the cores it runs on; refilling starts once it is over. Default 100.
+   */
+  refillDelayMs?: number;
   /** Told about a failed generation (the pool retries after `retryDelayMs`). */
   onError?: (err: unknown) => void;
   /** Pause before refilling again after a failed generation, ms. Default 1000. */
@@ -46,7 +51,8 @@ interface Waiter {
  * - Waiting takes come first. Every waiter has a generation running for it (a refill already under
  *   way counts, since it finishes soonest); a finished key goes to the oldest waiter before the pool;
  *   no refill starts while anyone waits.
- * - Refilling runs at most `refillParallelism` generations at once, only while nobody waits.
+ * - Refilling runs at most `refillParallelism` generations at once, only while nobody waits and once
+ *   no key has been taken for `refillDelayMs`.
  */
 export class KeyPool implements KeySource {
   private readonly keys: RsaKey[] = [];
@@ -56,6 +62,9 @@ export class KeyPool implements KeySource {
   private readonly generate: () => Promise<RsaKey>;
   private readonly onError: (err: unknown) => void;
   private readonly retryDelayMs: number;
+  private readonly refillDelayMs: number;
+  private lastTake = 0;
+  private refillTimer: NodeJS.Timeout | undefined;
   private readonly running = new Set<Promise<void>>();
   private closed = false;
   private backoffUntil = 0;
@@ -71,12 +80,14 @@ export class KeyPool implements KeySource {
     this.generate = opts.generate ?? (() => generateRsaKey());
     this.onError = opts.onError ?? (() => undefined);
     this.retryDelayMs = opts.retryDelayMs ?? 1000;
+    this.refillDelayMs = opts.refillDelayMs ?? 100;
     this.pump();
   }
 
   /** The next unused key: from the pool at once, or the first generation to finish. */
   take(): Promise<RsaKey> {
     if (this.closed) return Promise.reject(new Error('key pool is closed'));
+    this.lastTake = Date.now();
     const key = this.keys.shift();
     if (key) {
       this.hits++;
@@ -97,6 +108,7 @@ export class KeyPool implements KeySource {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.backoffTimer);
+    clearTimeout(this.refillTimer);
     this.keys.length = 0;
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
@@ -119,6 +131,19 @@ export class KeyPool implements KeySource {
     if (this.closed || this.waiters.length > 0) return;
     if (Date.now() < this.backoffUntil) return;
     const missing = this.size - this.keys.length;
+    if (missing <= 0 || this.running.size >= this.refillParallelism) return;
+    const quietFor = Date.now() - this.lastTake;
+    if (quietFor < this.refillDelayMs) {
+      // Still in a burst: look again once it has been quiet long enough.
+      if (!this.refillTimer) {
+        this.refillTimer = setTimeout(() => {
+          this.refillTimer = undefined;
+          this.pump();
+        }, this.refillDelayMs - quietFor);
+        this.refillTimer.unref();
+      }
+      return;
+    }
     while (this.running.size < Math.min(missing, this.refillParallelism)) this.startOne();
   }
 
