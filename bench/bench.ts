@@ -88,7 +88,7 @@ const cfg = {
   getS: quick ? 3 : 10,
   getClients: 32,
   burstRounds: quick ? 1 : 3,
-  scalingS: quick ? 8 : 20,
+  scalingS: quick ? 8 : 15,
   scaling: !flags['no-scaling'] && !flags.url,
   logLevel: flags['log-level'],
 };
