@@ -18,6 +18,8 @@ export interface JobTypes {
       tags: Record<string, string>;
       /** Epoch ms after which nobody waits for this job: the worker skips it. */
       deadline: number;
+      /** Set by `npm run bulk`: the batch that reserved this id, so an interrupted run can resume it. */
+      batchId?: string;
     };
     result:
       | { status: 'created' | 'exists'; certificate: ClientCertificate }

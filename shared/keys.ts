@@ -46,6 +46,11 @@ export class Keys {
     return `${this.tenant(t)}:throttle`;
   }
 
+  /** Set: ids reserved by one bulk batch (`npm run bulk`), so an interrupted batch can be resumed. */
+  bulkBatch(t: Tenant, batchId: string): string {
+    return `${this.tenant(t)}:bulk:${batchId}`;
+  }
+
   /** Sorted set: worker id → last heartbeat (epoch ms). */
   get workers(): string {
     return `{${this.prefix}}:workers`;

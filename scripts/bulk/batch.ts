@@ -1,0 +1,404 @@
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import type { Queue, QueueEvents } from 'bullmq';
+import { toJson, type ClientCertificate } from '../../shared/client-certificate.js';
+import type { ClientCertificateStore, RedisClient } from '../../shared/client-certificate.store.js';
+import { newClientCertificateId } from '../../shared/ids.js';
+import { generateJobId, type GenerateData, type GenerateResult } from '../../shared/jobs.js';
+import type { Keys, Tenant } from '../../shared/keys.js';
+import { UsageError, type BulkArgs } from './args.js';
+
+/** The batch cannot fit in the account's quota; nothing was issued. The CLI exits with 3. */
+export class QuotaError extends Error {
+  override name = 'QuotaError';
+}
+
+/** The output file is not one this tool can append to. The CLI exits with 1. */
+export class OutputError extends Error {
+  override name = 'OutputError';
+}
+
+export interface BulkDeps {
+  redis: RedisClient;
+  keys: Keys;
+  store: ClientCertificateStore;
+  queue: Queue<GenerateData, GenerateResult>;
+  queueEvents: QueueEvents;
+  /** Certificates per account and region; 0 = no limit. */
+  limit: number;
+  /** Called whenever the number of records in the file changes. */
+  progress?: (done: number, total: number) => void;
+  /** Informational messages (resume, pick-ups). */
+  info?: (message: string) => void;
+  /** Aborting stops waiting; queued jobs keep running and a re-run picks them up. */
+  signal?: AbortSignal;
+  /** How often every outstanding job is re-checked, in case an event was missed; default 2000 ms. */
+  reconcileEveryMs?: number;
+}
+
+export interface BulkResult {
+  /** Records in the file at the end. */
+  written: number;
+  /** Records already in the file when this run started. */
+  alreadyWritten: number;
+  /** Records of an earlier, interrupted run that this run found and wrote. */
+  pickedUp: number;
+  /** New certificates this run enqueued. */
+  enqueued: number;
+  /** Ids whose job failed or expired; a re-run issues replacements. */
+  failed: { clientCertificateId: string; reason: string }[];
+  interrupted: boolean;
+}
+
+/** What `FILE.batch.json` remembers between runs. */
+interface BatchState {
+  batchId: string;
+  accountId: string;
+  region: string;
+  count: number;
+  description?: string;
+  tags: Record<string, string>;
+}
+
+const IN_FLIGHT = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'paused']);
+const CHUNK = 200;
+
+/** How long a bulk reservation (and its job) stays valid: one hour plus one second per certificate. */
+export function bulkTtlMs(count: number): number {
+  return 3600_000 + count * 1000;
+}
+
+/** The batch state file beside the output. */
+export function stateFile(out: string): string {
+  return `${out}.batch.json`;
+}
+
+/**
+ * Issues `args.count` certificates into `args.out`, resumably.
+ *
+ * - The output holds one public record per line; a line cut short by a crash is dropped.
+ * - `FILE.batch.json` holds the batch id; every id the batch reserves is recorded in Redis under it
+ *   (before its reservation and its job exist), and every job carries it. A re-run therefore finds
+ *   certificates that were created but not yet written, waits for jobs still queued, releases ids
+ *   whose jobs failed or expired, and issues only what is still missing: no duplicates.
+ * - Ids are reserved through the store, against the same quota as the API, before anything is enqueued;
+ *   when the batch does not fit, nothing is issued.
+ */
+export async function runBulk(args: BulkArgs, deps: BulkDeps): Promise<BulkResult> {
+  const t: Tenant = { accountId: args.accountId, region: args.region };
+  const { store, queue, keys, redis } = deps;
+  const existing = readOutput(args.out);
+  const state = loadOrCreateState(args, existing.size);
+  const batchKey = keys.bulkBatch(t, state.batchId);
+  const result: BulkResult = {
+    written: existing.size,
+    alreadyWritten: existing.size,
+    pickedUp: 0,
+    enqueued: 0,
+    failed: [],
+    interrupted: false,
+  };
+  const total = args.count;
+
+  if (existing.size >= total) {
+    finish(args.out);
+    await redis.del(batchKey);
+    deps.progress?.(existing.size, total);
+    return result;
+  }
+
+  const fd = openSync(args.out, 'a');
+  const write = (c: ClientCertificate) => {
+    if (existing.has(c.clientCertificateId) || result.written >= total) return;
+    // One write per line: a crash leaves at most one partial last line, which readOutput drops.
+    writeSync(fd, JSON.stringify(toJson(c)) + '\n');
+    existing.add(c.clientCertificateId);
+    result.written++;
+    deps.progress?.(result.written, total);
+  };
+  const release = async (id: string, reason: string) => {
+    // settle: the certificate exists after all (keep it), or its id can never be created any more.
+    const late = await store.settle(t, id);
+    if (late) {
+      write(late);
+      return;
+    }
+    await redis.srem(batchKey, id);
+    result.failed.push({ clientCertificateId: id, reason });
+  };
+
+  try {
+    deps.progress?.(result.written, total);
+
+    // 1. What an earlier run of this batch left: created, still queued, or lost.
+    const members = (await redis.smembers(batchKey)).filter((id) => !existing.has(id));
+    const outstanding = new Set<string>();
+    for (let i = 0; i < members.length; i += CHUNK) {
+      const ids = members.slice(i, i + CHUNK);
+      const records = await Promise.all(ids.map((id) => store.get(t, id)));
+      for (const [j, id] of ids.entries()) {
+        const rec = records[j];
+        if (rec) {
+          write(rec);
+          result.pickedUp++;
+          continue;
+        }
+        const st = await queue.getJobState(generateJobId({ ...t, clientCertificateId: id }));
+        if (IN_FLIGHT.has(st)) outstanding.add(id);
+        else {
+          // Failed, expired or gone: free the id; a replacement is issued below.
+          const late = await store.settle(t, id);
+          if (late) {
+            write(late);
+            result.pickedUp++;
+          } else await redis.srem(batchKey, id);
+        }
+      }
+    }
+    if (members.length > 0) {
+      deps.info?.(
+        `resuming batch ${state.batchId}: ${result.alreadyWritten} records in the file, ${result.pickedUp} picked up, ${outstanding.size} still queued`,
+      );
+    }
+
+    // 2. Reserve and enqueue what is missing, within the quota.
+    const need = total - result.written - outstanding.size;
+    if (need > 0) {
+      const ttlMs = bulkTtlMs(need);
+      if (deps.limit > 0) {
+        const c = await store.count(t);
+        if (c.existing + c.pending + need > deps.limit) throw quotaError(args, deps.limit, c, need);
+      }
+      const fresh = await reserve(t, need, ttlMs, deps, batchKey, args);
+      const deadline = Date.now() + ttlMs - 60_000;
+      for (let i = 0; i < fresh.length; i += CHUNK) {
+        const jobs = fresh.slice(i, i + CHUNK).map((id) => {
+          const data: GenerateData = {
+            ...t,
+            clientCertificateId: id,
+            tags: args.tags,
+            deadline,
+            batchId: state.batchId,
+          };
+          if (args.description !== undefined) data.description = args.description;
+          return { name: 'generate' as const, data, opts: { jobId: generateJobId(data) } };
+        });
+        await queue.addBulk(jobs);
+        for (const j of jobs) outstanding.add(j.data.clientCertificateId);
+        result.enqueued += jobs.length;
+      }
+    }
+
+    // 3. Wait for every outstanding job; events make it quick, a periodic re-check makes it certain.
+    await waitAll(t, outstanding, deps, write, release);
+    result.interrupted = deps.signal?.aborted ?? false;
+  } finally {
+    fsyncSync(fd);
+    closeSync(fd);
+  }
+
+  if (!result.interrupted && result.failed.length === 0 && result.written >= total) {
+    finish(args.out);
+    await redis.del(batchKey);
+  }
+  return result;
+}
+
+async function reserve(
+  t: Tenant,
+  need: number,
+  ttlMs: number,
+  deps: BulkDeps,
+  batchKey: string,
+  args: BulkArgs,
+): Promise<string[]> {
+  const reserved: string[] = [];
+  const undo = async () => {
+    for (const id of reserved) await deps.store.settle(t, id);
+    if (reserved.length) await deps.redis.srem(batchKey, ...reserved);
+  };
+  try {
+    while (reserved.length < need) {
+      const ids = Array.from({ length: Math.min(CHUNK, need - reserved.length) }, newClientCertificateId);
+      // Recorded in the batch first: an id reserved by a run that then dies is still found by the next.
+      await deps.redis.sadd(batchKey, ...ids);
+      const outcomes = await Promise.all(ids.map((id) => deps.store.reserve(t, id, ttlMs, deps.limit)));
+      const lost: string[] = [];
+      ids.forEach((id, i) => (outcomes[i] === 'reserved' ? reserved.push(id) : lost.push(id)));
+      if (lost.length) await deps.redis.srem(batchKey, ...lost);
+      if (outcomes.includes('limit')) {
+        // Someone else took the last slots meanwhile: issue nothing rather than part of the batch.
+        await undo();
+        throw quotaError(args, deps.limit, await deps.store.count(t), need);
+      }
+    }
+  } catch (err) {
+    if (!(err instanceof QuotaError)) await undo().catch(() => undefined);
+    throw err;
+  }
+  return reserved;
+}
+
+async function waitAll(
+  t: Tenant,
+  outstanding: Set<string>,
+  deps: BulkDeps,
+  write: (c: ClientCertificate) => void,
+  release: (id: string, reason: string) => Promise<void>,
+): Promise<void> {
+  if (outstanding.size === 0) return;
+  const { store, queue, queueEvents } = deps;
+  const byJobId = new Map(
+    [...outstanding].map((id) => [generateJobId({ ...t, clientCertificateId: id }), id]),
+  );
+  const checking = new Set<string>();
+  let wake: () => void = () => undefined;
+
+  /** Settles one id if its job is over; leaves it outstanding otherwise. */
+  const check = async (id: string) => {
+    if (!outstanding.has(id) || checking.has(id)) return;
+    checking.add(id);
+    try {
+      const rec = await store.get(t, id);
+      if (rec) {
+        outstanding.delete(id);
+        write(rec);
+        return;
+      }
+      const jobId = generateJobId({ ...t, clientCertificateId: id });
+      const st = await queue.getJobState(jobId);
+      if (IN_FLIGHT.has(st)) return;
+      outstanding.delete(id);
+      let reason: string = st === 'unknown' ? 'job disappeared' : st;
+      if (st === 'failed') reason = (await queue.getJob(jobId))?.failedReason ?? 'failed';
+      if (st === 'completed') {
+        const rv = (await queue.getJob(jobId))?.returnvalue;
+        reason = rv && 'status' in rv ? `job ${rv.status}` : 'completed without a certificate';
+      }
+      await release(id, reason);
+    } finally {
+      checking.delete(id);
+      if (outstanding.size === 0) wake();
+    }
+  };
+
+  const onEvent = ({ jobId }: { jobId: string }) => {
+    const id = byJobId.get(jobId);
+    if (id) void check(id).catch(() => undefined); // the periodic re-check retries
+  };
+  queueEvents.on('completed', onEvent);
+  queueEvents.on('failed', onEvent);
+  try {
+    while (outstanding.size > 0 && !deps.signal?.aborted) {
+      const ids = [...outstanding];
+      for (let i = 0; i < ids.length && !deps.signal?.aborted; i += CHUNK) {
+        await Promise.all(ids.slice(i, i + CHUNK).map(check));
+      }
+      if (outstanding.size === 0) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, deps.reconcileEveryMs ?? 2000);
+        const done = () => (clearTimeout(timer), resolve());
+        wake = done;
+        deps.signal?.addEventListener('abort', done, { once: true });
+      });
+    }
+  } finally {
+    queueEvents.off('completed', onEvent);
+    queueEvents.off('failed', onEvent);
+  }
+}
+
+function quotaError(
+  args: BulkArgs,
+  limit: number,
+  c: { existing: number; pending: number },
+  need: number,
+): QuotaError {
+  const room = Math.max(0, limit - c.existing - c.pending);
+  return new QuotaError(
+    `--count ${args.count} does not fit the quota of ${limit} client certificates for account ${args.accountId} in ${args.region}: ` +
+      `${c.existing} exist and ${c.pending} are being generated, so at most ${room} more can be issued, and this batch needs ${need}. ` +
+      `Nothing was issued. Delete unused certificates or lower --count.`,
+  );
+}
+
+/**
+ * The ids already in the output file. A last line without its newline (a crash mid-write) is cut off;
+ * any other line that is not a record stops the run rather than risk appending to a foreign file.
+ */
+function readOutput(out: string): Set<string> {
+  const ids = new Set<string>();
+  if (!existsSync(out)) return ids;
+  const text = readFileSync(out, 'utf8');
+  const complete = text.lastIndexOf('\n') + 1;
+  if (complete < text.length) truncateSync(out, Buffer.byteLength(text.slice(0, complete)));
+  const lines = text.slice(0, complete).split('\n');
+  lines.forEach((line, i) => {
+    if (line.trim() === '') return;
+    let id: unknown;
+    try {
+      id = (JSON.parse(line) as { clientCertificateId?: unknown }).clientCertificateId;
+    } catch {
+      id = undefined;
+    }
+    if (typeof id !== 'string') {
+      throw new OutputError(`${out} line ${i + 1} is not a client certificate record; choose another --out`);
+    }
+    ids.add(id);
+  });
+  return ids;
+}
+
+function loadOrCreateState(args: BulkArgs, written: number): BatchState {
+  const file = stateFile(args.out);
+  if (existsSync(file)) {
+    const s = JSON.parse(readFileSync(file, 'utf8')) as BatchState;
+    const same = (name: string, a: unknown, b: unknown) => {
+      if (JSON.stringify(a) !== JSON.stringify(b)) {
+        throw new UsageError(
+          `${name} ${JSON.stringify(a ?? null)} differs from the interrupted batch in ${file} (${JSON.stringify(b ?? null)}): ` +
+            `re-run with the same arguments to complete it, or choose another --out`,
+        );
+      }
+    };
+    same('--count', args.count, s.count);
+    same('--account', args.accountId, s.accountId);
+    same('--region', args.region, s.region);
+    same('--description', args.description, s.description);
+    same('--tag', sortKeys(args.tags), sortKeys(s.tags));
+    return s;
+  }
+  const s: BatchState = {
+    batchId: randomBytes(8).toString('hex'),
+    accountId: args.accountId,
+    region: args.region,
+    count: args.count,
+    tags: args.tags,
+  };
+  if (args.description !== undefined) s.description = args.description;
+  if (written < args.count) {
+    // Written (and renamed into place) before anything is reserved, so a crash never loses the batch id.
+    writeFileSync(`${file}.tmp`, JSON.stringify(s) + '\n');
+    renameSync(`${file}.tmp`, file);
+  }
+  return s;
+}
+
+function sortKeys(o: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+function finish(out: string): void {
+  rmSync(stateFile(out), { force: true });
+}

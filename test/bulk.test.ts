@@ -1,0 +1,313 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Queue, QueueEvents } from 'bullmq';
+import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { QUEUE_NAME, generateJobId, type GenerateData, type GenerateResult } from '../shared/jobs.js';
+import { parseBulkArgs } from '../scripts/bulk/args.js';
+import { runBulk, QuotaError, stateFile } from '../scripts/bulk/batch.js';
+import { Progress } from '../scripts/bulk/progress.js';
+import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
+import { startService } from './helpers/service.js';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const TENANT = { accountId: '111122223333', region: 'eu-west-1' };
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function spawnBulk(args: string[], env: Record<string, string>): { child: ChildProcess; done: Promise<Run> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bulk.ts', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: 'silent', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<Run>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  return { child, done };
+}
+
+function records(file: string): { clientCertificateId: string; [k: string]: unknown }[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { clientCertificateId: string });
+}
+
+describe('npm run bulk', () => {
+  let redis: TestRedis;
+  let dir: string;
+  before(async () => {
+    redis = await startRedis();
+    dir = mkdtempSync(join(tmpdir(), 'cc-bulk-'));
+  });
+  after(async () => {
+    await redis?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('bad arguments name the argument, exit 2 and issue nothing', async () => {
+    const prefix = 'bulkbad';
+    const env = { REDIS_URL: redis.url, REDIS_PREFIX: prefix };
+    const out = join(dir, 'bad.ndjson');
+    const cases: [string[], RegExp][] = [
+      [['--out', out], /--count is required/],
+      [['--count', '0', '--out', out], /--count must be a whole number from 1 to 100000, got "0"/],
+      [['--count', 'ten', '--out', out], /--count must be a whole number/],
+      [['--count', '3'], /--out is required/],
+      [['--count', '3', '--out', join(dir, 'no/such/dir.ndjson')], /--out .*directory .* does not exist/],
+      [['--count', '3', '--out', out, '--tag', 'team'], /--tag must be key=value, got "team"/],
+      [['--count', '3', '--out', out, '--tag', 'aws:x=1'], /Invalid tag key "aws:x" in --tag/],
+      [['--count', '3', '--out', out, '--tag', 'a=1', '--tag', 'a=2'], /--tag "a" is given twice/],
+      [['--count', '3', '--out', out, '--account', '12'], /--account must be a 12-digit AWS account id/],
+      [['--count', '3', '--out', out, '--region', 'moon'], /--region must look like an AWS region/],
+      [['--count', '3', '--out', out, '--cuont', '3'], /Unknown option '--cuont'/],
+      [['--count', '3', '--out', out, 'extra'], /unexpected argument "extra"/],
+      [
+        ['--count', '3', '--out', out, '--description', 'x'.repeat(1025)],
+        /--description must be at most 1024/,
+      ],
+    ];
+    // Every rule in-process; a few through the real process for the exit code and the message.
+    for (const [args, message] of cases) {
+      assert.throws(() => parseBulkArgs(args, { accountId: '000000000000', region: 'us-east-1' }), {
+        name: 'UsageError',
+        message,
+      });
+    }
+    const spawned = [cases[1]!, cases[5]!, cases[10]!];
+    const runs = await Promise.all(spawned.map(([args]) => spawnBulk(args, env).done));
+    runs.forEach((r, i) => {
+      assert.equal(r.code, 2, `${spawned[i]![0].join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, spawned[i]![1]);
+      assert.match(r.stderr, /usage: npm run bulk/);
+    });
+    const badEnv = await spawnBulk(['--count', '1', '--out', out], { ...env, REDIS_PREFIX: 'no spaces' })
+      .done;
+    assert.equal(badEnv.code, 2);
+    assert.match(badEnv.stderr, /REDIS_PREFIX must be/);
+
+    assert.equal(existsSync(out), false, 'no output file');
+    const client = new (await import('ioredis')).Redis(redis.url);
+    try {
+      assert.deepEqual(await client.keys(`*${prefix}*`), [], 'nothing reserved or enqueued');
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  test('issues N certificates through the workers and writes one public record per line', async () => {
+    const svc = await startService(redis.url, { workers: 1 });
+    try {
+      const out = join(dir, 'five.ndjson');
+      const r = await spawnBulk(
+        [
+          '--count',
+          '5',
+          '--description',
+          'edge proxies',
+          '--tag',
+          'team=ops',
+          '--tag',
+          'env=test',
+          '--account',
+          TENANT.accountId,
+          '--region',
+          TENANT.region,
+          '--out',
+          out,
+        ],
+        { REDIS_URL: redis.url, REDIS_PREFIX: svc.keys.prefix },
+      ).done;
+      assert.equal(r.code, 0, r.stderr);
+      // Not a terminal: plain progress lines, ending with the total.
+      const lines = r.stderr.split('\n');
+      assert.ok(lines.includes('5/5'), r.stderr);
+      assert.ok(lines.every((l) => !l.includes('\r')));
+      assert.match(r.stderr, /5 records in .*five\.ndjson \(5 issued now, 0 picked up/);
+
+      const text = readFileSync(out, 'utf8');
+      assert.doesNotMatch(text, /PRIVATE KEY|"key"|encryptedKey/);
+      const recs = records(out);
+      assert.equal(recs.length, 5);
+      assert.equal(new Set(recs.map((x) => x.clientCertificateId)).size, 5);
+      const store = new ClientCertificateStore(svc.redis, svc.keys);
+      for (const rec of recs) {
+        assert.deepEqual(Object.keys(rec).sort(), [
+          'clientCertificateId',
+          'createdDate',
+          'description',
+          'expirationDate',
+          'pemEncodedCertificate',
+          'tags',
+        ]);
+        assert.equal(rec.description, 'edge proxies');
+        assert.deepEqual(rec.tags, { team: 'ops', env: 'test' });
+        new X509Certificate(rec.pemEncodedCertificate as string);
+        // Visible to the API's store under that account and region, exactly as written.
+        const stored = await store.get(TENANT, rec.clientCertificateId);
+        assert.equal(stored?.pemEncodedCertificate, rec.pemEncodedCertificate);
+      }
+      assert.deepEqual(await store.count(TENANT), { existing: 5, pending: 0 });
+      assert.equal(existsSync(stateFile(out)), false, 'a completed batch leaves no state behind');
+
+      const again = await spawnBulk(
+        [
+          '--count',
+          '5',
+          '--description',
+          'edge proxies',
+          '--tag',
+          'team=ops',
+          '--tag',
+          'env=test',
+          '--account',
+          TENANT.accountId,
+          '--region',
+          TENANT.region,
+          '--out',
+          out,
+        ],
+        { REDIS_URL: redis.url, REDIS_PREFIX: svc.keys.prefix },
+      ).done;
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stderr, /already holds 5 records: nothing to do/);
+      assert.equal(records(out).length, 5);
+      assert.deepEqual(await store.count(TENANT), { existing: 5, pending: 0 });
+    } finally {
+      await svc.close();
+    }
+  });
+
+  test('a batch killed after enqueueing is completed by a re-run without duplicates', async () => {
+    // No worker yet: the jobs wait in the queue while the first run is killed.
+    const svc = await startService(redis.url, { workers: 0 });
+    const queue = new Queue(QUEUE_NAME, { connection: svc.redis, prefix: svc.keys.queuePrefix });
+    try {
+      const out = join(dir, 'killed.ndjson');
+      const args = ['--count', '4', '--account', TENANT.accountId, '--region', TENANT.region, '--out', out];
+      const env = { REDIS_URL: redis.url, REDIS_PREFIX: svc.keys.prefix };
+      const first = spawnBulk(args, env);
+      await waitFor(async () => (await queue.getJobCounts('waiting')).waiting === 4, 30_000);
+      const waiting = await queue.getJobs(['waiting']);
+      const batchIds = new Set(waiting.map((j) => (j.data as GenerateData).batchId));
+      assert.equal(batchIds.size, 1, 'every job carries the batch id');
+      assert.ok([...batchIds][0]);
+      for (const j of waiting) assert.equal(j.id, generateJobId(j.data as GenerateData), 'the API job id');
+      first.child.kill('SIGKILL');
+      const killed = await first.done;
+      assert.equal(killed.code, null);
+      assert.ok(existsSync(stateFile(out)));
+      // As if the kill had cut a line short.
+      appendFileSync(out, '{"clientCertificateId":"abc');
+
+      svc.addWorker();
+      // A different count is refused rather than silently starting another batch.
+      const mismatch = await spawnBulk(['--count', '5', ...args.slice(2)], env).done;
+      assert.equal(mismatch.code, 2);
+      assert.match(mismatch.stderr, /--count 5 differs from the interrupted batch .* \(4\)/);
+
+      const second = await spawnBulk(args, env).done;
+      assert.equal(second.code, 0, second.stderr);
+      assert.match(
+        second.stderr,
+        /resuming batch [0-9a-f]{16}: 0 records in the file, \d picked up, \d still queued/,
+      );
+      assert.match(second.stderr, /4 records in .* \(0 issued now/);
+      const recs = records(out);
+      assert.equal(recs.length, 4);
+      assert.deepEqual(
+        new Set(recs.map((r) => r.clientCertificateId)),
+        new Set(waiting.map((j) => (j.data as GenerateData).clientCertificateId)),
+        'exactly the certificates the first run enqueued',
+      );
+      const store = new ClientCertificateStore(svc.redis, svc.keys);
+      assert.deepEqual(await store.count(TENANT), { existing: 4, pending: 0 }, 'nothing issued twice');
+    } finally {
+      await queue.close();
+      await svc.close();
+    }
+  });
+
+  test('stops before issuing anything when the batch does not fit the quota', async () => {
+    const svc = await startService(redis.url, { workers: 1 });
+    const queue = new Queue<GenerateData, GenerateResult>(QUEUE_NAME, {
+      connection: svc.redis,
+      prefix: svc.keys.queuePrefix,
+    });
+    const eventsConnection = svc.redis.duplicate();
+    eventsConnection.on('error', () => undefined);
+    const queueEvents = new QueueEvents(QUEUE_NAME, {
+      connection: eventsConnection,
+      prefix: svc.keys.queuePrefix,
+    });
+    const store = new ClientCertificateStore(svc.redis, svc.keys);
+    const deps = {
+      redis: svc.redis,
+      keys: svc.keys,
+      store,
+      queue,
+      queueEvents,
+      limit: 3,
+      reconcileEveryMs: 200,
+    };
+    try {
+      const out = join(dir, 'quota.ndjson');
+      const base = { tags: {}, accountId: TENANT.accountId, region: TENANT.region, out };
+      const ok = await runBulk({ ...base, count: 2 }, deps);
+      assert.equal(ok.written, 2);
+      await assert.rejects(
+        runBulk({ ...base, out: join(dir, 'quota2.ndjson'), count: 2 }, deps),
+        (err: Error) => {
+          assert.ok(err instanceof QuotaError);
+          assert.equal(
+            err.message,
+            '--count 2 does not fit the quota of 3 client certificates for account 111122223333 in eu-west-1: ' +
+              '2 exist and 0 are being generated, so at most 1 more can be issued, and this batch needs 2. ' +
+              'Nothing was issued. Delete unused certificates or lower --count.',
+          );
+          return true;
+        },
+      );
+      assert.deepEqual(await store.count(TENANT), { existing: 2, pending: 0 });
+      assert.equal((await queue.getJobCounts('waiting', 'active', 'completed')).completed, 2);
+      const fits = await runBulk({ ...base, out: join(dir, 'quota3.ndjson'), count: 1 }, deps);
+      assert.equal(fits.written, 1);
+    } finally {
+      await queueEvents.close();
+      eventsConnection.disconnect();
+      await queue.close();
+      await svc.close();
+    }
+  });
+
+  test('on a terminal, progress is one redrawn bar with rate and ETA', () => {
+    const writes: string[] = [];
+    let now = 1_000_000;
+    const p = new Progress(
+      { isTTY: true, columns: 80, write: (x: string) => writes.push(x) },
+      1000,
+      () => now,
+    );
+    p.update(0, 10);
+    now += 2000;
+    p.update(4, 10);
+    now += 2000;
+    p.update(10, 10);
+    p.end();
+    assert.ok(writes.slice(0, -1).every((w) => w.startsWith('\r')));
+    assert.match(writes[1]!, /\[#+-+\] 4\/10 {2}40% {2}2\.0\/s {2}ETA 0:03/);
+    assert.match(writes[2]!, /\[#+\] 10\/10 100% {2}2\.5\/s {2}ETA 0:00/);
+    assert.equal(writes.at(-1), '\n');
+  });
+});
