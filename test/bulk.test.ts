@@ -5,6 +5,7 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { APIGatewayClient, GetClientCertificateCommand } from '@aws-sdk/client-api-gateway';
 import { Queue, QueueEvents } from 'bullmq';
 import { ClientCertificateStore } from '../shared/client-certificate.store.js';
 import { QUEUE_NAME, generateJobId, type GenerateData, type GenerateResult } from '../shared/jobs.js';
@@ -16,6 +17,8 @@ import { startService } from './helpers/service.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const TENANT = { accountId: '111122223333', region: 'eu-west-1' };
+/** The account the API serves without per-key accounts (DEFAULT_ACCOUNT_ID), so the API can show these. */
+const API_TENANT = { accountId: '000000000000', region: 'eu-west-1' };
 
 interface Run {
   code: number | null;
@@ -108,6 +111,15 @@ describe('npm run bulk', () => {
 
   test('issues N certificates through the workers and writes one public record per line', async () => {
     const svc = await startService(redis.url, { workers: 1 });
+    const sdk = new APIGatewayClient({
+      endpoint: svc.api.url,
+      region: API_TENANT.region,
+      credentials: {
+        accessKeyId: 'AKIDEXAMPLE',
+        secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+      },
+      maxAttempts: 1,
+    });
     try {
       const out = join(dir, 'five.ndjson');
       const r = await spawnBulk(
@@ -121,9 +133,9 @@ describe('npm run bulk', () => {
           '--tag',
           'env=test',
           '--account',
-          TENANT.accountId,
+          API_TENANT.accountId,
           '--region',
-          TENANT.region,
+          API_TENANT.region,
           '--out',
           out,
         ],
@@ -155,10 +167,17 @@ describe('npm run bulk', () => {
         assert.deepEqual(rec.tags, { team: 'ops', env: 'test' });
         new X509Certificate(rec.pemEncodedCertificate as string);
         // Visible to the API's store under that account and region, exactly as written.
-        const stored = await store.get(TENANT, rec.clientCertificateId);
+        const stored = await store.get(API_TENANT, rec.clientCertificateId);
         assert.equal(stored?.pemEncodedCertificate, rec.pemEncodedCertificate);
+        // ... and through the API, as the AWS SDK sees it in that region.
+        const got = await sdk.send(
+          new GetClientCertificateCommand({ clientCertificateId: rec.clientCertificateId }),
+        );
+        assert.equal(got.pemEncodedCertificate, rec.pemEncodedCertificate);
+        assert.equal(got.description, 'edge proxies');
+        assert.deepEqual(got.tags, { team: 'ops', env: 'test' });
       }
-      assert.deepEqual(await store.count(TENANT), { existing: 5, pending: 0 });
+      assert.deepEqual(await store.count(API_TENANT), { existing: 5, pending: 0 });
       assert.equal(existsSync(stateFile(out)), false, 'a completed batch leaves no state behind');
 
       const again = await spawnBulk(
@@ -172,9 +191,9 @@ describe('npm run bulk', () => {
           '--tag',
           'env=test',
           '--account',
-          TENANT.accountId,
+          API_TENANT.accountId,
           '--region',
-          TENANT.region,
+          API_TENANT.region,
           '--out',
           out,
         ],
@@ -183,8 +202,9 @@ describe('npm run bulk', () => {
       assert.equal(again.code, 0, again.stderr);
       assert.match(again.stderr, /already holds 5 records: nothing to do/);
       assert.equal(records(out).length, 5);
-      assert.deepEqual(await store.count(TENANT), { existing: 5, pending: 0 });
+      assert.deepEqual(await store.count(API_TENANT), { existing: 5, pending: 0 });
     } finally {
+      sdk.destroy();
       await svc.close();
     }
   });
