@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Queue } from 'bullmq';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ClientCertificateStore } from '../shared/client-certificate.store.js';
@@ -16,8 +17,11 @@ import { authenticate } from './auth/middleware.js';
 import type { SigV4Verifier } from './auth/sigv4.js';
 import { METHODS_WITHOUT_BODY, type AppEnv } from './context.js';
 import type { Throttle } from './throttle.js';
+import type { ApiMetrics } from '../shared/metrics.js';
 import type { Issuer } from './issuer.js';
 import { clientCertificateRoutes } from './routes/client-certificates.js';
+import { adminRoutes } from './routes/admin.js';
+import { httpMetrics, metricsRoutes } from './routes/metrics.js';
 import { healthRoutes, type HealthCheck } from './routes/health.js';
 import { tagRoutes } from './routes/tags.js';
 
@@ -32,6 +36,10 @@ export interface AppDeps {
   verifier: SigV4Verifier;
   /** Per account and region request-rate limit; absent = none. */
   throttle?: Throttle;
+  /** Prometheus metrics: counts every request and serves /metrics. Absent: no /metrics. */
+  metrics?: ApiMetrics;
+  /** The queue dashboard at /admin/queues; absent (no ADMIN_PASSWORD): that path is a 404. */
+  admin?: { queue: Queue; password: string };
 }
 
 /** Known paths and their methods, so a wrong method gets 405 rather than 404. */
@@ -53,6 +61,7 @@ export function errorResponse(err: ApiError, requestId?: string): Response {
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
+  if (deps.metrics) app.use(httpMetrics(deps.metrics));
   app.use(async (c, next) => {
     const requestId = randomUUID();
     const started = performance.now();
@@ -90,6 +99,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use(authenticate({ verifier: deps.verifier, throttle: deps.throttle }));
 
   app.route('/', healthRoutes(deps.health));
+  if (deps.metrics) app.route('/', metricsRoutes(deps.metrics));
+  if (deps.admin) app.route('/', adminRoutes(deps.admin.queue, deps.admin.password));
   app.route('/', clientCertificateRoutes(deps));
   app.route('/', tagRoutes(deps));
 

@@ -8,6 +8,7 @@ import type { Logger } from '../shared/logger.js';
 import { ServiceUnavailableError } from '../shared/errors.js';
 import { createRedis, failFastOptions, patientOptions, type RedisClient } from '../shared/redis.js';
 import { HEARTBEAT_TTL_MS } from '../shared/heartbeat.js';
+import { ApiMetrics } from '../shared/metrics.js';
 import { createApp, errorResponse } from './app.js';
 import { CredentialStore, loadCredentials, type Credential } from './auth/credentials.js';
 import { SigV4Verifier } from './auth/sigv4.js';
@@ -45,7 +46,7 @@ export type ApiConfig = Pick<
   | 'rateLimitRps'
   | 'rateLimitBurst'
 > &
-  Partial<Pick<Config, 'redisClusterNodes'>>;
+  Partial<Pick<Config, 'redisClusterNodes' | 'adminPassword'>>;
 
 export interface ApiOptions {
   /** Credentials to accept instead of CREDENTIALS_FILE (tests). */
@@ -123,6 +124,8 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
   };
 
   const app = createApp({
+    metrics: new ApiMetrics({ redis, keys, queue }),
+    admin: config.adminPassword ? { queue, password: config.adminPassword } : undefined,
     issuer,
     store,
     log,

@@ -116,6 +116,7 @@ const schema = z.object({
   RATE_LIMIT_BURST: intFrom('RATE_LIMIT_BURST', 40, 1, 1_000_000),
   EMBEDDED_REDIS: z.enum(['auto', 'never']).optional().default('auto'),
   EMBEDDED_REDIS_DIR: z.string().optional().default('.data/redis'),
+  ADMIN_PASSWORD: z.string().optional(),
   CERT_PROFILE: z
     .enum(CERT_PROFILES, {
       error: (iss) =>
@@ -205,6 +206,8 @@ export interface Config {
   rateLimitBurst: number;
   embeddedRedis: 'auto' | 'never';
   embeddedRedisDir: string;
+  /** Password of the `admin` user of the /admin/queues dashboard; undefined: the dashboard is off. */
+  adminPassword: string | undefined;
   /** Shape of the certificates workers issue. */
   certProfile: CertProfile;
   /** Port of the redis-server `npm start` launches when no Redis is configured or found. */
@@ -294,6 +297,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     embeddedRedis: e.EMBEDDED_REDIS,
     embeddedRedisDir: e.EMBEDDED_REDIS_DIR,
     certProfile: e.CERT_PROFILE,
+    adminPassword: e.ADMIN_PASSWORD || undefined,
     embeddedRedisPort: e.EMBEDDED_REDIS_PORT,
   };
 }

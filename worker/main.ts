@@ -43,6 +43,7 @@ function run() {
     log,
     concurrency: config.workerConcurrency,
     certProfile: config.certProfile,
+    keyPoolLevel: pool ? () => pool.stats().ready : undefined,
     lockDurationMs: config.workerLockDurationMs,
     stalledIntervalMs: config.workerStalledIntervalMs,
     watchdogIntervalMs: config.workerWatchdogIntervalMs,

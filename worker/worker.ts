@@ -8,6 +8,7 @@ import type { Keys } from '../shared/keys.js';
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS } from '../shared/heartbeat.js';
 import type { Logger } from '../shared/logger.js';
 import { duplicateRedis, type RedisClient } from '../shared/redis.js';
+import { WorkerMetrics } from '../shared/metrics.js';
 import { createGenerateProcessor } from './generate.processor.js';
 import type { KeySource } from './key-source.js';
 
@@ -25,6 +26,11 @@ export interface WorkerDeps {
   lockDurationMs?: number;
   /** How often to look for stalled jobs, ms (default 5000). */
   stalledIntervalMs?: number;
+  /**
+   * Keys ready in this process's key pool, if it has one: reported with every heartbeat so the API's
+   * /metrics shows `key_pool_ready_keys` for all workers.
+   */
+  keyPoolLevel?: () => number;
   /** How often the watchdog checks that the BullMQ worker still takes jobs, ms; 0 disables (default 5000). */
   watchdogIntervalMs?: number;
 }
@@ -97,6 +103,9 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     profile: deps.certProfile,
   });
   const started = new Map<string, number>();
+  const metrics = new WorkerMetrics(deps.redis, deps.keys, (err) =>
+    log.debug({ err }, 'metrics update failed'),
+  );
   let lastActivity = Date.now();
   let generation = 0;
   let restarts = 0;
@@ -129,6 +138,10 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
       lastActivity = Date.now();
       const durationMs = Date.now() - (started.get(job.id!) ?? Date.now());
       started.delete(job.id!);
+      if (result.status === 'created') {
+        const d = job.data;
+        void metrics.issued(d, d.clientCertificateId, durationMs, result.certificate.expirationDate);
+      }
       log.info(
         {
           jobId: job.id,
@@ -144,6 +157,8 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
       lastActivity = Date.now();
       const durationMs = job ? Date.now() - (started.get(job.id!) ?? Date.now()) : undefined;
       if (job) started.delete(job.id!);
+      // Only the last attempt counts as a failure; earlier ones are retried.
+      if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) void metrics.failed();
       log.error(
         {
           jobId: job?.id,
@@ -162,13 +177,15 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
 
   let current = create();
 
-  const beat = () =>
-    deps.redis
+  const beat = () => {
+    if (deps.keyPoolLevel) void metrics.keyPoolLevel(id, deps.keyPoolLevel());
+    return deps.redis
       .multi()
       .zadd(deps.keys.workers, Date.now(), id)
       .zremrangebyscore(deps.keys.workers, '-inf', Date.now() - HEARTBEAT_TTL_MS * 4)
       .exec()
       .catch((err: unknown) => log.warn({ err }, 'heartbeat failed'));
+  };
   void beat();
   const heartbeat = setInterval(beat, HEARTBEAT_INTERVAL_MS);
   heartbeat.unref();
@@ -244,6 +261,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     close(timeoutMs = 20_000) {
       closing ??= (async () => {
         clearInterval(heartbeat);
+        void metrics.forget(id);
         if (watchdog) clearInterval(watchdog);
         const { worker, connection } = current;
         // close() stops fetching, then waits for active jobs; it has no timeout of its own.

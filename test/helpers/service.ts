@@ -47,6 +47,8 @@ export interface ServiceOptions {
   prefix?: string;
   keySource?: KeySource;
   certProfile?: CertProfile;
+  /** Turns the /admin/queues dashboard on. */
+  adminPassword?: string;
   /** Accepted credentials; default: the development credential test/test, account 000000000000. */
   credentials?: Credential[];
   /** CLIENT_CERTIFICATE_LIMIT; default 60 as in production. */
@@ -101,6 +103,7 @@ export async function startService(redisUrl: string, opts: ServiceOptions = {}):
     clientCertificateLimit: opts.clientCertificateLimit ?? 60,
     rateLimitRps: opts.rateLimit?.rps ?? 0,
     rateLimitBurst: opts.rateLimit?.burst ?? 40,
+    adminPassword: opts.adminPassword,
   };
   const apiOptions = {
     credentials: opts.credentials ?? [{ ...DEV_CREDENTIAL, allow: [...DEV_CREDENTIAL.allow] }],

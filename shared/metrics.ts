@@ -1,0 +1,205 @@
+import type { Queue } from 'bullmq';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { RedisClient } from './client-certificate.store.js';
+import { HEARTBEAT_TTL_MS } from './heartbeat.js';
+import type { Keys, Tenant } from './keys.js';
+
+/*
+ * Why worker figures travel through Redis: workers run in other processes (and on other hosts) and
+ * have no HTTP server, so Prometheus cannot scrape them. Each worker adds to shared counters in Redis
+ * (one HINCRBY pipeline per job, negligible beside a 200 ms key generation) and the API renders them on
+ * /metrics. The figures are therefore cluster-wide and survive worker restarts (counters only reset if
+ * Redis loses its data); every API replica reports the same totals, so aggregate them with max(), not
+ * sum(). HTTP figures stay per API process (prom-client's default), as usual.
+ */
+
+/** Upper bounds (seconds) of the generation-duration histogram: around a ~0.2 s RSA-2048 key. */
+export const GENERATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** Certificates expiring within this many seconds count as "expiring soon". */
+export const EXPIRING_WINDOW_SECONDS = 30 * 24 * 3600;
+
+/** Redis keys of the metrics, in the queue's hash slot. */
+function metricKeys(keys: Keys) {
+  return {
+    counters: `${keys.queuePrefix}:metrics`,
+    keyPool: `${keys.queuePrefix}:metrics:keypool`,
+    expiry: `${keys.queuePrefix}:metrics:expiry`,
+  };
+}
+
+/** What a worker process records; every method is best-effort and never throws. */
+export class WorkerMetrics {
+  private readonly k: ReturnType<typeof metricKeys>;
+
+  constructor(
+    private readonly redis: RedisClient,
+    keys: Keys,
+    private readonly onError: (err: unknown) => void = () => undefined,
+  ) {
+    this.k = metricKeys(keys);
+  }
+
+  /** A certificate was created, `durationMs` after its job became active; it expires at `expirationDate` (epoch s). */
+  async issued(t: Tenant, id: string, durationMs: number, expirationDate: number): Promise<void> {
+    const seconds = durationMs / 1000;
+    const bucket = GENERATION_BUCKETS.find((b) => seconds <= b);
+    const m = this.redis
+      .multi()
+      .hincrby(this.k.counters, 'issued', 1)
+      .hincrby(this.k.counters, 'generation_count', 1)
+      .hincrbyfloat(this.k.counters, 'generation_sum', seconds)
+      .hincrby(this.k.counters, `generation_le_${bucket ?? '+Inf'}`, 1)
+      .zadd(this.k.expiry, expirationDate, `${t.accountId}:${t.region}:${id}`);
+    await m.exec().then(undefined, this.onError);
+  }
+
+  /** A generation job failed for good (its last attempt). */
+  async failed(): Promise<void> {
+    await this.redis.hincrby(this.k.counters, 'failed', 1).then(undefined, this.onError);
+  }
+
+  /**
+   * The hook for a key pool: the number of keys ready in this worker process. Call it whenever it is
+   * convenient (the worker calls it on every heartbeat); the API sums the levels of live workers.
+   */
+  async keyPoolLevel(workerId: string, ready: number): Promise<void> {
+    await this.redis.hset(this.k.keyPool, workerId, `${ready}:${Date.now()}`).then(undefined, this.onError);
+  }
+
+  /** Forgets a stopping worker's key pool level. */
+  async forget(workerId: string): Promise<void> {
+    await this.redis.hdel(this.k.keyPool, workerId).then(undefined, this.onError);
+  }
+}
+
+export interface ApiMetricsDeps {
+  redis: RedisClient;
+  keys: Keys;
+  queue: Pick<Queue, 'getJobCounts'>;
+}
+
+/** The API process's Prometheus registry: its own HTTP figures plus the cluster-wide ones from Redis. */
+export class ApiMetrics {
+  readonly registry = new Registry();
+  readonly httpRequests: Counter<'method' | 'route' | 'status'>;
+  readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  private readonly k: ReturnType<typeof metricKeys>;
+
+  constructor(private readonly deps: ApiMetricsDeps) {
+    this.k = metricKeys(deps.keys);
+    const registers = [this.registry];
+    this.httpRequests = new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests answered by this API process, by route pattern and status.',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    });
+    this.httpDuration = new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request latency in this API process, by route pattern and status.',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    // collect() runs with the gauge as `this`; these reach the figures.
+    const jobCounts = () => this.deps.queue.getJobCounts('waiting', 'active', 'delayed');
+    const keyPoolLevel = () => this.keyPoolLevel();
+    const expiringSoon = () => this.expiringSoon();
+    new Gauge({
+      name: 'queue_jobs',
+      help: 'Generation jobs in the queue, by state (waiting, active, delayed).',
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        const c = await jobCounts();
+        for (const state of ['waiting', 'active', 'delayed']) this.set({ state }, c[state] ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'key_pool_ready_keys',
+      help: 'Pre-generated RSA keys ready in the key pools of all live workers.',
+      registers,
+      async collect() {
+        this.set(await keyPoolLevel());
+      },
+    });
+    new Gauge({
+      name: 'certificates_expiring_within_30_days',
+      help: 'Existing certificates whose notAfter is within the next 30 days (not yet expired).',
+      registers,
+      async collect() {
+        this.set(await expiringSoon());
+      },
+    });
+  }
+
+  /** The Prometheus text exposition: this registry, then the worker figures kept in Redis. */
+  async render(): Promise<string> {
+    const [own, counters] = await Promise.all([
+      this.registry.metrics(),
+      this.deps.redis.hgetall(this.k.counters),
+    ]);
+    return own + renderWorkerCounters(counters);
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  private async keyPoolLevel(): Promise<number> {
+    const [levels, live] = await Promise.all([
+      this.deps.redis.hgetall(this.k.keyPool),
+      this.deps.redis.zrangebyscore(this.deps.keys.workers, Date.now() - HEARTBEAT_TTL_MS, '+inf'),
+    ]);
+    const alive = new Set(live);
+    let sum = 0;
+    for (const [worker, v] of Object.entries(levels)) {
+      if (alive.has(worker)) sum += Number(v.split(':')[0]) || 0;
+      else void this.deps.redis.hdel(this.k.keyPool, worker).catch(() => undefined); // a gone worker
+    }
+    return sum;
+  }
+
+  /**
+   * Counts from the expiry index, checking each candidate still exists (a deleted certificate's entry
+   * is dropped here, so Delete needs no second write). Only certificates due within the window are
+   * checked, so the cost follows what is about to expire, not the whole population.
+   */
+  private async expiringSoon(): Promise<number> {
+    const now = Math.floor(Date.now() / 1000);
+    const members = await this.deps.redis.zrangebyscore(this.k.expiry, now, now + EXPIRING_WINDOW_SECONDS);
+    const exists = await Promise.all(
+      members.map((m) => {
+        const [accountId, region, id] = m.split(':') as [string, string, string];
+        return this.deps.redis.exists(this.deps.keys.certificate({ accountId, region }, id));
+      }),
+    );
+    const gone = members.filter((_, i) => exists[i] === 0);
+    if (gone.length) await this.deps.redis.zrem(this.k.expiry, ...gone);
+    return members.length - gone.length;
+  }
+}
+
+/** Prometheus text for the worker counters and the generation histogram kept in a Redis hash. */
+export function renderWorkerCounters(h: Record<string, string>): string {
+  const n = (k: string) => Number(h[k] ?? 0);
+  const lines = [
+    '# HELP certificates_issued_total Certificates created by all workers.',
+    '# TYPE certificates_issued_total counter',
+    `certificates_issued_total ${n('issued')}`,
+    '# HELP certificates_failed_total Generation jobs that failed on their last attempt, all workers.',
+    '# TYPE certificates_failed_total counter',
+    `certificates_failed_total ${n('failed')}`,
+    '# HELP certificate_generation_duration_seconds Time from a job becoming active to its certificate being stored, all workers.',
+    '# TYPE certificate_generation_duration_seconds histogram',
+  ];
+  let cumulative = 0;
+  for (const b of GENERATION_BUCKETS) {
+    cumulative += n(`generation_le_${b}`);
+    lines.push(`certificate_generation_duration_seconds_bucket{le="${b}"} ${cumulative}`);
+  }
+  lines.push(`certificate_generation_duration_seconds_bucket{le="+Inf"} ${n('generation_count')}`);
+  lines.push(`certificate_generation_duration_seconds_sum ${n('generation_sum')}`);
+  lines.push(`certificate_generation_duration_seconds_count ${n('generation_count')}`);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,186 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { WorkerMetrics } from '../shared/metrics.js';
+import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
+import { startService, type TestService } from './helpers/service.js';
+
+const T = { accountId: '000000000000', region: 'us-east-1' };
+
+async function metrics(svc: TestService): Promise<string> {
+  const res = await fetch(`${svc.api.url}/metrics`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  return res.text();
+}
+
+/** The value of one exposition line, e.g. `certificates_issued_total` or `queue_jobs{state="waiting"}`. */
+function value(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(series + ' '));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+async function generate(svc: TestService): Promise<Response> {
+  return fetch(`${svc.api.url}/clientcertificates`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{}',
+  });
+}
+
+describe('/metrics', () => {
+  let redis: TestRedis;
+  let svc: TestService;
+  before(async () => {
+    redis = await startRedis();
+    svc = await startService(redis.url);
+  });
+  after(async () => {
+    await svc?.close();
+    await redis?.destroy();
+  });
+
+  test('counts requests by route pattern and status, and reports the workers, queue, key pools and expiry', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const res = await generate(svc);
+      assert.equal(res.status, 201);
+      ids.push(((await res.json()) as { clientCertificateId: string }).clientCertificateId);
+    }
+    assert.equal((await fetch(`${svc.api.url}/clientcertificates/${ids[0]}`)).status, 200);
+    assert.equal((await fetch(`${svc.api.url}/clientcertificates/zzzzzz`)).status, 404);
+    assert.equal((await fetch(`${svc.api.url}/no/such/path`)).status, 404);
+
+    // The worker reports after the job completes: poll rather than race it.
+    let text = '';
+    await waitFor(async () => value((text = await metrics(svc)), 'certificates_issued_total') === 2, 20_000);
+    assert.equal(
+      value(text, 'http_requests_total{method="POST",route="/clientcertificates",status="201"}'),
+      2,
+    );
+    const byId = text.match(
+      /http_requests_total\{method="GET",route="(\/clientcertificates\/:[^"]+)",status="200"\} 1/,
+    );
+    assert.ok(byId, 'the id is a route parameter, not a label value');
+    assert.equal(value(text, `http_requests_total{method="GET",route="${byId[1]}",status="404"}`), 1);
+    assert.equal(value(text, 'http_requests_total{method="GET",route="unmatched",status="404"}'), 1);
+    assert.doesNotMatch(text, new RegExp(ids[0]!), 'no certificate id in any label');
+    assert.equal(
+      value(
+        text,
+        'http_request_duration_seconds_count{method="POST",route="/clientcertificates",status="201"}',
+      ),
+      2,
+    );
+    assert.equal(value(text, 'certificates_failed_total'), 0);
+    assert.equal(value(text, 'certificate_generation_duration_seconds_count'), 2);
+    assert.equal(value(text, 'certificate_generation_duration_seconds_bucket{le="+Inf"}'), 2);
+    assert.ok(value(text, 'certificate_generation_duration_seconds_sum')! > 0);
+    assert.match(text, /# TYPE certificate_generation_duration_seconds histogram/);
+    for (const state of ['waiting', 'active', 'delayed'])
+      assert.equal(value(text, `queue_jobs{state="${state}"}`), 0);
+    // New certificates are valid for 365 days: none expires within 30.
+    assert.equal(value(text, 'certificates_expiring_within_30_days'), 0);
+    assert.equal(value(text, 'key_pool_ready_keys'), 0);
+
+    // The key pool hook: a live worker's level counts, a worker without a heartbeat does not.
+    const wm = new WorkerMetrics(svc.redis, svc.keys);
+    await wm.keyPoolLevel(svc.workers[0]!.id, 7);
+    await wm.keyPoolLevel('worker-long-gone', 5);
+    // One real certificate due in 10 days, and a deleted one: only the first counts.
+    const soon = Math.floor(Date.now() / 1000) + 10 * 24 * 3600;
+    await wm.issued(T, ids[1]!, 100, soon);
+    await wm.issued(T, 'gone00', 100, soon);
+    text = await metrics(svc);
+    assert.equal(value(text, 'key_pool_ready_keys'), 7);
+    assert.equal(value(text, 'certificates_expiring_within_30_days'), 1);
+    assert.equal(value(text, 'certificates_issued_total'), 4, 'the hook calls above count as issued');
+  });
+
+  test('counts a generation whose last attempt failed', async () => {
+    const failing = await startService(redis.url, {
+      workers: 1,
+      keySource: { take: () => Promise.reject(new Error('entropy exhausted')), close: async () => {} },
+    });
+    try {
+      const res = await generate(failing);
+      assert.equal(res.status, 500);
+      let text = '';
+      await waitFor(
+        async () => value((text = await metrics(failing)), 'certificates_failed_total') === 1,
+        20_000,
+      );
+      assert.equal(value(text, 'certificates_issued_total'), 0);
+      assert.equal(
+        value(text, 'http_requests_total{method="POST",route="/clientcertificates",status="500"}'),
+        1,
+      );
+    } finally {
+      await failing.close();
+    }
+  });
+});
+
+describe('/admin/queues', () => {
+  let redis: TestRedis;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await redis?.destroy();
+  });
+
+  test('is off (404) without ADMIN_PASSWORD', async () => {
+    const svc = await startService(redis.url, { workers: 0 });
+    try {
+      for (const path of ['/admin/queues', '/admin/queues/api/queues']) {
+        const res = await fetch(`${svc.api.url}${path}`, {
+          headers: { authorization: `Basic ${Buffer.from('admin:').toString('base64')}` },
+        });
+        assert.equal(res.status, 404);
+        assert.equal(res.headers.get('x-amzn-errortype'), 'NotFoundException');
+      }
+    } finally {
+      await svc.close();
+    }
+  });
+
+  test('asks for admin / ADMIN_PASSWORD and then shows the queue', async () => {
+    const password = 'correct horse battery staple';
+    const svc = await startService(redis.url, { adminPassword: password });
+    const basic = (u: string, p: string) => ({
+      authorization: `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`,
+    });
+    try {
+      assert.equal((await generate(svc)).status, 201);
+      const anonymous = await fetch(`${svc.api.url}/admin/queues`);
+      assert.equal(anonymous.status, 401);
+      assert.match(
+        anonymous.headers.get('www-authenticate') ?? '',
+        /^Basic realm="client-certificates admin"/,
+      );
+      assert.equal(
+        (await fetch(`${svc.api.url}/admin/queues`, { headers: basic('admin', 'guess') })).status,
+        401,
+      );
+      assert.equal(
+        (await fetch(`${svc.api.url}/admin/queues`, { headers: basic('root', password) })).status,
+        401,
+      );
+      assert.equal((await fetch(`${svc.api.url}/admin/queues/api/queues`)).status, 401, 'the JSON API too');
+
+      const page = await fetch(`${svc.api.url}/admin/queues`, { headers: basic('admin', password) });
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /<title>Client certificates<\/title>|Client certificates/);
+      const api = await fetch(`${svc.api.url}/admin/queues/api/queues`, {
+        headers: basic('admin', password),
+      });
+      assert.equal(api.status, 200);
+      const body = (await api.json()) as { queues: { name: string; counts: Record<string, number> }[] };
+      assert.equal(body.queues.length, 1);
+      assert.equal(body.queues[0]!.name, 'client-certificates');
+      assert.equal(body.queues[0]!.counts.completed, 1);
+    } finally {
+      await svc.close();
+    }
+  });
+});
