@@ -167,6 +167,10 @@ describe('/admin/queues', () => {
         401,
       );
       assert.equal((await fetch(`${svc.api.url}/admin/queues/api/queues`)).status, 401, 'the JSON API too');
+      // The UI's static files hold no data and are open (the UI fetches translations without credentials).
+      const messages = await fetch(`${svc.api.url}/admin/queues/static/locales/en-US/messages.json`);
+      assert.equal(messages.status, 200);
+      assert.equal(typeof (await messages.json()), 'object');
 
       const page = await fetch(`${svc.api.url}/admin/queues`, { headers: basic('admin', password) });
       assert.equal(page.status, 200);

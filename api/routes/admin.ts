@@ -39,6 +39,9 @@ export function adminRoutes(queue: Queue, password: string) {
   });
   // basicAuth throws its 401 as an HTTPException; answer it here rather than in the app's AWS-shaped onError.
   const auth: MiddlewareHandler<AppEnv> = async (c, next) => {
+    // The UI's own files (scripts, styles, translations) hold no data, and the UI fetches some of them
+    // with fetch(), which does not resend basic credentials: leave them open. Pages and the JSON API stay shut.
+    if (c.req.path.startsWith(`${ADMIN_BASE_PATH}/static/`)) return next();
     try {
       await check(c, next);
     } catch (err) {

@@ -66,7 +66,7 @@ export class Progress {
     const eta = rate > 0 ? (total - done) / rate : Infinity;
     const pct = total ? Math.floor((done / total) * 100) : 100;
     const tail = ` ${done}/${total} ${String(pct).padStart(3)}%  ${rate.toFixed(1)}/s  ETA ${done >= total ? '0:00' : formatDuration(eta)}`;
-    const width = Math.max(10, Math.min(40, (this.out.columns ?? 80) - tail.length - 3));
+    const width = Math.max(10, Math.min(40, (this.out.columns || 80) - tail.length - 3));
     const filled = total ? Math.round((done / total) * width) : width;
     this.lastLine = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]${tail}`;
     this.out.write(`\r${this.lastLine}\x1b[K`);
