@@ -7,10 +7,12 @@
  * 2 bad arguments or configuration (nothing issued), 3 over the quota (nothing issued).
  */
 import { Queue, QueueEvents } from 'bullmq';
+import { loadCredentials } from '../api/auth/credentials.js';
 import { ClientCertificateStore } from '../shared/client-certificate.store.js';
 import { loadConfig, ConfigError, type Config } from '../shared/config.js';
 import { DEFAULT_JOB_OPTIONS, QUEUE_NAME, type GenerateData, type GenerateResult } from '../shared/jobs.js';
 import { Keys } from '../shared/keys.js';
+import { createLogger } from '../shared/logger.js';
 import { createRedis, patientOptions } from '../shared/redis.js';
 import { USAGE, UsageError, parseBulkArgs } from './bulk/args.js';
 import { OutputError, QuotaError, runBulk } from './bulk/batch.js';
@@ -44,16 +46,28 @@ if (args === 'help') {
   process.exit(0);
 }
 
-// The quota lands with the API's account settings; until then (or when 0) there is no limit.
-const limit = (config as Config & { clientCertificateLimit?: number }).clientCertificateLimit ?? 0;
+// The same quota as the API: the account's own limit from CREDENTIALS_FILE, else CLIENT_CERTIFICATE_LIMIT (0 = none).
+let limit: number;
+try {
+  const accountLimit = config.credentialsFile
+    ? loadCredentials(
+        { credentialsFile: config.credentialsFile, nodeEnv: config.nodeEnv },
+        createLogger('silent', 'bulk'),
+      ).limitFor(args.accountId)
+    : undefined;
+  limit = accountLimit ?? config.clientCertificateLimit;
+} catch (err) {
+  say(`bulk: ${(err as Error).message}`);
+  process.exit(2);
+}
 const keys = new Keys(config.redisPrefix);
 // Patient, but not forever: a CLI should say so when Redis is not there rather than hang.
 const redisOptions = {
   ...patientOptions(),
   retryStrategy: (times: number) => (times > 10 ? null : Math.min(200 * times, 2000)),
 };
-const redis = createRedis(config.redisUrl, redisOptions, 'cc-bulk');
-const eventsRedis = createRedis(config.redisUrl, redisOptions, 'cc-bulk-events');
+const redis = createRedis(config, redisOptions, 'cc-bulk');
+const eventsRedis = createRedis(config, redisOptions, 'cc-bulk-events');
 let redisError: Error | undefined;
 redis.on('error', (err: Error) => (redisError = err));
 eventsRedis.on('error', (err: Error) => (redisError = err));

@@ -114,10 +114,7 @@ describe('npm run bulk', () => {
     const sdk = new APIGatewayClient({
       endpoint: svc.api.url,
       region: API_TENANT.region,
-      credentials: {
-        accessKeyId: 'AKIDEXAMPLE',
-        secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
-      },
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
       maxAttempts: 1,
     });
     try {
@@ -308,6 +305,32 @@ describe('npm run bulk', () => {
       eventsConnection.disconnect();
       await queue.close();
       await svc.close();
+    }
+  });
+
+  test('the CLI honours CLIENT_CERTIFICATE_LIMIT: exit 3, a message, nothing issued', async () => {
+    const prefix = 'bulkquota';
+    const out = join(dir, 'over.ndjson');
+    const r = await spawnBulk(['--count', '3', '--out', out], {
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: prefix,
+      CLIENT_CERTIFICATE_LIMIT: '2',
+    }).done;
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(
+      r.stderr,
+      /--count 3 does not fit the quota of 2 client certificates for account 000000000000 in us-east-1: 0 exist and 0 are being generated, so at most 2 more can be issued/,
+    );
+    const client = new (await import('ioredis')).Redis(redis.url);
+    try {
+      const keys = await client.keys(`*${prefix}*`);
+      assert.deepEqual(
+        keys.filter((k) => !k.endsWith(':meta') && !k.endsWith(':events')),
+        [],
+      );
+      assert.equal(await client.zcard(`${prefix}:{000000000000:us-east-1}:pending`), 0);
+    } finally {
+      client.disconnect();
     }
   });
 

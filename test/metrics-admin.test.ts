@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { WorkerMetrics } from '../shared/metrics.js';
 import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
 import { startService, type TestService } from './helpers/service.js';
+import { signRequest } from './helpers/signed-fetch.js';
 
 const T = { accountId: '000000000000', region: 'us-east-1' };
 
@@ -19,13 +20,17 @@ function value(text: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
-async function generate(svc: TestService): Promise<Response> {
-  return fetch(`${svc.api.url}/clientcertificates`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: '{}',
+/** A SigV4-signed request (test/test), as every API call must be. */
+async function signed(svc: TestService, path: string, method = 'GET', body?: string): Promise<Response> {
+  const { url, init } = await signRequest(svc.api.url, path, {
+    method,
+    body,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
   });
+  return fetch(url, init);
 }
+
+const generate = (svc: TestService) => signed(svc, '/clientcertificates', 'POST', '{}');
 
 describe('/metrics', () => {
   let redis: TestRedis;
@@ -46,9 +51,9 @@ describe('/metrics', () => {
       assert.equal(res.status, 201);
       ids.push(((await res.json()) as { clientCertificateId: string }).clientCertificateId);
     }
-    assert.equal((await fetch(`${svc.api.url}/clientcertificates/${ids[0]}`)).status, 200);
-    assert.equal((await fetch(`${svc.api.url}/clientcertificates/zzzzzz`)).status, 404);
-    assert.equal((await fetch(`${svc.api.url}/no/such/path`)).status, 404);
+    assert.equal((await signed(svc, `/clientcertificates/${ids[0]}`)).status, 200);
+    assert.equal((await signed(svc, '/clientcertificates/zzzzzz')).status, 404);
+    assert.equal((await signed(svc, '/no/such/path')).status, 404);
 
     // The worker reports after the job completes: poll rather than race it.
     let text = '';
