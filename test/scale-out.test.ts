@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { awsClient, describe as show, generate } from './helpers/aws-client.js';
-import { killAll, serviceEnv, spawnApi, spawnWorker } from './helpers/processes.js';
+import { killAll, serviceEnv, spawnApi, spawnWorker, type ServiceProcess } from './helpers/processes.js';
 import { assertConsistent, storeView } from './helpers/records.js';
-import { startRedis, type TestRedis } from './helpers/redis-server.js';
+import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
 
 describe('scale-out', () => {
   let redis: TestRedis;
@@ -40,7 +40,11 @@ describe('scale-out', () => {
     } finally {
       await view.close();
     }
-    const perWorker = workers.map((w) => w.logs.filter((l) => l.msg === 'generation job completed').length);
+    const completed = (w: ServiceProcess) =>
+      w.logs.filter((l) => l.msg === 'generation job completed').length;
+    // Logs arrive asynchronously: wait (bounded) until every worker's lines are in.
+    await waitFor(() => workers.reduce((n, w) => n + completed(w), 0) >= 24, 10_000);
+    const perWorker = workers.map(completed);
     assert.equal(
       perWorker.reduce((a, b) => a + b, 0),
       24,

@@ -92,8 +92,13 @@ function start(kind: 'api' | 'worker', env: Record<string, string>): ServiceProc
   buffer(proc.stdout!, onLine);
   buffer(proc.stderr!, (l) => text.push(l));
   let alive = true;
+  proc.once('exit', () => {
+    alive = false;
+  });
+  // 'close', not 'exit': it comes after stdout and stderr are drained, so every line the process
+  // wrote (pino writes asynchronously) is in `logs` once `exited` resolves.
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    proc.once('exit', (code, signal) => {
+    proc.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
       alive = false;
       for (const w of waiters) w();
       resolve({ code, signal });
@@ -181,8 +186,10 @@ export async function killAll(): Promise<void> {
   await Promise.all([...spawned].map((p) => p.kill()));
 }
 
-/** Polls until `p` has exited, bounded. */
+/** Waits (bounded) until `p` has exited and its output is drained. */
 export async function waitForExit(p: ServiceProcess, timeoutMs = 30_000) {
-  await waitFor(() => !p.alive, timeoutMs);
+  let done = false;
+  void p.exited.then(() => (done = true));
+  await waitFor(() => done, timeoutMs);
   return p.exited;
 }
