@@ -116,11 +116,13 @@ async function main() {
     let sent = 0;
     const tasks = new Set<Promise<void>>();
     const one = async () => {
-      const minute = current;
       inFlight += 1;
       try {
         const client = clients[sent++ % clients.length]!;
         const o = await generate(client, { description: 'soak', tags: { soak: 'yes' } });
+        // Counted in the minute the answer arrives: a minute's row is printed when it ends, so
+        // counting by start time would drop answers that outlast their minute.
+        const minute = current;
         if (o.ok) {
           minute.ok += 1;
           minute.latencies.push(o.ms);
