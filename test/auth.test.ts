@@ -371,7 +371,7 @@ describe('SigV4 authentication', () => {
     assert.match(bad.stderr, /InvalidSignatureException/);
   });
 
-  it('verifies requests signed by boto3 (no x-amz-content-sha256): every operation, values with + and spaces', async (t) => {
+  it('verifies requests signed by boto3 (no x-amz-content-sha256): every operation, values with + and spaces, a presigned URL', async (t) => {
     if (!(await hasTool('python3', ['-c', 'import boto3']))) return t.skip('boto3 not installed');
     const py = `
 import json, sys, boto3, botocore
@@ -396,6 +396,7 @@ out['updated'] = c.update_client_certificate(clientCertificateId=cid, patchOpera
     {'op': 'replace', 'path': '/description', 'value': 'new: a+b c/d'}])['description']
 page = c.get_client_certificates(limit=1)
 out['listed'] = [i['clientCertificateId'] for i in page['items']]
+out['presigned'] = c.generate_presigned_url('get_client_certificate', Params={'clientCertificateId': cid}, ExpiresIn=60)
 out['missing'] = err(lambda: c.get_tags(resourceArn='arn:aws:apigateway:sa-east-1::/clientcertificates/zz0000'))
 out['bad'] = err(lambda: client('wrong').generate_client_certificate())
 print(json.dumps(out, default=str))
@@ -409,6 +410,7 @@ print(json.dumps(out, default=str))
       listed: string[];
       missing: string;
       bad: string;
+      presigned: string;
     };
     assert.equal(out.generated.description, 'from boto3');
     assert.ok(
@@ -423,6 +425,13 @@ print(json.dumps(out, default=str))
     assert.equal(out.updated, 'new: a+b c/d');
     assert.deepEqual(out.listed, [out.generated.clientCertificateId]);
     assert.equal(out.missing, 'NotFoundException');
+    // botocore's presigned URL: query-string auth, UNSIGNED-PAYLOAD, signed host only.
+    assert.match(out.presigned, /X-Amz-Signature=[0-9a-f]{64}/);
+    const presigned = await fetch(out.presigned);
+    assert.equal(presigned.status, 200);
+    assert.equal(((await presigned.json()) as { description: string }).description, 'new: a+b c/d');
+    const tampered = await fetch(out.presigned.replace('X-Amz-Expires=60', 'X-Amz-Expires=600'));
+    assert.equal(tampered.status, 403);
     assert.equal(out.bad, 'InvalidSignatureException');
   });
 });
