@@ -88,6 +88,45 @@ describe('worker process', () => {
     assert.ok(lines.some((l) => l.msg === 'shutdown complete'));
   });
 
+  it('never leaves its relaunched child behind, even when killed with SIGKILL', async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    Object.assign(env, {
+      UV_THREADPOOL_SIZE: '2',
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: `w${randomBytes(4).toString('hex')}`,
+      MASTER_KEY: randomBytes(32).toString('base64'),
+      WORKER_CONCURRENCY: '2',
+      KEY_POOL_SIZE: '0',
+      LOG_LEVEL: 'info',
+    });
+    const proc = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
+      env,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    let out = '';
+    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const parentExited = new Promise<void>((r) => proc.on('exit', () => r()));
+    let childPid = 0;
+    try {
+      await waitFor(() => /"msg":"worker started"/.test(out), 30_000);
+      const started = out.split('\n').find((l) => l.includes('"msg":"worker started"'))!;
+      childPid = (JSON.parse(started) as { pid: number }).pid;
+      assert.notEqual(childPid, proc.pid);
+    } finally {
+      proc.kill('SIGKILL');
+    }
+    await parentExited;
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await waitFor(() => !alive(childPid), 20_000, 100);
+  });
+
   it('issues certificates with keys from the pool, each with its own key', async () => {
     const pool = new KeyPool({ size: 2 });
     const svc = await startService(redis.url, { keySource: pool });

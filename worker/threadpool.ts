@@ -36,13 +36,16 @@ export function relaunchWithThreadpool(needed: number, log: Logger): boolean {
     { UV_THREADPOOL_SIZE: current, needed },
     'libuv thread pool too small for WORKER_CONCURRENCY: relaunching with a larger one',
   );
+  // The IPC channel tells the child when this process is gone (even by SIGKILL), so it never outlives it.
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-    stdio: 'inherit',
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, UV_THREADPOOL_SIZE: String(needed) },
   });
   const forward = (signal: NodeJS.Signals) => child.kill(signal);
   process.on('SIGTERM', forward);
   process.on('SIGINT', forward);
+  // Started by the `npm start` launcher: pass its going away on.
+  if (process.send) process.once('disconnect', () => forward('SIGTERM'));
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
   child.on('error', (err) => {
     log.fatal({ err }, 'could not relaunch the worker');
