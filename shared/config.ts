@@ -6,14 +6,19 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-const intFrom = (name: string, def: number, min: number, max: number) =>
+/**
+ * A number from an environment variable: `def` when unset or empty, else a whole number (or, with
+ * `decimal`, a non-negative decimal) within `min`..`max`; anything else is an error naming `name`.
+ */
+const numberFrom = (name: string, def: number, min: number, max: number, decimal = false) =>
   z
     .string()
     .optional()
     .transform((v, ctx) => {
       if (v === undefined || v.trim() === '') return def;
-      if (!/^\d+$/.test(v.trim())) {
-        ctx.addIssue({ code: 'custom', message: `${name} must be a whole number, got ${JSON.stringify(v)}` });
+      if (!(decimal ? /^\d+(\.\d+)?$/ : /^\d+$/).test(v.trim())) {
+        const kind = decimal ? 'a non-negative number' : 'a whole number';
+        ctx.addIssue({ code: 'custom', message: `${name} must be ${kind}, got ${JSON.stringify(v)}` });
         return z.NEVER;
       }
       const n = Number(v.trim());
@@ -23,6 +28,7 @@ const intFrom = (name: string, def: number, min: number, max: number) =>
       }
       return n;
     });
+const intFrom = (name: string, def: number, min: number, max: number) => numberFrom(name, def, min, max);
 
 /**
  * Shapes of issued certificates: `aws` is AWS's exact, extension-less certificate; `modern` adds
@@ -46,26 +52,6 @@ export function defaultWorkerConcurrency(cores = availableParallelism()): number
  * burst is 40 requests per account) and refills in ~6 s of one core.
  */
 export const DEFAULT_KEY_POOL_SIZE = 32;
-const numberFrom = (name: string, def: number, min: number, max: number) =>
-  z
-    .string()
-    .optional()
-    .transform((v, ctx) => {
-      if (v === undefined || v.trim() === '') return def;
-      if (!/^\d+(\.\d+)?$/.test(v.trim())) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `${name} must be a non-negative number, got ${JSON.stringify(v)}`,
-        });
-        return z.NEVER;
-      }
-      const n = Number(v.trim());
-      if (n < min || n > max) {
-        ctx.addIssue({ code: 'custom', message: `${name} must be between ${min} and ${max}, got ${n}` });
-        return z.NEVER;
-      }
-      return n;
-    });
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
@@ -112,7 +98,7 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_MS: intFrom('SHUTDOWN_TIMEOUT_MS', 0, 0, 3_600_000),
   CREDENTIALS_FILE: z.string().optional(),
   CLIENT_CERTIFICATE_LIMIT: intFrom('CLIENT_CERTIFICATE_LIMIT', 60, 0, 1_000_000),
-  RATE_LIMIT_RPS: numberFrom('RATE_LIMIT_RPS', 10, 0, 1_000_000),
+  RATE_LIMIT_RPS: numberFrom('RATE_LIMIT_RPS', 10, 0, 1_000_000, true),
   RATE_LIMIT_BURST: intFrom('RATE_LIMIT_BURST', 40, 1, 1_000_000),
   EMBEDDED_REDIS: z.enum(['auto', 'never']).optional().default('auto'),
   EMBEDDED_REDIS_DIR: z.string().optional().default('.data/redis'),
