@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { AWS_REGION } from './validation.js';
 
 /** Thrown by {@link loadConfig}; the message names every bad variable. */
 export class ConfigError extends Error {
@@ -54,7 +55,6 @@ export function defaultWorkerConcurrency(cores = availableParallelism()): number
 export const DEFAULT_KEY_POOL_SIZE = 32;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
 
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).optional().default('development'),
@@ -85,7 +85,7 @@ const schema = z.object({
     .string()
     .optional()
     .default('us-east-1')
-    .refine((v) => REGION.test(v), 'DEFAULT_REGION must look like an AWS region, e.g. us-east-1'),
+    .refine((v) => AWS_REGION.test(v), 'DEFAULT_REGION must look like an AWS region, e.g. us-east-1'),
   DEFAULT_ACCOUNT_ID: z
     .string()
     .optional()

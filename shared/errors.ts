@@ -38,12 +38,6 @@ export class NotFoundError extends ApiError {
   }
 }
 
-export class ConflictError extends ApiError {
-  constructor(message: string) {
-    super(409, 'ConflictException', message);
-  }
-}
-
 export class PayloadTooLargeError extends ApiError {
   constructor(limitBytes: number) {
     super(413, 'PayloadTooLargeException', `Request body must not exceed ${limitBytes} bytes`);

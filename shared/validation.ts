@@ -1,5 +1,8 @@
 import { BadRequestError } from './errors.js';
 
+/** What an AWS region name looks like (us-east-1, us-gov-west-1, cn-north-1, ...). */
+export const AWS_REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
+
 export const DESCRIPTION_MAX = 1024;
 export const TAG_KEY_MAX = 128;
 export const TAG_VALUE_MAX = 256;

@@ -14,6 +14,7 @@ import {
 } from '../../shared/errors.js';
 import type { Credential, CredentialStore } from './credentials.js';
 import { NodeSha256, sha256Hex } from './sha256.js';
+import { AWS_REGION } from '../../shared/validation.js';
 
 /** The service name every signature must be scoped to. */
 export const SIGNING_SERVICE = 'apigateway';
@@ -22,7 +23,6 @@ export const MAX_CLOCK_SKEW_MS = 15 * 60 * 1000;
 /** Longest lifetime of a presigned URL (AWS: 7 days). */
 export const MAX_PRESIGN_EXPIRES_S = 7 * 24 * 3600;
 
-const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
 const LONG_DATE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -272,7 +272,7 @@ export class SigV4Verifier extends SignatureV4Base {
         `Credential should be scoped to correct service: '${SIGNING_SERVICE}'. `,
       );
     }
-    if (!REGION.test(p.region)) {
+    if (!AWS_REGION.test(p.region)) {
       throw new InvalidSignatureError(
         `Credential should be scoped to a valid region, not '${p.region.slice(0, 50)}'. `,
       );

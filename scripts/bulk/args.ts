@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ApiError } from '../../shared/errors.js';
-import { validateDescription, validateTags } from '../../shared/validation.js';
+import { AWS_REGION, validateDescription, validateTags } from '../../shared/validation.js';
 
 /** A bad command line: the message names the argument; the CLI exits with 2. */
 export class UsageError extends Error {
@@ -21,7 +21,6 @@ export interface BulkArgs {
 
 /** Upper bound of one batch: keeps a typo such as `--count 1000000` from flooding the queue. */
 export const MAX_COUNT = 100_000;
-const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
 
 export const USAGE = `usage: npm run bulk -- --count N [--description TEXT] [--tag key=value ...]
                       [--account ID] [--region REGION] --out FILE.ndjson
@@ -91,7 +90,7 @@ export function parseBulkArgs(
     throw new UsageError(`--account must be a 12-digit AWS account id, got ${JSON.stringify(accountId)}`);
   }
   const region = (values.region as string | undefined) ?? defaults.region;
-  if (!REGION.test(region)) {
+  if (!AWS_REGION.test(region)) {
     throw new UsageError(
       `--region must look like an AWS region such as us-east-1, got ${JSON.stringify(region)}`,
     );
