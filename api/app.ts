@@ -68,8 +68,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const log = deps.log.child({ requestId });
     c.set('requestId', requestId);
     c.set('log', log);
-    await next();
+    // Set before the handler answers: a header added to a finished response makes Hono copy it whole.
     c.header('x-amzn-RequestId', requestId);
+    await next();
     log.info(
       {
         method: c.req.method,

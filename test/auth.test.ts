@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { GenerateClientCertificateCommand } from '@aws-sdk/client-api-gateway';
+import { getSigningKey } from '@smithy/signature-v4';
+import { deriveSigningKey, SigV4Verifier } from '../api/auth/sigv4.js';
+import { CredentialStore } from '../api/auth/credentials.js';
+import { NodeSha256 } from '../api/auth/sha256.js';
+import { InvalidSignatureError } from '../shared/errors.js';
 import { startRedis, type TestRedis } from './helpers/redis-server.js';
 import { startService, type TestService } from './helpers/service.js';
 import { signRequest, signedFetch } from './helpers/signed-fetch.js';
@@ -18,6 +23,58 @@ async function expectError(res: Response, status: number, type: string, message?
   else if (message) assert.match(body.message, message);
   return body.message;
 }
+
+describe('SigV4 signing key', () => {
+  it('derives the key the AWS SDK derives, for any day, region and service', async () => {
+    for (const [date, region, service] of [
+      ['20261129', 'us-east-1', 'apigateway'],
+      ['20270101', 'eu-west-1', 'apigateway'],
+      ['20261129', 'ap-southeast-2', 's3'],
+    ] as const) {
+      const theirs = await getSigningKey(
+        NodeSha256,
+        { accessKeyId: 'AKID', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' },
+        date,
+        region,
+        service,
+      );
+      const ours = deriveSigningKey('wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', date, region, service);
+      assert.equal(ours.toString('hex'), Buffer.from(theirs).toString('hex'));
+    }
+  });
+
+  it('keeps keys per credential: a replaced secret never verifies with the old key', async () => {
+    const store = (secret: string) =>
+      new CredentialStore([
+        { accessKeyId: 'AK', secretAccessKey: secret, accountId: '111111111111', allow: ['apigateway:*'] },
+      ]);
+    const signed = async (secret: string, date = new Date()) => {
+      const { url: u, init } = await signRequest('http://127.0.0.1:1', '/clientcertificates', {
+        accessKeyId: 'AK',
+        secretAccessKey: secret,
+        date,
+      });
+      const headers = new Headers(init.headers);
+      headers.set('host', '127.0.0.1:1'); // fetch would add it; the signature covers it
+      return { method: 'GET', url: new URL(u), headers, body: async () => new Uint8Array(0) };
+    };
+    const first = new SigV4Verifier(store('old-secret'));
+    assert.equal((await first.verify(await signed('old-secret'))).accountId, '111111111111');
+    // The same access key with a new secret: the old signature fails, the new one passes.
+    const second = new SigV4Verifier(store('new-secret'));
+    await assert.rejects(second.verify(await signed('old-secret')), InvalidSignatureError);
+    assert.equal((await second.verify(await signed('new-secret'))).accountId, '111111111111');
+    // One verifier across 40 days (more than the keys it keeps per credential): each day's key is right.
+    let now = Date.now();
+    const v = new SigV4Verifier(store('s'), { now: () => now });
+    for (let day = 0; day < 40; day++) {
+      const date = new Date(Date.UTC(2026, 0, 1 + day, 12));
+      now = date.getTime();
+      assert.equal((await v.verify(await signed('s', date))).region, 'us-east-1');
+      await assert.rejects(v.verify(await signed('t', date)), InvalidSignatureError);
+    }
+  });
+});
 
 describe('SigV4 authentication', () => {
   let redis: TestRedis;
@@ -157,6 +214,16 @@ describe('SigV4 authentication', () => {
     const date = new Date(Date.now() + 20 * 60_000);
     const res = await signedFetch(url, '/clientcertificates', { method: 'POST', body: '{}', date });
     await expectError(res, 403, 'InvalidSignatureException', /^Signature not yet current: /);
+  });
+
+  it('signs every answer, success or error, with an x-amzn-RequestId of its own', async () => {
+    const ok = await signedFetch(url, '/clientcertificates');
+    const missing = await signedFetch(url, '/clientcertificates/nosuchid');
+    const unsigned = await fetch(`${url}/clientcertificates`);
+    const ids = [ok, missing, unsigned].map((r) => r.headers.get('x-amzn-requestid'));
+    assert.deepEqual([ok.status, missing.status, unsigned.status], [200, 404, 403]);
+    for (const id of ids) assert.match(id ?? '', /^[0-9a-f-]{36}$/);
+    assert.equal(new Set(ids).size, 3);
   });
 
   it('accepts a request signed 10 minutes ago (inside the window)', async () => {

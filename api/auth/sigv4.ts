@@ -1,10 +1,10 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import {
   ALGORITHM_IDENTIFIER,
   SignatureV4Base,
   UNSIGNED_PAYLOAD,
+  KEY_TYPE_IDENTIFIER,
   createScope,
-  getSigningKey,
 } from '@smithy/signature-v4';
 import {
   IncompleteSignatureError,
@@ -25,6 +25,9 @@ export const MAX_PRESIGN_EXPIRES_S = 7 * 24 * 3600;
 
 const LONG_DATE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 const HEX64 = /^[0-9a-f]{64}$/;
+const EMPTY_SHA256 = sha256Hex('');
+/** Signing keys kept per credential (one per day, region and service signed for). */
+const MAX_SIGNING_KEYS_PER_CREDENTIAL = 32;
 
 /** A request as the verifier needs it: method, the URL as received, headers, and its body bytes. */
 export interface SignedRequest {
@@ -66,6 +69,7 @@ interface Parsed {
  */
 export class SigV4Verifier extends SignatureV4Base {
   private readonly now: () => number;
+  private readonly signingKeys = new WeakMap<Credential, Map<string, Buffer>>();
 
   constructor(
     private readonly credentials: CredentialStore,
@@ -102,7 +106,7 @@ export class SigV4Verifier extends SignatureV4Base {
     }
 
     const body = await req.body();
-    const bodyHash = sha256Hex(body);
+    const bodyHash = body.length === 0 ? EMPTY_SHA256 : sha256Hex(body);
     const claimed = p.presigned
       ? (req.url.searchParams.get('X-Amz-Content-Sha256') ?? undefined)
       : (req.headers.get('x-amz-content-sha256') ?? undefined);
@@ -139,7 +143,7 @@ export class SigV4Verifier extends SignatureV4Base {
           .trim();
     }
     const scope = createScope(p.shortDate, p.region, p.service);
-    const key = await getSigningKey(NodeSha256, credential, p.shortDate, p.region, p.service);
+    const key = this.signingKey(credential, p.shortDate, p.region, p.service);
     const given = Buffer.from(p.signature, 'utf8');
     let first: { canonical: string; stringToSign: string } | undefined;
     for (const payloadHash of candidates) {
@@ -149,10 +153,9 @@ export class SigV4Verifier extends SignatureV4Base {
         canonicalHeaders,
         payloadHash,
       );
-      const stringToSign = await this.createStringToSign(p.longDate, scope, canonical, ALGORITHM_IDENTIFIER);
-      const mac = new NodeSha256(key);
-      mac.update(stringToSign);
-      const expected = Buffer.from(Buffer.from(await mac.digest()).toString('hex'), 'utf8');
+      // What SignatureV4Base.createStringToSign builds, hashed synchronously (its hashing is async).
+      const stringToSign = `${ALGORITHM_IDENTIFIER}\n${p.longDate}\n${scope}\n${sha256Hex(canonical)}`;
+      const expected = Buffer.from(createHmac('sha256', key).update(stringToSign).digest('hex'), 'utf8');
       if (expected.length === given.length && timingSafeEqual(expected, given)) {
         return {
           credential,
@@ -168,6 +171,25 @@ export class SigV4Verifier extends SignatureV4Base {
         `\n\nThe Canonical String for this request should have been\n'${first!.canonical}'` +
         `\n\nThe String-to-Sign should have been\n'${first!.stringToSign}'\n`,
     );
+  }
+
+  /**
+   * The day's signing key (HMAC chain secret → date → region → service → aws4_request), derived once
+   * per credential, day, region and service, as `getSigningKey` would, but synchronously. Keyed by the
+   * credential object, so a credential that is replaced never reuses its old key.
+   */
+  private signingKey(credential: Credential, shortDate: string, region: string, service: string): Buffer {
+    let keys = this.signingKeys.get(credential);
+    if (!keys) this.signingKeys.set(credential, (keys = new Map()));
+    const scope = `${shortDate}/${region}/${service}`;
+    let key = keys.get(scope);
+    if (!key) {
+      key = deriveSigningKey(credential.secretAccessKey, shortDate, region, service);
+      // Days and regions a caller signs for are few; an old day's key is never needed again.
+      if (keys.size >= MAX_SIGNING_KEYS_PER_CREDENTIAL) keys.clear();
+      keys.set(scope, key);
+    }
+    return key;
   }
 
   private parse(req: SignedRequest): Parsed {
@@ -310,6 +332,14 @@ export class SigV4Verifier extends SignatureV4Base {
       );
     }
   }
+}
+
+/** SigV4's signing key: HMAC-SHA256 chained over the scope, starting from `AWS4` + the secret. */
+export function deriveSigningKey(secret: string, shortDate: string, region: string, service: string): Buffer {
+  let key = createHmac('sha256', `AWS4${secret}`).update(shortDate).digest();
+  for (const part of [region, service, KEY_TYPE_IDENTIFIER])
+    key = createHmac('sha256', key).update(part).digest();
+  return key;
 }
 
 /** Epoch ms of an X-Amz-Date (`20261128T225000Z`), or undefined when malformed. */
