@@ -1,5 +1,8 @@
 # syntax=docker/dockerfile:1
-# One image for both roles: `node --import tsx api/main.ts` or `... worker/main.ts`.
+# One image for both roles, plain JavaScript built by `npm run build`:
+#   node --enable-source-maps dist/api/main.js      (default)
+#   node --enable-source-maps dist/worker/main.js
+#   node --enable-source-maps dist/scripts/bulk.js  (the bulk CLI)
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
@@ -10,7 +13,9 @@ COPY shared ./shared
 COPY api ./api
 COPY worker ./worker
 COPY scripts ./scripts
+COPY bench/bare-hono.ts ./bench/bare-hono.ts
 RUN npx tsc --noEmit -p tsconfig.json || (echo "typecheck failed" && exit 1)
+RUN node scripts/build.mjs
 
 FROM node:20-bookworm-slim AS deps
 WORKDIR /app
@@ -22,11 +27,8 @@ ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
-COPY --from=build /app/shared ./shared
-COPY --from=build /app/api ./api
-COPY --from=build /app/worker ./worker
-COPY --from=build /app/scripts ./scripts
+COPY --from=build /app/dist ./dist
 RUN mkdir -p /app/.data && chown node:node /app/.data
 USER node
 EXPOSE 8080
-CMD ["node", "--import", "tsx", "api/main.ts"]
+CMD ["node", "--enable-source-maps", "dist/api/main.js"]

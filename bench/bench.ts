@@ -2,7 +2,7 @@
  * `npm run bench`: how fast the service issues certificates on this machine, against the machine's
  * own bound, measured in one run. See bench/README.md for what each figure means.
  *
- *   npm run bench                    # full run, ~4-5 min: starts redis-server, the API and workers
+ *   npm run bench                    # full run, ~4-5 min: builds dist/, starts redis-server, the API and workers
  *   npm run bench -- --quick         # smoke check, ~1.5 min
  *   npm run bench -- --url http://127.0.0.1:8080   # a running service (no RSS, no scaling)
  */
@@ -138,7 +138,7 @@ let serviceEnv: NodeJS.ProcessEnv = {};
 function startWorkerProcess(index: number, concurrency: number): ServiceProcess {
   const p = startProcess(
     `worker${index}`,
-    'worker/main.ts',
+    'worker/main',
     { ...serviceEnv, WORKER_CONCURRENCY: String(concurrency) },
     join(logDir, `worker${index}-${Date.now()}.log`),
   );
@@ -386,7 +386,7 @@ async function main() {
     startedAt: new Date(t0).toISOString(),
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
     machine: { cores, node: process.version, loadAverageAtStart: loadavg().map((x) => round(x)) },
-    config: { ...cfg, clients, target: flags.url ?? 'local' },
+    config: { ...cfg, clients, target: flags.url ?? 'local', runs: 'node dist/*.js, built by npm run build' },
   };
 
   step(`raw bound: native RSA-2048 keygen in ${cores} processes for ${cfg.rawS} s`);
@@ -417,7 +417,7 @@ async function main() {
       RATE_LIMIT_RPS: '0',
       EMBEDDED_REDIS: 'never',
     };
-    api = startProcess('api', 'api/main.ts', { ...serviceEnv, PORT: String(port) }, join(logDir, 'api.log'));
+    api = startProcess('api', 'api/main', { ...serviceEnv, PORT: String(port) }, join(logDir, 'api.log'));
     started.push(api);
     sampler.track('api', api.pid);
     for (let i = 1; i <= cfg.workers; i++) workers.push(startWorkerProcess(i, cfg.workerConcurrency));
@@ -479,7 +479,7 @@ async function main() {
     const barePort = await freePort();
     const bare = startProcess(
       'bare-hono',
-      'bench/bare-hono.ts',
+      'bench/bare-hono',
       { ...process.env, PORT: String(barePort) },
       join(logDir, 'bare.log'),
     );

@@ -1,7 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-/** A service process the bench started: `node --import tsx <script>`, output to a log file. */
+const DIST = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist');
+
+/** A service process the bench started: `node dist/<entry>.js`, output to a log file. */
 export interface ServiceProcess {
   name: string;
   pid: number;
@@ -11,18 +15,21 @@ export interface ServiceProcess {
   stop(graceMs?: number): Promise<void>;
 }
 
+/** The processes the bench runs, built by `npm run build` (scripts/build.mjs) into dist/. */
+export type Entry = 'api/main' | 'worker/main' | 'bench/bare-hono';
+
 /**
- * Starts `script` as its own node process with tsx's loader, the same code path as `tsx <script>`
- * (tsx's CLI runs a child node with this loader); one pid to measure instead of a wrapper's and its child's.
+ * Starts `entry` from dist/ as its own node process, as `npm start` and the Docker image run it:
+ * plain JavaScript, no loader; one pid to measure.
  */
 export function startProcess(
   name: string,
-  script: string,
+  entry: Entry,
   env: NodeJS.ProcessEnv,
   logFile: string,
 ): ServiceProcess {
   const fd = openSync(logFile, 'a');
-  const proc = spawn(process.execPath, ['--import', 'tsx', script], {
+  const proc = spawn(process.execPath, ['--enable-source-maps', join(DIST, `${entry}.js`)], {
     env,
     stdio: ['ignore', fd, fd],
   });

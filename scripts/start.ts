@@ -10,6 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from '../shared/config.js';
 import { createLogger } from '../shared/logger.js';
 
@@ -98,10 +99,21 @@ async function chooseRedis(): Promise<string | undefined> {
   return url;
 }
 
-function run(name: string, script: string, env: NodeJS.ProcessEnv): void {
+const BUILT = import.meta.url.endsWith('.js');
+
+/**
+ * How to run a service: the launcher built into dist/ (`npm start`) starts the built JavaScript beside
+ * it; run from source (`tsx scripts/start.ts`) it starts the TypeScript through tsx's loader.
+ */
+function entryArgs(script: 'api/main' | 'worker/main'): string[] {
+  if (BUILT) return ['--enable-source-maps', fileURLToPath(new URL(`../${script}.js`, import.meta.url))];
+  return ['--import', 'tsx', fileURLToPath(new URL(`../${script}.ts`, import.meta.url))];
+}
+
+function run(name: string, script: 'api/main' | 'worker/main', env: NodeJS.ProcessEnv): void {
   // Own process group: a terminal's Ctrl-C reaches the launcher only, which then stops each child once.
   // The IPC channel tells a child when the launcher is gone, so children never outlive it.
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+  const child = spawn(process.execPath, entryArgs(script), {
     env,
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     detached: true,
@@ -155,8 +167,8 @@ const workerEnv: NodeJS.ProcessEnv = {
   ...env,
   UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(Math.max(4, config.workerConcurrency + 2)),
 };
-run('api', 'api/main.ts', env);
-for (let i = 0; i < config.workerProcesses; i++) run(`worker-${i + 1}`, 'worker/main.ts', workerEnv);
+run('api', 'api/main', env);
+for (let i = 0; i < config.workerProcesses; i++) run(`worker-${i + 1}`, 'worker/main', workerEnv);
 log.info(
   {
     url: `http://${config.host}:${config.port}`,

@@ -1,0 +1,40 @@
+/**
+ * `npm run build`: the service as plain JavaScript in dist/ (what `npm start`, the Docker image and
+ * `npm run bench` run). esbuild transpiles each file on its own, as tsx does on the fly, in about a
+ * second; type checking is `npm run typecheck`'s job.
+ *
+ * Why not run the TypeScript through tsx in production: tsx's loader costs each process about 35 MB of
+ * RSS, and its keep-names transform wraps every function it creates; the API answers a
+ * GetClientCertificate with less CPU as plain JavaScript (README, Performance).
+ */
+import { rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const outdir = join(root, 'dist');
+
+/** Everything a deployed process runs: the two services, the launcher, the bulk CLI, the bench's yardstick. */
+export const ENTRY_POINTS = [
+  'api/**/*.ts',
+  'worker/**/*.ts',
+  'shared/**/*.ts',
+  'scripts/start.ts',
+  'scripts/bulk.ts',
+  'scripts/bulk/*.ts',
+  'bench/bare-hono.ts',
+];
+
+rmSync(outdir, { recursive: true, force: true });
+await build({
+  absWorkingDir: root,
+  entryPoints: ENTRY_POINTS,
+  outdir,
+  outbase: '.',
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  sourcemap: true,
+  logLevel: 'warning',
+});
