@@ -69,9 +69,14 @@ export function toHal(c: ClientCertificate, embedded = false): Record<string, un
 
 /**
  * A page of records in HAL: the records under `_embedded.item`, their links under `_links.item`, and,
- * when more follow, `position` plus a `next` link carrying it.
+ * when more follow, `position` plus a `next` link carrying it and the page size the caller asked for
+ * (`limit`, when it asked), so following `next` walks pages of the same size.
  */
-export function toHalList(items: ClientCertificate[], position?: string): Record<string, unknown> {
+export function toHalList(
+  items: ClientCertificate[],
+  position?: string,
+  limit?: number,
+): Record<string, unknown> {
   const links: Record<string, unknown> = {
     curies: HAL_CURIE,
     self: { href: '/clientcertificates' },
@@ -80,7 +85,8 @@ export function toHalList(items: ClientCertificate[], position?: string): Record
     'clientcertificate:generate': { href: '/clientcertificates' },
   };
   if (position !== undefined) {
-    links.next = { href: `/clientcertificates?position=${encodeURIComponent(position)}` };
+    const size = limit === undefined ? '' : `limit=${limit}&`;
+    links.next = { href: `/clientcertificates?${size}position=${encodeURIComponent(position)}` };
   }
   const out: Record<string, unknown> = {
     _links: links,

@@ -110,14 +110,15 @@ describe('HAL rendering with Accept: application/hal+json (real Redis, worker, s
       item: [{ href: `/clientcertificates/${firstId}` }],
       'clientcertificate:by-id': { href: '/clientcertificates/{clientcertificate_id}', templated: true },
       'clientcertificate:generate': { href: '/clientcertificates' },
-      next: { href: `/clientcertificates?position=${page.position}` },
+      next: { href: `/clientcertificates?limit=1&position=${page.position}` },
     });
     assert.equal(page._embedded.item.length, 1);
     const embedded = page._embedded.item[0]!;
     assert.deepEqual(embedded._links, links(firstId), 'embedded records share the container curies');
     assert.match(embedded.createdDate as string, ISO);
 
-    const rest = await signedFetch(svc.api.url, `/clientcertificates?limit=1&position=${page.position}`, {
+    // Following `next` as given walks pages of the size asked for.
+    const rest = await signedFetch(svc.api.url, (page._links.next as { href: string }).href, {
       headers: { accept: HAL },
     });
     const last = (await rest.json()) as {

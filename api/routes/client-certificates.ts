@@ -74,7 +74,10 @@ export function clientCertificateRoutes(deps: Pick<AppDeps, 'issuer' | 'store'>)
     const page = await deps.store.list(c.get('tenant'), limit, after);
     const position = page.last === undefined ? undefined : encodePosition(page.last);
     if (wantsHal(c.req.header('accept'))) {
-      return c.body(JSON.stringify(toHalList(page.items, position)), 200, { 'content-type': HAL_MEDIA_TYPE });
+      const asked = c.req.query('limit') === undefined ? undefined : limit;
+      return c.body(JSON.stringify(toHalList(page.items, position, asked)), 200, {
+        'content-type': HAL_MEDIA_TYPE,
+      });
     }
     return c.json(
       position === undefined ? { item: page.items.map(toJson) } : { item: page.items.map(toJson), position },
