@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { GenerateClientCertificateCommand } from '@aws-sdk/client-api-gateway';
 import { getSigningKey } from '@smithy/signature-v4';
 import { deriveSigningKey, SigV4Verifier } from '../api/auth/sigv4.js';
 import { CredentialStore } from '../api/auth/credentials.js';
 import { NodeSha256 } from '../api/auth/sha256.js';
 import { InvalidSignatureError } from '../shared/errors.js';
-import { startRedis, type TestRedis } from './helpers/redis-server.js';
-import { startService, type TestService } from './helpers/service.js';
+import { useService } from './helpers/fixture.js';
 import { signRequest, signedFetch } from './helpers/signed-fetch.js';
 import { hasTool, runTool, sdkClient } from './helpers/aws-clients.js';
 
@@ -77,28 +76,21 @@ describe('SigV4 signing key', () => {
 });
 
 describe('SigV4 authentication', () => {
-  let redis: TestRedis;
-  let svc: TestService;
+  const fx = useService({
+    credentials: [
+      { accessKeyId: 'test', secretAccessKey: 'test', accountId: '000000000000', allow: ['apigateway:*'] },
+      {
+        accessKeyId: 'READONLY',
+        secretAccessKey: 'ro-secret',
+        accountId: '333333333333',
+        allow: ['apigateway:GET'],
+      },
+    ],
+  });
   let url: string;
 
-  before(async () => {
-    redis = await startRedis();
-    svc = await startService(redis.url, {
-      credentials: [
-        { accessKeyId: 'test', secretAccessKey: 'test', accountId: '000000000000', allow: ['apigateway:*'] },
-        {
-          accessKeyId: 'READONLY',
-          secretAccessKey: 'ro-secret',
-          accountId: '333333333333',
-          allow: ['apigateway:GET'],
-        },
-      ],
-    });
-    url = svc.api.url;
-  });
-  after(async () => {
-    await svc?.close();
-    await redis?.destroy();
+  before(() => {
+    url = fx.svc.api.url;
   });
 
   it('answers /health without a signature', async () => {
@@ -336,10 +328,14 @@ describe('SigV4 authentication', () => {
     const out = await client.send(new GenerateClientCertificateCommand({ description: 'sdk eu' }));
     const id = out.clientCertificateId!;
     assert.ok(
-      await svc.redis.exists(svc.keys.certificate({ accountId: '000000000000', region: 'eu-west-1' }, id)),
+      await fx.svc.redis.exists(
+        fx.svc.keys.certificate({ accountId: '000000000000', region: 'eu-west-1' }, id),
+      ),
     );
     assert.equal(
-      await svc.redis.exists(svc.keys.certificate({ accountId: '000000000000', region: 'us-east-1' }, id)),
+      await fx.svc.redis.exists(
+        fx.svc.keys.certificate({ accountId: '000000000000', region: 'us-east-1' }, id),
+      ),
       0,
     );
   });
@@ -381,8 +377,8 @@ describe('SigV4 authentication', () => {
     assert.equal(out.description, 'from the CLI');
     assert.deepEqual(out.tags, { team: 'a b', env: 'dev' });
     assert.ok(
-      await svc.redis.exists(
-        svc.keys.certificate(
+      await fx.svc.redis.exists(
+        fx.svc.keys.certificate(
           { accountId: '000000000000', region: 'ap-southeast-2' },
           out.clientCertificateId,
         ),
@@ -481,8 +477,8 @@ print(json.dumps(out, default=str))
     };
     assert.equal(out.generated.description, 'from boto3');
     assert.ok(
-      await svc.redis.exists(
-        svc.keys.certificate(
+      await fx.svc.redis.exists(
+        fx.svc.keys.certificate(
           { accountId: '000000000000', region: 'sa-east-1' },
           out.generated.clientCertificateId,
         ),

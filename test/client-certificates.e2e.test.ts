@@ -15,9 +15,8 @@ import {
 } from '@aws-sdk/client-api-gateway';
 import { ClientCertificateStore } from '../shared/client-certificate.store.js';
 import { newClientCertificateId } from '../shared/ids.js';
-import { startRedis, type TestRedis } from './helpers/redis-server.js';
+import { useService } from './helpers/fixture.js';
 import { rejectsWith, sdkClient } from './helpers/sdk.js';
-import { startService, type TestService } from './helpers/service.js';
 import { signedFetch } from './helpers/signed-fetch.js';
 
 const US = { accountId: '000000000000', region: 'us-east-1' };
@@ -26,27 +25,22 @@ const arn = (id: string, region = 'us-east-1') => `arn:aws:apigateway:${region}:
 const strip = ({ $metadata: _m, ...rest }: { $metadata: unknown } & ClientCertificate) => rest;
 
 describe('ClientCertificate family end to end through the AWS SDK (real Redis, BullMQ, worker)', () => {
-  let redis: TestRedis;
-  let svc: TestService;
+  const fx = useService({ workers: 1 });
   let us: APIGatewayClient;
   let eu: APIGatewayClient;
   let store: ClientCertificateStore;
   /** An id that is well formed but names no certificate. */
   let unknownId: string;
 
-  before(async () => {
-    redis = await startRedis();
-    svc = await startService(redis.url, { workers: 1 });
-    us = sdkClient(svc.api.url, 'us-east-1');
-    eu = sdkClient(svc.api.url, 'eu-west-1');
-    store = new ClientCertificateStore(svc.redis, svc.keys);
+  before(() => {
+    us = sdkClient(fx.svc.api.url, 'us-east-1');
+    eu = sdkClient(fx.svc.api.url, 'eu-west-1');
+    store = new ClientCertificateStore(fx.svc.redis, fx.svc.keys);
     unknownId = newClientCertificateId();
   });
-  after(async () => {
+  after(() => {
     us.destroy();
     eu.destroy();
-    await svc.close();
-    await redis.destroy();
   });
 
   const generate = (input: { description?: string; tags?: Record<string, string> } = {}, client = us) =>
@@ -79,7 +73,7 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
     for (const raw of ['..%2F', '..%2Fx', 'ABCDEF', 'abc12', 'abc1234', 'abc123%3Atags', '%ZZ', '%00abcde']) {
       it(`answers 404 NotFoundException, never a 5xx, for the ill-formed id ${raw} (GET, PATCH, DELETE)`, async () => {
         for (const method of ['GET', 'PATCH', 'DELETE']) {
-          const res = await signedFetch(svc.api.url, `/clientcertificates/${raw}`, {
+          const res = await signedFetch(fx.svc.api.url, `/clientcertificates/${raw}`, {
             method,
             ...(method === 'PATCH' ? { body: '{"patchOperations":[]}' } : {}),
           });
@@ -123,7 +117,7 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
         });
         assert.equal(r, 'created');
       }
-      const ap = sdkClient(svc.api.url, 'ap-south-1');
+      const ap = sdkClient(fx.svc.api.url, 'ap-south-1');
       try {
         const first = await ap.send(new GetClientCertificatesCommand({}));
         assert.equal(first.items!.length, 25);
@@ -155,7 +149,10 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
 
     for (const limit of ['abc', '1.5', '', '1e2', '0x10', '00000000001']) {
       it(`rejects limit=${JSON.stringify(limit)} with 400 BadRequestException`, async () => {
-        const res = await signedFetch(svc.api.url, `/clientcertificates?limit=${encodeURIComponent(limit)}`);
+        const res = await signedFetch(
+          fx.svc.api.url,
+          `/clientcertificates?limit=${encodeURIComponent(limit)}`,
+        );
         assert.equal(res.status, 400);
         assert.equal(res.headers.get('x-amzn-errortype'), 'BadRequestException');
         assert.deepEqual(await res.json(), {
@@ -298,7 +295,11 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
         'NotFoundException',
         NOT_FOUND,
       );
-      assert.equal(await svc.redis.exists(svc.keys.certificate(US, unknownId)), 0, 'no record conjured up');
+      assert.equal(
+        await fx.svc.redis.exists(fx.svc.keys.certificate(US, unknownId)),
+        0,
+        'no record conjured up',
+      );
     });
   });
 
@@ -306,14 +307,14 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
     it('answers 202 with an empty body; record, encrypted key, index entry and tags are gone; a second delete is 404', async () => {
       const id = (await generate({ description: 'doomed', tags: { a: 'b' } })).clientCertificateId!;
       assert.ok(await store.getEncryptedKey(US, id), 'the sealed key is stored');
-      assert.equal(await svc.redis.exists(svc.keys.tags(US, id)), 1);
+      assert.equal(await fx.svc.redis.exists(fx.svc.keys.tags(US, id)), 1);
 
-      const res = await signedFetch(svc.api.url, `/clientcertificates/${id}`, { method: 'DELETE' });
+      const res = await signedFetch(fx.svc.api.url, `/clientcertificates/${id}`, { method: 'DELETE' });
       assert.equal(res.status, 202);
       assert.equal(await res.text(), '');
 
-      assert.equal(await svc.redis.exists(svc.keys.certificate(US, id), svc.keys.tags(US, id)), 0);
-      assert.equal(await svc.redis.zscore(svc.keys.index(US), id), null);
+      assert.equal(await fx.svc.redis.exists(fx.svc.keys.certificate(US, id), fx.svc.keys.tags(US, id)), 0);
+      assert.equal(await fx.svc.redis.zscore(fx.svc.keys.index(US), id), null);
       await rejectsWith(
         us.send(new GetClientCertificateCommand({ clientCertificateId: id })),
         404,
@@ -384,7 +385,7 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
     });
 
     it('accepts the ARN unencoded in the path as well', async () => {
-      const res = await signedFetch(svc.api.url, `/tags/${arn(id)}`);
+      const res = await signedFetch(fx.svc.api.url, `/tags/${arn(id)}`);
       assert.equal(res.status, 200);
       assert.deepEqual(await res.json(), { tags: { team: 'payments', env: 'prod' } });
     });
@@ -426,7 +427,7 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
     });
 
     it('UntagResource without tagKeys is a 400', async () => {
-      const res = await signedFetch(svc.api.url, `/tags/${encodeURIComponent(arn(id))}`, {
+      const res = await signedFetch(fx.svc.api.url, `/tags/${encodeURIComponent(arn(id))}`, {
         method: 'DELETE',
       });
       assert.equal(res.status, 400);
@@ -437,7 +438,7 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
     });
 
     it('TagResource without tags is a 400', async () => {
-      const res = await signedFetch(svc.api.url, `/tags/${encodeURIComponent(arn(id))}`, {
+      const res = await signedFetch(fx.svc.api.url, `/tags/${encodeURIComponent(arn(id))}`, {
         method: 'PUT',
         body: '{}',
       });
@@ -502,7 +503,7 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
           NOT_FOUND,
         );
       }
-      assert.equal(await svc.redis.exists(svc.keys.tags(US, unknownId)), 0, 'no orphan tag hash');
+      assert.equal(await fx.svc.redis.exists(fx.svc.keys.tags(US, unknownId)), 0, 'no orphan tag hash');
     });
   });
 

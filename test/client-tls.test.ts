@@ -11,8 +11,7 @@ import { CERT_PROFILES } from '../shared/config.js';
 import { clientTlsOptions } from '../shared/client-tls.js';
 import { KeyVault } from '../shared/crypto/key-vault.js';
 import { ClientCertificateStore } from '../shared/client-certificate.store.js';
-import { startRedis, type TestRedis } from './helpers/redis-server.js';
-import { startService, type TestService } from './helpers/service.js';
+import { useService } from './helpers/fixture.js';
 import { signedFetch } from './helpers/signed-fetch.js';
 
 /** A throwaway server certificate for 127.0.0.1, so the client side verifies the server too. */
@@ -56,26 +55,21 @@ function get(port: number, ca: string, client?: { key: string; cert: string }): 
 
 for (const profile of CERT_PROFILES) {
   describe(`certificates of the ${profile} profile in mutual TLS`, () => {
-    let redis: TestRedis;
-    let svc: TestService;
+    const fx = useService({ certProfile: profile });
     let sdk: APIGatewayClient;
     const serverCert = serverCertificate();
 
-    before(async () => {
-      redis = await startRedis();
-      svc = await startService(redis.url, { certProfile: profile });
+    before(() => {
       sdk = new APIGatewayClient({
-        endpoint: svc.api.url,
+        endpoint: fx.svc.api.url,
         region: 'us-east-1',
         // The test service's development credential (SigV4 is verified).
         credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
         maxAttempts: 1,
       });
     });
-    after(async () => {
+    after(() => {
       sdk?.destroy();
-      await svc?.close();
-      await redis?.destroy();
     });
 
     test('the backend accepts the generated key and certificate, and refuses no certificate or another one', async () => {
@@ -88,8 +82,8 @@ for (const profile of CERT_PROFILES) {
 
       const t = { accountId: '000000000000', region: 'us-east-1' };
       const tls = await clientTlsOptions({
-        store: new ClientCertificateStore(svc.redis, svc.keys),
-        vault: svc.vault,
+        store: new ClientCertificateStore(fx.svc.redis, fx.svc.keys),
+        vault: fx.svc.vault,
         ...t,
         id: mine.clientCertificateId,
       });
@@ -97,8 +91,8 @@ for (const profile of CERT_PROFILES) {
       assert.match(tls.key, /^-----BEGIN PRIVATE KEY-----\n/);
       assert.ok(x.checkPrivateKey(createPrivateKey(tls.key)));
       const otherTls = await clientTlsOptions({
-        store: new ClientCertificateStore(svc.redis, svc.keys),
-        vault: svc.vault,
+        store: new ClientCertificateStore(fx.svc.redis, fx.svc.keys),
+        vault: fx.svc.vault,
         ...t,
         id: other.clientCertificateId,
       });
@@ -163,22 +157,13 @@ for (const profile of CERT_PROFILES) {
 }
 
 describe('clientTlsOptions', () => {
-  let redis: TestRedis;
-  let svc: TestService;
-  before(async () => {
-    redis = await startRedis();
-    svc = await startService(redis.url);
-  });
-  after(async () => {
-    await svc?.close();
-    await redis?.destroy();
-  });
+  const fx = useService();
 
   test('throws NotFoundException for an id that does not exist', async () => {
     await assert.rejects(
       clientTlsOptions({
-        store: new ClientCertificateStore(svc.redis, svc.keys),
-        vault: svc.vault,
+        store: new ClientCertificateStore(fx.svc.redis, fx.svc.keys),
+        vault: fx.svc.vault,
         accountId: '000000000000',
         region: 'us-east-1',
         id: 'nope00',
@@ -188,10 +173,10 @@ describe('clientTlsOptions', () => {
   });
 
   test('refuses to decrypt with another master key or under another record', async () => {
-    const res = await signedFetch(svc.api.url, '/clientcertificates', { method: 'POST', body: '{}' });
+    const res = await signedFetch(fx.svc.api.url, '/clientcertificates', { method: 'POST', body: '{}' });
     assert.equal(res.status, 201);
     const { clientCertificateId: id } = (await res.json()) as { clientCertificateId: string };
-    const store = new ClientCertificateStore(svc.redis, svc.keys);
+    const store = new ClientCertificateStore(fx.svc.redis, fx.svc.keys);
     const t = { accountId: '000000000000', region: 'us-east-1' };
     await assert.rejects(
       clientTlsOptions({ store, vault: new KeyVault([randomBytes(32).toString('base64')]), ...t, id }),
@@ -199,9 +184,9 @@ describe('clientTlsOptions', () => {
     );
     // The same sealed key copied under another id: the AAD no longer matches.
     const sealed = await store.getEncryptedKey(t, id);
-    await svc.redis.hset(svc.keys.certificate(t, 'copy01'), 'pem', 'x', 'key', sealed!);
+    await fx.svc.redis.hset(fx.svc.keys.certificate(t, 'copy01'), 'pem', 'x', 'key', sealed!);
     await assert.rejects(
-      clientTlsOptions({ store, vault: svc.vault, ...t, id: 'copy01' }),
+      clientTlsOptions({ store, vault: fx.svc.vault, ...t, id: 'copy01' }),
       /unable to authenticate/,
     );
   });

@@ -8,8 +8,9 @@ import {
 } from '@aws-sdk/client-api-gateway';
 import { ClientCertificateStore } from '../shared/client-certificate.store.js';
 import { keyAad } from '../shared/crypto/key-vault.js';
+import { useService } from './helpers/fixture.js';
 import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
-import { startService, type TestService } from './helpers/service.js';
+import { startService } from './helpers/service.js';
 import { signedFetch } from './helpers/signed-fetch.js';
 import type { KeySource } from '../worker/key-source.js';
 
@@ -25,19 +26,14 @@ function sdk(url: string, region = 'us-east-1') {
 }
 
 describe('GenerateClientCertificate end to end (real Redis, BullMQ, worker, HTTP, AWS SDK)', () => {
-  let redis: TestRedis;
-  let svc: TestService;
+  const fx = useService({ workers: 1 });
   let client: APIGatewayClient;
 
-  before(async () => {
-    redis = await startRedis();
-    svc = await startService(redis.url, { workers: 1 });
-    client = sdk(svc.api.url);
+  before(() => {
+    client = sdk(fx.svc.api.url);
   });
-  after(async () => {
+  after(() => {
     client.destroy();
-    await svc.close();
-    await redis.destroy();
   });
 
   it('answers 201 with a real certificate the SDK parses into its typed output', async () => {
@@ -62,7 +58,7 @@ describe('GenerateClientCertificate end to end (real Redis, BullMQ, worker, HTTP
   });
 
   it('answers exactly the six fields, timestamps as epoch seconds, application/json', async () => {
-    const res = await signedFetch(svc.api.url, '/clientcertificates', {
+    const res = await signedFetch(fx.svc.api.url, '/clientcertificates', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ description: 'raw', tags: { a: 'b' }, unknownField: 1 }),
@@ -81,7 +77,7 @@ describe('GenerateClientCertificate end to end (real Redis, BullMQ, worker, HTTP
     assert.ok(Number.isInteger(body.createdDate));
     assert.equal((body.expirationDate as number) - (body.createdDate as number), 31_536_000);
 
-    const bare = await signedFetch(svc.api.url, '/clientcertificates', { method: 'POST' });
+    const bare = await signedFetch(fx.svc.api.url, '/clientcertificates', { method: 'POST' });
     assert.equal(bare.status, 201);
     const b = (await bare.json()) as Record<string, unknown>;
     assert.equal('description' in b, false);
@@ -105,14 +101,14 @@ describe('GenerateClientCertificate end to end (real Redis, BullMQ, worker, HTTP
   it('stores the record and only an encrypted private key that matches the certificate', async () => {
     const out = await client.send(new GenerateClientCertificateCommand({ description: 'stored' }));
     const id = out.clientCertificateId!;
-    const store = new ClientCertificateStore(svc.redis, svc.keys);
+    const store = new ClientCertificateStore(fx.svc.redis, fx.svc.keys);
     const stored = await store.get(TENANT, id);
     assert.equal(stored?.pemEncodedCertificate, out.pemEncodedCertificate);
     const envelope = await store.getEncryptedKey(TENANT, id);
     assert.ok(envelope?.startsWith('v1.'));
-    const raw = await svc.redis.hgetall(svc.keys.certificate(TENANT, id));
+    const raw = await fx.svc.redis.hgetall(fx.svc.keys.certificate(TENANT, id));
     for (const v of Object.values(raw)) assert.doesNotMatch(v, /PRIVATE KEY/);
-    const der = svc.vault.decrypt(envelope!, keyAad(TENANT.accountId, TENANT.region, id));
+    const der = fx.svc.vault.decrypt(envelope!, keyAad(TENANT.accountId, TENANT.region, id));
     const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
     const x509 = new X509Certificate(out.pemEncodedCertificate!);
     assert.ok(x509.checkPrivateKey(privateKey));
@@ -120,7 +116,7 @@ describe('GenerateClientCertificate end to end (real Redis, BullMQ, worker, HTTP
   });
 
   it('raises BadRequestException in the SDK for a bad tag, and creates nothing', async () => {
-    const count = await svc.redis.zcard(svc.keys.index(TENANT));
+    const count = await fx.svc.redis.zcard(fx.svc.keys.index(TENANT));
     await assert.rejects(
       client.send(new GenerateClientCertificateCommand({ tags: { 'aws:owner': 'me' } })),
       (err: unknown) => {
@@ -133,15 +129,15 @@ describe('GenerateClientCertificate end to end (real Redis, BullMQ, worker, HTTP
         return true;
       },
     );
-    assert.equal(await svc.redis.zcard(svc.keys.index(TENANT)), count);
-    assert.equal(await svc.redis.zcard(svc.keys.pending(TENANT)), 0);
+    assert.equal(await fx.svc.redis.zcard(fx.svc.keys.index(TENANT)), count);
+    assert.equal(await fx.svc.redis.zcard(fx.svc.keys.pending(TENANT)), 0);
   });
 
   it('keeps certificates of different regions apart', async () => {
-    const eu = sdk(svc.api.url, 'eu-west-1');
+    const eu = sdk(fx.svc.api.url, 'eu-west-1');
     const out = await eu.send(new GenerateClientCertificateCommand({}));
     eu.destroy();
-    const store = new ClientCertificateStore(svc.redis, svc.keys);
+    const store = new ClientCertificateStore(fx.svc.redis, fx.svc.keys);
     assert.ok(await store.get({ ...TENANT, region: 'eu-west-1' }, out.clientCertificateId!));
     assert.equal(await store.get(TENANT, out.clientCertificateId!), undefined);
   });
@@ -179,7 +175,7 @@ describe('GenerateClientCertificate end to end (real Redis, BullMQ, worker, HTTP
       ],
     ];
     for (const [{ path, ...init }, status, type, message] of cases) {
-      const res = await signedFetch(svc.api.url, path, init);
+      const res = await signedFetch(fx.svc.api.url, path, init);
       assert.equal(res.status, status, `${init.method} ${path}`);
       assert.equal(res.headers.get('x-amzn-errortype'), type);
       const body = (await res.json()) as { message: string };
@@ -189,7 +185,7 @@ describe('GenerateClientCertificate end to end (real Redis, BullMQ, worker, HTTP
   });
 
   it('reports health with the number of live workers', async () => {
-    const res = await fetch(`${svc.api.url}/health`);
+    const res = await fetch(`${fx.svc.api.url}/health`);
     assert.equal(res.status, 200);
     const body = (await res.json()) as { redis: string; workers: number };
     assert.equal(body.redis, 'ok');
@@ -197,8 +193,8 @@ describe('GenerateClientCertificate end to end (real Redis, BullMQ, worker, HTTP
   });
 
   it('never logs key material', () => {
-    const all = svc.logs.lines.join('\n');
-    assert.ok(svc.logs.lines.length > 10);
+    const all = fx.svc.logs.lines.join('\n');
+    assert.ok(fx.svc.logs.lines.length > 10);
     assert.doesNotMatch(all, /PRIVATE KEY|MII[A-Za-z0-9+/]{60}/);
   });
 });

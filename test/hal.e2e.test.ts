@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { startRedis, type TestRedis } from './helpers/redis-server.js';
-import { startService, type TestService } from './helpers/service.js';
+import { before, describe, it } from 'node:test';
+import { useService } from './helpers/fixture.js';
 import { signedFetch } from './helpers/signed-fetch.js';
 import { wantsHal } from '../api/representation.js';
 
@@ -14,26 +13,19 @@ const CURIES = {
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
 
 describe('HAL rendering with Accept: application/hal+json (real Redis, worker, signed HTTP)', () => {
-  let redis: TestRedis;
-  let svc: TestService;
+  const fx = useService({ workers: 1 });
   /** The plain JSON record of a certificate made for these tests. */
   let plain: Record<string, unknown>;
   let id: string;
 
   before(async () => {
-    redis = await startRedis();
-    svc = await startService(redis.url, { workers: 1 });
-    const res = await signedFetch(svc.api.url, '/clientcertificates', {
+    const res = await signedFetch(fx.svc.api.url, '/clientcertificates', {
       method: 'POST',
       body: JSON.stringify({ description: 'my-second-client-cert', tags: { team: 'payments' } }),
     });
     assert.equal(res.status, 201);
     plain = (await res.json()) as Record<string, unknown>;
     id = plain.clientCertificateId as string;
-  });
-  after(async () => {
-    await svc.close();
-    await redis.destroy();
   });
 
   const links = (i: string) => ({
@@ -44,7 +36,7 @@ describe('HAL rendering with Accept: application/hal+json (real Redis, worker, s
   const iso = (s: unknown) => new Date((s as number) * 1000).toISOString().replace('.000Z', 'Z');
 
   it('GetClientCertificate answers the record with _links and ISO-8601 dates, as in the sample', async () => {
-    const res = await signedFetch(svc.api.url, `/clientcertificates/${id}`, { headers: { accept: HAL } });
+    const res = await signedFetch(fx.svc.api.url, `/clientcertificates/${id}`, { headers: { accept: HAL } });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type')!, /^application\/hal\+json/);
     const body = (await res.json()) as Record<string, unknown>;
@@ -61,7 +53,7 @@ describe('HAL rendering with Accept: application/hal+json (real Redis, worker, s
   });
 
   it('GenerateClientCertificate answers 201 in HAL when asked', async () => {
-    const res = await signedFetch(svc.api.url, '/clientcertificates', {
+    const res = await signedFetch(fx.svc.api.url, '/clientcertificates', {
       method: 'POST',
       headers: { accept: HAL },
       body: '{"description":"hal"}',
@@ -72,12 +64,12 @@ describe('HAL rendering with Accept: application/hal+json (real Redis, worker, s
     assert.deepEqual(body._links, { curies: CURIES, ...links(newId) });
     assert.match(body.createdDate as string, ISO);
     assert.match(body.expirationDate as string, ISO);
-    const del = await signedFetch(svc.api.url, `/clientcertificates/${newId}`, { method: 'DELETE' });
+    const del = await signedFetch(fx.svc.api.url, `/clientcertificates/${newId}`, { method: 'DELETE' });
     assert.equal(del.status, 202);
   });
 
   it('UpdateClientCertificate answers in HAL when asked', async () => {
-    const res = await signedFetch(svc.api.url, `/clientcertificates/${id}`, {
+    const res = await signedFetch(fx.svc.api.url, `/clientcertificates/${id}`, {
       method: 'PATCH',
       headers: { accept: HAL },
       body: JSON.stringify({
@@ -91,11 +83,13 @@ describe('HAL rendering with Accept: application/hal+json (real Redis, worker, s
   });
 
   it('GetClientCertificates embeds the records under _embedded.item, links them, and carries position', async () => {
-    const second = await signedFetch(svc.api.url, '/clientcertificates', { method: 'POST', body: '{}' });
+    const second = await signedFetch(fx.svc.api.url, '/clientcertificates', { method: 'POST', body: '{}' });
     const otherId = ((await second.json()) as { clientCertificateId: string }).clientCertificateId;
     const [firstId, lastId] = [id, otherId].sort() as [string, string];
 
-    const res = await signedFetch(svc.api.url, '/clientcertificates?limit=1', { headers: { accept: HAL } });
+    const res = await signedFetch(fx.svc.api.url, '/clientcertificates?limit=1', {
+      headers: { accept: HAL },
+    });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type')!, /^application\/hal\+json/);
     const page = (await res.json()) as {
@@ -118,7 +112,7 @@ describe('HAL rendering with Accept: application/hal+json (real Redis, worker, s
     assert.match(embedded.createdDate as string, ISO);
 
     // Following `next` as given walks pages of the size asked for.
-    const rest = await signedFetch(svc.api.url, (page._links.next as { href: string }).href, {
+    const rest = await signedFetch(fx.svc.api.url, (page._links.next as { href: string }).href, {
       headers: { accept: HAL },
     });
     const last = (await rest.json()) as {
@@ -133,12 +127,12 @@ describe('HAL rendering with Accept: application/hal+json (real Redis, worker, s
   });
 
   it('without the Accept header answers plain JSON: epoch-second dates, no _links', async () => {
-    const res = await signedFetch(svc.api.url, `/clientcertificates/${id}`);
+    const res = await signedFetch(fx.svc.api.url, `/clientcertificates/${id}`);
     assert.match(res.headers.get('content-type')!, /^application\/json/);
     const body = (await res.json()) as Record<string, unknown>;
     assert.equal(body._links, undefined);
     assert.equal(typeof body.createdDate, 'number');
-    const list = (await (await signedFetch(svc.api.url, '/clientcertificates')).json()) as Record<
+    const list = (await (await signedFetch(fx.svc.api.url, '/clientcertificates')).json()) as Record<
       string,
       unknown
     >;
@@ -146,7 +140,7 @@ describe('HAL rendering with Accept: application/hal+json (real Redis, worker, s
   });
 
   it('errors stay plain JSON in the AWS wire format even when HAL is asked for', async () => {
-    const res = await signedFetch(svc.api.url, '/clientcertificates/zzzzzz', { headers: { accept: HAL } });
+    const res = await signedFetch(fx.svc.api.url, '/clientcertificates/zzzzzz', { headers: { accept: HAL } });
     assert.equal(res.status, 404);
     assert.equal(res.headers.get('x-amzn-errortype'), 'NotFoundException');
     assert.deepEqual(await res.json(), { message: 'Invalid Client Certificate identifier specified' });

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { BODY_LIMIT_BYTES } from '../api/app.js';
-import { startRedis, type TestRedis } from './helpers/redis-server.js';
-import { startService, type TestService } from './helpers/service.js';
+import { useService } from './helpers/fixture.js';
 import { signRequest, signedFetch } from './helpers/signed-fetch.js';
 
 interface Case {
@@ -510,27 +509,20 @@ async function assertAwsError(res: Response) {
 }
 
 describe('hostile input', () => {
-  let redis: TestRedis;
-  let svc: TestService;
+  const fx = useService();
   let id: string;
   before(async () => {
-    redis = await startRedis();
-    svc = await startService(redis.url);
-    const res = await signedFetch(svc.api.url, '/clientcertificates', {
+    const res = await signedFetch(fx.svc.api.url, '/clientcertificates', {
       method: 'POST',
       body: '{"description":"target","tags":{"keep":"me"}}',
     });
     assert.equal(res.status, 201);
     id = ((await res.json()) as { clientCertificateId: string }).clientCertificateId;
   });
-  after(async () => {
-    await svc?.close();
-    await redis?.destroy();
-  });
 
   for (const c of [...CASES, ...FAMILY_CASES]) {
     it(`${c.name}: ${c.status} ${c.type}`, async () => {
-      const res = await send(svc.api.url, { ...c, path: c.path.replaceAll('{id}', id) });
+      const res = await send(fx.svc.api.url, { ...c, path: c.path.replaceAll('{id}', id) });
       const { type, message } = await assertAwsError(res);
       assert.equal(res.status, c.status, message);
       assert.equal(type, c.type);
@@ -540,7 +532,7 @@ describe('hostile input', () => {
   }
 
   it('a junk Authorization header of 8 KB is a 403, not a crash', async () => {
-    const res = await fetch(`${svc.api.url}/clientcertificates`, {
+    const res = await fetch(`${fx.svc.api.url}/clientcertificates`, {
       headers: { authorization: `AWS4-HMAC-SHA256 ${'Credential=a/b/c,'.repeat(480)}` },
       signal: AbortSignal.timeout(30_000),
     });
@@ -549,21 +541,21 @@ describe('hostile input', () => {
   });
 
   it('still answers afterwards; the target certificate is unchanged and nothing else was created', async () => {
-    assert.equal((await fetch(`${svc.api.url}/health`)).status, 200);
-    const got = await signedFetch(svc.api.url, `/clientcertificates/${id}`);
+    assert.equal((await fetch(`${fx.svc.api.url}/health`)).status, 200);
+    const got = await signedFetch(fx.svc.api.url, `/clientcertificates/${id}`);
     assert.equal(got.status, 200);
     const cert = (await got.json()) as { description: string; tags: Record<string, string> };
     assert.equal(cert.description, 'target');
     assert.deepEqual(cert.tags, { keep: 'me' });
-    const res = await signedFetch(svc.api.url, '/clientcertificates', {
+    const res = await signedFetch(fx.svc.api.url, '/clientcertificates', {
       method: 'POST',
       body: '{"description":"still here"}',
     });
     assert.equal(res.status, 201);
     assert.equal(
-      await svc.redis.zcard(svc.keys.index({ accountId: '000000000000', region: 'us-east-1' })),
+      await fx.svc.redis.zcard(fx.svc.keys.index({ accountId: '000000000000', region: 'us-east-1' })),
       2,
     );
-    assert.ok(!svc.logs.lines.some((l) => JSON.parse(l).level >= 50), 'an error was logged');
+    assert.ok(!fx.svc.logs.lines.some((l) => JSON.parse(l).level >= 50), 'an error was logged');
   });
 });

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { createPrivateKey, randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { GenerateClientCertificateCommand } from '@aws-sdk/client-api-gateway';
 import type { Redis } from 'ioredis';
 import { KeyVault, keyAad } from '../shared/crypto/key-vault.js';
 import type { Tenant } from '../shared/keys.js';
 import type { KeySource } from '../worker/key-source.js';
 import { sdkClient } from './helpers/aws-clients.js';
-import { startRedis, type TestRedis } from './helpers/redis-server.js';
-import { startService, type TestService } from './helpers/service.js';
+import { useService } from './helpers/fixture.js';
+import { startRedis } from './helpers/redis-server.js';
+import { startService } from './helpers/service.js';
 import { signedFetch } from './helpers/signed-fetch.js';
 
 /** Every value of every key in the Redis database, whatever its type, as raw bytes. */
@@ -98,21 +99,11 @@ function findLeaks(haystacks: { where: string; bytes: Buffer }[], keys: Buffer[]
 }
 
 describe('private keys stay secret', () => {
-  let redis: TestRedis;
-  let svc: TestService;
+  const fx = useService({ workers: 2 });
   const tenant: Tenant = { accountId: '000000000000', region: 'us-east-1' };
 
-  before(async () => {
-    redis = await startRedis();
-    svc = await startService(redis.url, { workers: 2 });
-  });
-  after(async () => {
-    await svc?.close();
-    await redis?.destroy();
-  });
-
   it('no key material in any Redis key of any type, in the logs, or in HTTP answers after a run', async () => {
-    const client = sdkClient(svc.api.url);
+    const client = sdkClient(fx.svc.api.url);
     const answers: string[] = [];
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
@@ -122,7 +113,7 @@ describe('private keys stay secret', () => {
       ids.push(out.clientCertificateId!);
       answers.push(JSON.stringify(out));
     }
-    const raw = await signedFetch(svc.api.url, '/clientcertificates', {
+    const raw = await signedFetch(fx.svc.api.url, '/clientcertificates', {
       method: 'POST',
       body: '{"description":"raw"}',
     });
@@ -135,9 +126,9 @@ describe('private keys stay secret', () => {
       take: () => Promise.reject(new Error('no keys today')),
       close: async () => {},
     };
-    await Promise.all(svc.workers.map((w) => w.close(1000)));
-    const bad = svc.addWorker({ keySource: failing, concurrency: 1 });
-    const failed = await signedFetch(svc.api.url, '/clientcertificates', { method: 'POST', body: '{}' });
+    await Promise.all(fx.svc.workers.map((w) => w.close(1000)));
+    const bad = fx.svc.addWorker({ keySource: failing, concurrency: 1 });
+    const failed = await signedFetch(fx.svc.api.url, '/clientcertificates', { method: 'POST', body: '{}' });
     answers.push(await failed.text());
     assert.equal(failed.status, 500);
     await bad.close(1000);
@@ -145,13 +136,13 @@ describe('private keys stay secret', () => {
     // The real keys: open each stored envelope with the service's own vault.
     const keys: Buffer[] = [];
     for (const id of ids) {
-      const envelope = await svc.store.getEncryptedKey(tenant, id);
+      const envelope = await fx.svc.store.getEncryptedKey(tenant, id);
       assert.ok(envelope, `no sealed key stored for ${id}`);
       assert.match(envelope, /^v1\.[0-9a-f]{16}\./);
-      keys.push(svc.vault.decrypt(envelope, keyAad(tenant.accountId, tenant.region, id)));
+      keys.push(fx.svc.vault.decrypt(envelope, keyAad(tenant.accountId, tenant.region, id)));
     }
 
-    const dump = await dumpRedis(svc.redis as Redis); // a single node here, so one SCAN sees every key
+    const dump = await dumpRedis(fx.svc.redis as Redis); // a single node here, so one SCAN sees every key
     const types = new Set(dump.map((d) => d.type));
     for (const t of ['hash', 'zset', 'stream'])
       assert.ok(types.has(t), `expected some ${t} keys, got ${[...types]}`);
@@ -162,9 +153,9 @@ describe('private keys stay secret', () => {
     const haystacks = dump.flatMap((d) =>
       d.values.map((v) => ({ where: `redis ${d.type} ${d.key}`, bytes: v })),
     );
-    haystacks.push(...svc.logs.lines.map((l, i) => ({ where: `log line ${i}`, bytes: Buffer.from(l) })));
+    haystacks.push(...fx.svc.logs.lines.map((l, i) => ({ where: `log line ${i}`, bytes: Buffer.from(l) })));
     haystacks.push(...answers.map((a, i) => ({ where: `HTTP answer ${i}`, bytes: Buffer.from(a) })));
-    assert.ok(svc.logs.lines.length > 10, 'the logs were not captured');
+    assert.ok(fx.svc.logs.lines.length > 10, 'the logs were not captured');
 
     // The scanner must be able to fail: a planted key is found.
     const planted = findLeaks(

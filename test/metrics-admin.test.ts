@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { WorkerMetrics } from '../shared/metrics.js';
+import { useService } from './helpers/fixture.js';
 import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
 import { startService, type TestService } from './helpers/service.js';
 import { signRequest } from './helpers/signed-fetch.js';
@@ -33,31 +34,25 @@ async function signed(svc: TestService, path: string, method = 'GET', body?: str
 const generate = (svc: TestService) => signed(svc, '/clientcertificates', 'POST', '{}');
 
 describe('/metrics', () => {
-  let redis: TestRedis;
-  let svc: TestService;
-  before(async () => {
-    redis = await startRedis();
-    svc = await startService(redis.url);
-  });
-  after(async () => {
-    await svc?.close();
-    await redis?.destroy();
-  });
+  const fx = useService();
 
   test('counts requests by route pattern and status, and reports the workers, queue, key pools and expiry', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 2; i++) {
-      const res = await generate(svc);
+      const res = await generate(fx.svc);
       assert.equal(res.status, 201);
       ids.push(((await res.json()) as { clientCertificateId: string }).clientCertificateId);
     }
-    assert.equal((await signed(svc, `/clientcertificates/${ids[0]}`)).status, 200);
-    assert.equal((await signed(svc, '/clientcertificates/zzzzzz')).status, 404);
-    assert.equal((await signed(svc, '/no/such/path')).status, 404);
+    assert.equal((await signed(fx.svc, `/clientcertificates/${ids[0]}`)).status, 200);
+    assert.equal((await signed(fx.svc, '/clientcertificates/zzzzzz')).status, 404);
+    assert.equal((await signed(fx.svc, '/no/such/path')).status, 404);
 
     // The worker reports after the job completes: poll rather than race it.
     let text = '';
-    await waitFor(async () => value((text = await metrics(svc)), 'certificates_issued_total') === 2, 20_000);
+    await waitFor(
+      async () => value((text = await metrics(fx.svc)), 'certificates_issued_total') === 2,
+      20_000,
+    );
     assert.equal(
       value(text, 'http_requests_total{method="POST",route="/clientcertificates",status="201"}'),
       2,
@@ -88,21 +83,21 @@ describe('/metrics', () => {
     assert.equal(value(text, 'key_pool_ready_keys'), 0);
 
     // The key pool hook: a live worker's level counts, a worker without a heartbeat does not.
-    const wm = new WorkerMetrics(svc.redis, svc.keys);
-    await wm.keyPoolLevel(svc.workers[0]!.id, 7);
+    const wm = new WorkerMetrics(fx.svc.redis, fx.svc.keys);
+    await wm.keyPoolLevel(fx.svc.workers[0]!.id, 7);
     await wm.keyPoolLevel('worker-long-gone', 5);
     // One real certificate due in 10 days, and a deleted one: only the first counts.
     const soon = Math.floor(Date.now() / 1000) + 10 * 24 * 3600;
     await wm.issued(T, ids[1]!, 100, soon);
     await wm.issued(T, 'gone00', 100, soon);
-    text = await metrics(svc);
+    text = await metrics(fx.svc);
     assert.equal(value(text, 'key_pool_ready_keys'), 7);
     assert.equal(value(text, 'certificates_expiring_within_30_days'), 1);
     assert.equal(value(text, 'certificates_issued_total'), 4, 'the hook calls above count as issued');
   });
 
   test('counts a generation whose last attempt failed', async () => {
-    const failing = await startService(redis.url, {
+    const failing = await startService(fx.redis.url, {
       workers: 1,
       keySource: { take: () => Promise.reject(new Error('entropy exhausted')), close: async () => {} },
     });

@@ -6,24 +6,18 @@ import {
   paginateGetClientCertificates,
   type APIGatewayClient,
 } from '@aws-sdk/client-api-gateway';
-import { startRedis, type TestRedis } from './helpers/redis-server.js';
+import { useService } from './helpers/fixture.js';
 import { sdkClient } from './helpers/sdk.js';
-import { startService, type TestService } from './helpers/service.js';
 
 describe('paginateGetClientCertificates while certificates are created and deleted (real worker, AWS SDK)', () => {
-  let redis: TestRedis;
-  let svc: TestService;
+  const fx = useService({ workers: 1 });
   let client: APIGatewayClient;
 
-  before(async () => {
-    redis = await startRedis();
-    svc = await startService(redis.url, { workers: 1 });
-    client = sdkClient(svc.api.url);
+  before(() => {
+    client = sdkClient(fx.svc.api.url);
   });
-  after(async () => {
+  after(() => {
     client.destroy();
-    await svc.close();
-    await redis.destroy();
   });
 
   const generate = async () =>

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import {
   DeleteClientCertificateCommand,
   GenerateClientCertificateCommand,
@@ -13,8 +13,7 @@ import {
 } from '@aws-sdk/client-api-gateway';
 import { clientCertificateArn } from '../shared/client-certificate.js';
 import { sdkClient } from './helpers/aws-clients.js';
-import { startRedis, type TestRedis } from './helpers/redis-server.js';
-import { startService, type TestService } from './helpers/service.js';
+import { useService } from './helpers/fixture.js';
 
 const ALICE = {
   accessKeyId: 'alice',
@@ -39,8 +38,7 @@ const ALICE_CI = {
 type SdkError = Error & { $metadata?: { httpStatusCode?: number } };
 
 describe('tenants: an account never sees another account’s certificates', () => {
-  let redis: TestRedis;
-  let svc: TestService;
+  const fx = useService({ credentials: [ALICE, BOB, ALICE_CI] });
   let alice: APIGatewayClient;
   let bob: APIGatewayClient;
   let aliceEu: APIGatewayClient;
@@ -48,11 +46,9 @@ describe('tenants: an account never sees another account’s certificates', () =
   let notFoundMessage: string;
 
   before(async () => {
-    redis = await startRedis();
-    svc = await startService(redis.url, { credentials: [ALICE, BOB, ALICE_CI] });
-    alice = sdkClient(svc.api.url, ALICE);
-    bob = sdkClient(svc.api.url, BOB);
-    aliceEu = sdkClient(svc.api.url, { ...ALICE, region: 'eu-west-1' });
+    alice = sdkClient(fx.svc.api.url, ALICE);
+    bob = sdkClient(fx.svc.api.url, BOB);
+    aliceEu = sdkClient(fx.svc.api.url, { ...ALICE, region: 'eu-west-1' });
     const out = await alice.send(
       new GenerateClientCertificateCommand({ description: 'alice only', tags: { owner: 'alice' } }),
     );
@@ -64,10 +60,6 @@ describe('tenants: an account never sees another account’s certificates', () =
     } catch (err) {
       notFoundMessage = (err as Error).message;
     }
-  });
-  after(async () => {
-    await svc?.close();
-    await redis?.destroy();
   });
 
   const arn = (region = 'us-east-1') => clientCertificateArn(region, id);
@@ -138,7 +130,7 @@ describe('tenants: an account never sees another account’s certificates', () =
   });
 
   it('another credential of the same account sees the certificate (the account, not the key, owns it)', async () => {
-    const ci = sdkClient(svc.api.url, ALICE_CI);
+    const ci = sdkClient(fx.svc.api.url, ALICE_CI);
     const c = await ci.send(new GetClientCertificateCommand({ clientCertificateId: id }));
     assert.equal(c.clientCertificateId, id);
     // ... within what its allow list grants.

@@ -1,0 +1,33 @@
+import { after, before } from 'node:test';
+import { startRedis, type TestRedis } from './redis-server.js';
+import { startService, type ServiceOptions, type TestService } from './service.js';
+
+export interface ServiceFixture {
+  /** The describe's own redis-server, on a free port. */
+  redis: TestRedis;
+  /** The API and worker(s) on it. */
+  svc: TestService;
+}
+
+/**
+ * Gives the enclosing describe() its own redis-server and a service on it (`startService(url, opts)`):
+ * started in a before() hook, stopped in an after() hook, both registered by this call. The fields are
+ * set once that before() has run: read them in hooks and tests, not in the describe body. node:test runs
+ * a describe's hooks in the order they were registered, so hooks registered after this call see the
+ * service started, and their after() runs once it is stopped.
+ */
+export function useService(opts: ServiceOptions = {}): ServiceFixture {
+  const fx: Partial<ServiceFixture> = {};
+  before(async () => {
+    fx.redis = await startRedis();
+    fx.svc = await startService(fx.redis.url, opts);
+  });
+  after(async () => {
+    try {
+      await fx.svc?.close();
+    } finally {
+      await fx.redis?.destroy();
+    }
+  });
+  return fx as ServiceFixture;
+}
