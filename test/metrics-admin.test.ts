@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { runInNewContext } from 'node:vm';
+import { DROP_URL_CREDENTIALS_SCRIPT } from '../api/routes/admin.js';
 import { WorkerMetrics } from '../shared/metrics.js';
 import { useService } from './helpers/fixture.js';
 import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
@@ -167,14 +169,29 @@ describe('/admin/queues', () => {
         401,
       );
       assert.equal((await fetch(`${svc.api.url}/admin/queues/api/queues`)).status, 401, 'the JSON API too');
-      // The UI's static files hold no data and are open (the UI fetches translations without credentials).
-      const messages = await fetch(`${svc.api.url}/admin/queues/static/locales/en-US/messages.json`);
-      assert.equal(messages.status, 200);
-      assert.equal(typeof (await messages.json()), 'object');
-
       const page = await fetch(`${svc.api.url}/admin/queues`, { headers: basic('admin', password) });
       assert.equal(page.status, 200);
-      assert.match(await page.text(), /<title>Client certificates<\/title>|Client certificates/);
+      const html = await page.text();
+      assert.match(html, /<title>Client certificates<\/title>/);
+      // Before the UI's scripts: the reload that drops user:password@ from the address (see admin.ts).
+      assert.ok(html.indexOf(DROP_URL_CREDENTIALS_SCRIPT) >= 0, 'the page carries the reload script');
+      assert.ok(html.indexOf(DROP_URL_CREDENTIALS_SCRIPT) < html.indexOf('<script defer'));
+
+      // The translations, where the UI asks for them: `${<base href>}static/locales/{lng}/messages.json`.
+      // Without them it shows raw keys (MENU.QUEUES, QUEUE.STATUS.ALL) instead of labels.
+      const base = /<base href="([^"]+)"/.exec(html)?.[1];
+      assert.equal(base, '/admin/queues/');
+      const locale = `${svc.api.url}${base}static/locales/en-US/messages.json`;
+      assert.equal((await fetch(locale)).status, 401, 'the UI files too: the browser resends the password');
+      const messages = await fetch(locale, { headers: basic('admin', password) });
+      assert.equal(messages.status, 200);
+      assert.match(messages.headers.get('content-type') ?? '', /^application\/json/);
+      const labels = (await messages.json()) as {
+        MENU: { QUEUES: string };
+        QUEUE: { STATUS: { ALL: string } };
+      };
+      assert.equal(labels.MENU.QUEUES, 'QUEUES');
+      assert.equal(labels.QUEUE.STATUS.ALL, 'All');
       const api = await fetch(`${svc.api.url}/admin/queues/api/queues`, {
         headers: basic('admin', password),
       });
@@ -186,5 +203,26 @@ describe('/admin/queues', () => {
     } finally {
       await svc.close();
     }
+  });
+
+  test('the page reloads itself without user:password@ in its address, and only then', () => {
+    const run = (baseURI: string, href: string) => {
+      const replaced: string[] = [];
+      runInNewContext(DROP_URL_CREDENTIALS_SCRIPT.replace(/^<script>|<\/script>$/g, ''), {
+        URL,
+        document: { baseURI },
+        location: { href, replace: (u: string) => replaced.push(u) },
+      });
+      return replaced;
+    };
+    // Chromium: location.href already without them, the base URL (hence fetch()) still with them.
+    assert.deepEqual(
+      run('http://admin:pw@h:1/admin/queues/', 'http://h:1/admin/queues/queue/q?status=latest'),
+      ['http://h:1/admin/queues/queue/q?status=latest'],
+    );
+    assert.deepEqual(run('http://admin:pw@h:1/admin/queues/', 'http://admin:pw@h:1/admin/queues'), [
+      'http://h:1/admin/queues',
+    ]);
+    assert.deepEqual(run('http://h:1/admin/queues/', 'http://h:1/admin/queues'), []);
   });
 });

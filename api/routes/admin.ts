@@ -20,6 +20,31 @@ function same(a: string, b: string): boolean {
 }
 
 /**
+ * bull-board's page loads its translations with fetch(), and fetch() throws on a URL that carries
+ * user:password@ (Fetch standard, Request constructor: "If parsedURL includes credentials, then throw a
+ * TypeError"). Open the page as http://admin:…@host/admin/queues and Chromium resolves the page's
+ * relative URLs against that address (its `<base href>` keeps the credentials): the scripts, styles and
+ * the JSON API (XHR) still load, but the translation request is never sent and the UI shows its raw keys
+ * (MENU.QUEUES, QUEUE.STATUS.ALL). This script runs before the UI's deferred scripts and, in that case
+ * only, reloads the same address without the credentials; the browser has cached them for the realm and
+ * sends them again by itself.
+ */
+export const DROP_URL_CREDENTIALS_SCRIPT =
+  '<script>(function(){var b=new URL(document.baseURI);if(!b.username&&!b.password)return;' +
+  "var u=new URL(location.href);u.username='';u.password='';location.replace(u.href)})()</script>";
+
+/** Adds DROP_URL_CREDENTIALS_SCRIPT to the dashboard's HTML page (the other answers are files and JSON). */
+const dropUrlCredentials: MiddlewareHandler<AppEnv> = async (c, next) => {
+  await next();
+  if (!c.res.headers.get('content-type')?.startsWith('text/html')) return;
+  const html = await c.res.text();
+  const res = new Response(html.replace('</head>', `${DROP_URL_CREDENTIALS_SCRIPT}</head>`), c.res);
+  res.headers.delete('content-length');
+  c.res = undefined;
+  c.res = res;
+};
+
+/**
  * The BullMQ dashboard (bull-board) at /admin/queues behind HTTP basic auth (admin / `password`).
  * It can retry, promote and delete jobs, and shows job data (ids, tags, descriptions; never keys), so
  * it is mounted only when ADMIN_PASSWORD is set; otherwise the path is an ordinary 404.
@@ -39,9 +64,6 @@ export function adminRoutes(queue: Queue, password: string) {
   });
   // basicAuth throws its 401 as an HTTPException; answer it here rather than in the app's AWS-shaped onError.
   const auth: MiddlewareHandler<AppEnv> = async (c, next) => {
-    // The UI's own files (scripts, styles, translations) hold no data, and the UI fetches some of them
-    // with fetch(), which does not resend basic credentials: leave them open. Pages and the JSON API stay shut.
-    if (c.req.path.startsWith(`${ADMIN_BASE_PATH}/static/`)) return next();
     try {
       await check(c, next);
     } catch (err) {
@@ -51,6 +73,8 @@ export function adminRoutes(queue: Queue, password: string) {
   };
   app.use(ADMIN_BASE_PATH, auth);
   app.use(`${ADMIN_BASE_PATH}/*`, auth);
+  app.use(ADMIN_BASE_PATH, dropUrlCredentials);
+  app.use(`${ADMIN_BASE_PATH}/*`, dropUrlCredentials);
   app.route(ADMIN_BASE_PATH, serverAdapter.registerPlugin());
   return app;
 }
