@@ -97,7 +97,10 @@ export function parseCredentials(text: string, source = 'CREDENTIALS_FILE'): Cre
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new CredentialsError(`${source} is not valid JSON: ${(err as Error).message}`);
+    // Only where: V8's message may quote the text around the error, which can be part of a secret.
+    const at = /at position (\d+)/.exec((err as Error).message);
+    const where = at ? ` at ${lineAndColumn(text, Number(at[1]))}` : '';
+    throw new CredentialsError(`${source} is not valid JSON${where}`);
   }
   if (!Array.isArray(raw) || raw.length === 0) {
     throw new CredentialsError(`${source} must be a non-empty JSON array of credentials`);
@@ -112,6 +115,12 @@ export function parseCredentials(text: string, source = 'CREDENTIALS_FILE'): Cre
     if (r.data.clientCertificateLimit === undefined) delete c.clientCertificateLimit;
     return c;
   });
+}
+
+/** `line L, column C` (1-based) of a character offset in `text`. */
+function lineAndColumn(text: string, offset: number): string {
+  const before = text.slice(0, offset).split('\n');
+  return `line ${before.length}, column ${before[before.length - 1]!.length + 1}`;
 }
 
 /**
