@@ -39,7 +39,10 @@ async function hup(api: ServiceProcess, msg: string): Promise<LogLine> {
   const count = () => api.logs.filter((l) => l.msg === msg).length;
   const before = count();
   api.signal('SIGHUP');
-  await waitFor(() => count() > before, 10_000);
+  await waitFor(() => count() > before, 10_000).catch((err: Error) => {
+    const state = api.alive ? 'the API is running' : 'the API exited';
+    throw new Error(`no "${msg}" after SIGHUP (${err.message}); ${state}`);
+  });
   return api.logs.filter((l) => l.msg === msg)[before]!;
 }
 
