@@ -3,6 +3,7 @@
 #   node --enable-source-maps dist/api/main.js      (default)
 #   node --enable-source-maps dist/worker/main.js
 #   node --enable-source-maps dist/scripts/bulk.js  (the bulk CLI)
+#   node --enable-source-maps dist/scripts/rekey.js (re-seal keys after a master key rotation)
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app

@@ -20,7 +20,10 @@ try {
   process.stderr.write(`${(err as Error).message}\n`);
   process.exit(1);
 }
-log.info({ url: api.url }, 'API listening');
 // An in-flight Generate may wait GENERATE_TIMEOUT_MS for its job: drain for that long, then give up.
 const hardTimeoutMs = config.shutdownTimeoutMs || config.generateTimeoutMs + 10_000;
 installShutdown(log, hardTimeoutMs, () => api.close(Math.max(500, hardTimeoutMs - 3000)));
+// SIGHUP: re-read CREDENTIALS_FILE without a restart; a bad file is logged and changes nothing.
+process.on('SIGHUP', () => api.reloadCredentials());
+// Announced only once the signal handlers are in place: a SIGHUP sent on this line must not kill the process.
+log.info({ url: api.url }, 'API listening');

@@ -10,7 +10,12 @@ import { createRedis, failFastOptions, patientOptions, type RedisClient } from '
 import { HEARTBEAT_TTL_MS } from '../shared/heartbeat.js';
 import { ApiMetrics } from '../shared/metrics.js';
 import { createApp, errorResponse } from './app.js';
-import { CredentialStore, loadCredentials, type Credential } from './auth/credentials.js';
+import {
+  CredentialStore,
+  loadCredentials,
+  readCredentialsFile,
+  type Credential,
+} from './auth/credentials.js';
 import { SigV4Verifier } from './auth/sigv4.js';
 import { LoadShedder } from './load-shedder.js';
 import { Throttle } from './throttle.js';
@@ -23,6 +28,13 @@ export interface ApiServer {
   server: ServerType;
   /** Requests being answered now. */
   readonly inFlight: number;
+  /**
+   * Reads CREDENTIALS_FILE again (main.ts calls it on SIGHUP). A valid file replaces the accepted
+   * credentials and per-account limits in one step, for every request verified from then on; an
+   * unreadable or invalid one is logged as an error and the credentials in force stay.
+   * @returns whether the file was applied.
+   */
+  reloadCredentials(): boolean;
   /**
    * Graceful stop: stops listening, answers requests arriving on open connections with 503 and
    * `Connection: close`, lets in-flight requests finish (at most `timeoutMs`, default 30 s, then
@@ -60,7 +72,8 @@ export interface ApiOptions {
  * @throws CredentialsError before listening when the credentials cannot be loaded.
  */
 export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions = {}): Promise<ApiServer> {
-  const credentials = opts.credentials
+  // Replaced as a whole by reloadCredentials(); the issuer's limits and the verifier read the current one.
+  let credentials = opts.credentials
     ? new CredentialStore(opts.credentials)
     : loadCredentials(
         {
@@ -123,6 +136,31 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     }
   };
 
+  const verifier = new SigV4Verifier(credentials);
+  const reloadCredentials = (): boolean => {
+    const file = config.credentialsFile;
+    if (!file) {
+      log.warn('credentials not reloaded: CREDENTIALS_FILE is not set');
+      return false;
+    }
+    let next: CredentialStore;
+    try {
+      next = readCredentialsFile(file);
+    } catch (err) {
+      log.error(
+        { err: (err as Error).message, file, credentials: credentials.size },
+        'credentials not reloaded: keeping the credentials in force',
+      );
+      return false;
+    }
+    const changes = next.changesSince(credentials);
+    // Both in the same tick: no request sees one store's credentials with the other's limits.
+    credentials = next;
+    verifier.useCredentials(next);
+    log.info({ file, credentials: next.size, ...changes }, 'credentials reloaded');
+    return true;
+  };
+
   const app = createApp({
     metrics: new ApiMetrics({ redis, keys, queue }),
     admin: config.adminPassword ? { queue, password: config.adminPassword } : undefined,
@@ -130,7 +168,7 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     store,
     log,
     health,
-    verifier: new SigV4Verifier(credentials),
+    verifier,
     throttle:
       config.rateLimitRps > 0
         ? new Throttle(redis, keys, { rps: config.rateLimitRps, burst: config.rateLimitBurst })
@@ -186,6 +224,7 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     get inFlight() {
       return inFlight;
     },
+    reloadCredentials,
     close(timeoutMs = 30_000) {
       closing ??= (async () => {
         draining = true;

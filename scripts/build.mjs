@@ -15,7 +15,7 @@ import { build } from 'esbuild';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(root, 'dist');
 
-/** Everything a deployed process runs: the two services, the launcher, the bulk CLI, the bench's yardstick. */
+/** Everything a deployed process runs: the services, the launcher, the operator CLIs, the bench's yardstick. */
 export const ENTRY_POINTS = [
   'api/**/*.ts',
   'worker/**/*.ts',
@@ -23,6 +23,8 @@ export const ENTRY_POINTS = [
   'scripts/start.ts',
   'scripts/bulk.ts',
   'scripts/bulk/*.ts',
+  'scripts/rekey.ts',
+  'scripts/rekey/*.ts',
   'bench/bare-hono.ts',
 ];
 

@@ -2,6 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { ClientCertificate } from './client-certificate.js';
 import { CLIENT_CERTIFICATE_ID } from './ids.js';
 import { Keys, type Tenant } from './keys.js';
+import { isCluster } from './redis.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -97,6 +98,19 @@ return 1`,
     lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if #ARGV > 0 then redis.call('HDEL', KEYS[2], unpack(ARGV)) end
 return 1`,
+  },
+  // KEYS: cert. ARGV: the sealed key as read, its replacement. Replaces the sealed key only if it is
+  // still the one that was read, so a record deleted or re-sealed meanwhile is never recreated or undone.
+  // 1 replaced, 0 the record is gone, -1 its sealed key changed.
+  ccReseal: {
+    numberOfKeys: 1,
+    lua: `local cur = redis.call('HGET', KEYS[1], 'key')
+if cur == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'key', ARGV[2])
+  return 1
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return -1`,
   },
 } as const;
 
@@ -198,6 +212,52 @@ export class ClientCertificateStore {
   async getEncryptedKey(t: Tenant, id: string): Promise<string | undefined> {
     if (!isId(id)) return undefined;
     return (await this.redis.hget(this.keys.certificate(t, id), 'key')) ?? undefined;
+  }
+
+  /**
+   * Replaces a record's sealed private key with `next`, atomically and only if it is still `expected`
+   * (compare-and-set). @returns 'gone' when the record no longer exists (nothing is written), 'changed'
+   * when its sealed key is no longer `expected`.
+   */
+  async replaceEncryptedKey(
+    t: Tenant,
+    id: string,
+    expected: string,
+    next: string,
+  ): Promise<'replaced' | 'gone' | 'changed'> {
+    if (!isId(id)) return 'gone';
+    const r = await this.redis.ccReseal(this.keys.certificate(t, id), expected, next);
+    return r === 1 ? 'replaced' : r === 0 ? 'gone' : 'changed';
+  }
+
+  /**
+   * Every certificate of every tenant, one SCAN reply at a time (each a few hundred records at most):
+   * SCAN over the single node, or over every master of a Redis Cluster. As with SCAN, a record that
+   * exists for the whole walk is seen at least once (possibly twice); one created or deleted meanwhile
+   * may or may not be. Never KEYS, which would block Redis.
+   * @param count SCAN's COUNT hint: keys looked at per round trip.
+   */
+  async *scanCertificates(count = 500): AsyncGenerator<{ tenant: Tenant; id: string }[]> {
+    let nodes: Redis[];
+    if (isCluster(this.redis)) {
+      await this.redis.ping(); // waits until the cluster's slot map is known
+      nodes = this.redis.nodes('master');
+    } else {
+      nodes = [this.redis];
+    }
+    const pattern = this.keys.certificatePattern;
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, found] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', count);
+        cursor = next;
+        const page = found.flatMap((key) => {
+          const c = this.keys.parseCertificate(key);
+          return c ? [c] : [];
+        });
+        if (page.length > 0) yield page;
+      } while (cursor !== '0');
+    }
   }
 
   /**

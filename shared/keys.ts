@@ -51,6 +51,24 @@ export class Keys {
     return `${this.tenant(t)}:bulk:${batchId}`;
   }
 
+  /**
+   * SCAN MATCH pattern of every certificate hash of every tenant (exactly six characters after
+   * `:cert:`, so not the `:tags` hashes). Other keys may match too: check each with
+   * {@link parseCertificate}. The prefix holds no glob characters (config allows `[A-Za-z0-9_-]`).
+   */
+  get certificatePattern(): string {
+    return `${this.prefix}:{*}:cert:??????`;
+  }
+
+  /** The tenant and id of a {@link certificate} key, or undefined when `key` is not one. */
+  parseCertificate(key: string): { tenant: Tenant; id: string } | undefined {
+    const head = `${this.prefix}:{`;
+    if (!key.startsWith(head)) return undefined;
+    const m = /^(\d{12}):([a-z0-9-]+)\}:cert:([a-z0-9]{6})$/.exec(key.slice(head.length));
+    if (!m) return undefined;
+    return { tenant: { accountId: m[1]!, region: m[2]! }, id: m[3]! };
+  }
+
   /** Sorted set: worker id → last heartbeat (epoch ms). */
   get workers(): string {
     return `{${this.prefix}}:workers`;

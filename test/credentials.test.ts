@@ -56,6 +56,25 @@ describe('credentials file', () => {
     });
   }
 
+  it('says where a JSON syntax error is without quoting the file (V8 quotes the text around it)', () => {
+    for (const [text, where] of [
+      ['[{"accessKeyId":"AKIDEXAMPLE","secretAccessKey":s3cr3t-value}]', /is not valid JSON$/],
+      [
+        '[{"accessKeyId":"AKIDEXAMPLE",\n "secretAccessKey":"s3cr3t-value",}]',
+        /is not valid JSON at line 2, column 35$/,
+      ],
+    ] as const) {
+      assert.throws(
+        () => parseCredentials(text),
+        (err: Error) => {
+          assert.match(err.message, where);
+          assert.doesNotMatch(err.message, /s3cr|cr3t|t-va/);
+          return true;
+        },
+      );
+    }
+  });
+
   it('rejects a duplicate access key and conflicting limits of one account', () => {
     assert.throws(
       () => new CredentialStore(parseCredentials(JSON.stringify([entry, entry]))),

@@ -76,6 +76,22 @@ export class CredentialStore {
   get size(): number {
     return this.byKey.size;
   }
+
+  /**
+   * What changed from `before` to this store, by access key id (never a secret): credentials added,
+   * removed, and changed (another secret, account, `allow` or limit). For the reload log.
+   */
+  changesSince(before: CredentialStore): { added: string[]; removed: string[]; changed: string[] } {
+    const added: string[] = [];
+    const changed: string[] = [];
+    for (const [id, c] of this.byKey) {
+      const old = before.get(id);
+      if (!old) added.push(id);
+      else if (JSON.stringify(old) !== JSON.stringify(c)) changed.push(id);
+    }
+    const removed = [...before.byKey.keys()].filter((id) => !this.byKey.has(id));
+    return { added, removed, changed };
+  }
 }
 
 /** True when `allow` grants `action` (`apigateway:GET` ...). Action names compare case-insensitively. */
@@ -97,7 +113,10 @@ export function parseCredentials(text: string, source = 'CREDENTIALS_FILE'): Cre
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new CredentialsError(`${source} is not valid JSON: ${(err as Error).message}`);
+    // Only where: V8's message may quote the text around the error, which can be part of a secret.
+    const at = /at position (\d+)/.exec((err as Error).message);
+    const where = at ? ` at ${lineAndColumn(text, Number(at[1]))}` : '';
+    throw new CredentialsError(`${source} is not valid JSON${where}`);
   }
   if (!Array.isArray(raw) || raw.length === 0) {
     throw new CredentialsError(`${source} must be a non-empty JSON array of credentials`);
@@ -112,6 +131,12 @@ export function parseCredentials(text: string, source = 'CREDENTIALS_FILE'): Cre
     if (r.data.clientCertificateLimit === undefined) delete c.clientCertificateLimit;
     return c;
   });
+}
+
+/** `line L, column C` (1-based) of a character offset in `text`. */
+function lineAndColumn(text: string, offset: number): string {
+  const before = text.slice(0, offset).split('\n');
+  return `line ${before.length}, column ${before[before.length - 1]!.length + 1}`;
 }
 
 /**
@@ -139,15 +164,23 @@ export function loadCredentials(
       },
     ]);
   }
-  let text: string;
-  try {
-    text = readFileSync(opts.credentialsFile, 'utf8');
-  } catch (err) {
-    throw new CredentialsError(
-      `CREDENTIALS_FILE ${opts.credentialsFile} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-    );
-  }
-  const store = new CredentialStore(parseCredentials(text, `CREDENTIALS_FILE ${opts.credentialsFile}`));
+  const store = readCredentialsFile(opts.credentialsFile);
   log.info({ credentials: store.size, file: opts.credentialsFile }, 'credentials loaded');
   return store;
+}
+
+/**
+ * The credentials in `file`, all or nothing.
+ * @throws CredentialsError when the file cannot be read or any entry is invalid (never echoing a secret).
+ */
+export function readCredentialsFile(file: string): CredentialStore {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CredentialsError(
+      `CREDENTIALS_FILE ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+  return new CredentialStore(parseCredentials(text, `CREDENTIALS_FILE ${file}`));
 }

@@ -72,7 +72,7 @@ export class SigV4Verifier extends SignatureV4Base {
   private readonly signingKeys = new WeakMap<Credential, Map<string, Buffer>>();
 
   constructor(
-    private readonly credentials: CredentialStore,
+    private credentials: CredentialStore,
     opts: { now?: () => number } = {},
   ) {
     // region and credentials are per request here; the base class only keeps them for signing.
@@ -84,6 +84,16 @@ export class SigV4Verifier extends SignatureV4Base {
       applyChecksum: false,
     });
     this.now = opts.now ?? Date.now;
+  }
+
+  /**
+   * Verifies every request from now on against `store` (a reloaded credentials file). The signing keys
+   * cached for the old store's credentials are never used again: they are keyed by credential object,
+   * and the old objects are garbage once no request holds them. A request already being verified
+   * finishes with the credential it looked up.
+   */
+  useCredentials(store: CredentialStore): void {
+    this.credentials = store;
   }
 
   /**

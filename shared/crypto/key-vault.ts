@@ -54,6 +54,16 @@ export class KeyVault {
     return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]);
   }
 
+  /** Whether this vault holds the master key with id `keyId` (see {@link envelopeKeyId}). */
+  hasKey(keyId: string): boolean {
+    return this.keys.has(keyId);
+  }
+
+  /** Ids of the master keys this vault holds, the current one first. */
+  get keyIds(): string[] {
+    return [this.currentKeyId, ...[...this.keys.keys()].filter((k) => k !== this.currentKeyId)];
+  }
+
   /** Which master key sealed an envelope (for rotation tooling). */
   static envelopeKeyId(envelope: string): string | undefined {
     return envelope.split('.')[1];

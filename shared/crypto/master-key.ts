@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
@@ -8,11 +8,16 @@ import { KeyVault } from './key-vault.js';
 /**
  * The vault from MASTER_KEY (and MASTER_KEYS_PREVIOUS). Outside production, without MASTER_KEY, a key is
  * generated once into MASTER_KEY_FILE (git-ignored) and reused, with a warning.
+ * @param opts.createDevKey false: use MASTER_KEY_FILE only if it exists, never create it (tools that
+ *   must not invent a key, such as `npm run rekey`); default true.
  */
-export function loadKeyVault(config: Config, log: Logger): KeyVault {
+export function loadKeyVault(config: Config, log: Logger, opts: { createDevKey?: boolean } = {}): KeyVault {
   let current = config.masterKey;
   if (!current) {
     if (config.nodeEnv === 'production') throw new Error('MASTER_KEY is required when NODE_ENV=production');
+    if (opts.createDevKey === false && !existsSync(config.masterKeyFile)) {
+      throw new Error(`MASTER_KEY is not set and MASTER_KEY_FILE ${config.masterKeyFile} does not exist`);
+    }
     current = readOrCreateDevKey(config.masterKeyFile);
     log.warn(
       { masterKeyFile: config.masterKeyFile },
