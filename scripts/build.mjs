@@ -25,6 +25,7 @@ export const ENTRY_POINTS = [
   'scripts/bulk/*.ts',
   'scripts/rekey.ts',
   'scripts/rekey/*.ts',
+  'scripts/interrupt.ts',
   'bench/bare-hono.ts',
 ];
 

@@ -17,6 +17,7 @@ import { createRedis, patientOptions } from '../shared/redis.js';
 import { USAGE, UsageError, parseBulkArgs } from './bulk/args.js';
 import { OutputError, QuotaError, runBulk } from './bulk/batch.js';
 import { Progress } from './bulk/progress.js';
+import { abortOnInterrupt } from './interrupt.js';
 
 const say = (s: string) => process.stderr.write(s + '\n');
 /** host:port of the Redis URL, without the password it may carry. */
@@ -81,15 +82,9 @@ const queueEvents = new QueueEvents(QUEUE_NAME, { connection: eventsRedis, prefi
 queue.on('error', () => undefined);
 queueEvents.on('error', () => undefined);
 
-const abort = new AbortController();
-let signals = 0;
-const onSignal = () => {
-  if (++signals > 1) process.exit(130);
-  say('\nbulk: interrupted; queued jobs keep running. Re-run the same command to complete the batch.');
-  abort.abort();
-};
-process.on('SIGINT', onSignal);
-process.on('SIGTERM', onSignal);
+const interrupted = abortOnInterrupt(
+  'bulk: interrupted; queued jobs keep running. Re-run the same command to complete the batch.',
+);
 
 const progress = new Progress(process.stderr);
 let code = 0;
@@ -109,7 +104,7 @@ try {
     limit,
     progress: (d, t) => progress.update(d, t),
     info: (m) => say(`bulk: ${m}`),
-    signal: abort.signal,
+    signal: interrupted,
   });
   progress.end();
   if (result.interrupted) code = 1;

@@ -18,6 +18,7 @@ import { Keys } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
 import { createRedis, patientOptions } from '../shared/redis.js';
 import { runRekey, type RekeyCounts, type RekeyResult } from './rekey/reseal.js';
+import { abortOnInterrupt } from './interrupt.js';
 
 const USAGE = `usage: npm run rekey [-- --dry-run]
 
@@ -71,15 +72,9 @@ let redisError: Error | undefined;
 redis.on('error', (err: Error) => (redisError = err));
 const store = new ClientCertificateStore(redis, new Keys(config.redisPrefix));
 
-const abort = new AbortController();
-let signals = 0;
-const onSignal = () => {
-  if (++signals > 1) process.exit(130);
-  say('\nrekey: interrupted; finishing the records in hand. Re-run to complete.');
-  abort.abort();
-};
-process.on('SIGINT', onSignal);
-process.on('SIGTERM', onSignal);
+const interrupted = abortOnInterrupt(
+  'rekey: interrupted; finishing the records in hand. Re-run to complete.',
+);
 
 const line = (c: RekeyCounts) =>
   `${c.scanned} scanned, ${c.resealed} ${dryRun ? 'to re-seal' : 're-sealed'}, ${c.current} already current, ` +
@@ -99,7 +94,7 @@ try {
     store,
     vault,
     dryRun,
-    signal: abort.signal,
+    signal: interrupted,
     progress: (c) => (latest = c),
   });
   clearInterval(ticker);
