@@ -1,3 +1,5 @@
+import { CLIENT_CERTIFICATE_ID } from './ids.js';
+
 /**
  * Every Redis key name this service uses, and nowhere else.
  *
@@ -64,8 +66,8 @@ export class Keys {
   parseCertificate(key: string): { tenant: Tenant; id: string } | undefined {
     const head = `${this.prefix}:{`;
     if (!key.startsWith(head)) return undefined;
-    const m = /^(\d{12}):([a-z0-9-]+)\}:cert:([a-z0-9]{6})$/.exec(key.slice(head.length));
-    if (!m) return undefined;
+    const m = /^(\d{12}):([a-z0-9-]+)\}:cert:([^:]+)$/.exec(key.slice(head.length));
+    if (!m || !CLIENT_CERTIFICATE_ID.test(m[3]!)) return undefined;
     return { tenant: { accountId: m[1]!, region: m[2]! }, id: m[3]! };
   }
 
