@@ -176,6 +176,23 @@ describe('/admin/queues', () => {
       // Before the UI's scripts: the reload that drops user:password@ from the address (see admin.ts).
       assert.ok(html.indexOf(DROP_URL_CREDENTIALS_SCRIPT) >= 0, 'the page carries the reload script');
       assert.ok(html.indexOf(DROP_URL_CREDENTIALS_SCRIPT) < html.indexOf('<script defer'));
+      assert.doesNotMatch(
+        html,
+        /https?:\/\/(?!localhost|127\.)[^"'\s]*\.(googleapis|gstatic)\.com/,
+        'no outside fonts',
+      );
+      assert.match(
+        html,
+        /<link href="static\/css\/main\.[0-9a-f]+\.css" rel="stylesheet">/,
+        'its own CSS stays',
+      );
+      const slash = await fetch(`${svc.api.url}/admin/queues/`, {
+        headers: basic('admin', password),
+        redirect: 'manual',
+      });
+      assert.equal(slash.status, 301);
+      assert.equal(slash.headers.get('location'), '/admin/queues');
+      assert.equal((await fetch(`${svc.api.url}/admin/queues/`, { redirect: 'manual' })).status, 401);
 
       // The translations, where the UI asks for them: `${<base href>}static/locales/{lng}/messages.json`.
       // Without them it shows raw keys (MENU.QUEUES, QUEUE.STATUS.ALL) instead of labels.

@@ -33,12 +33,21 @@ export const DROP_URL_CREDENTIALS_SCRIPT =
   '<script>(function(){var b=new URL(document.baseURI);if(!b.username&&!b.password)return;' +
   "var u=new URL(location.href);u.username='';u.password='';location.replace(u.href)})()</script>";
 
-/** Adds DROP_URL_CREDENTIALS_SCRIPT to the dashboard's HTML page (the other answers are files and JSON). */
-const dropUrlCredentials: MiddlewareHandler<AppEnv> = async (c, next) => {
+/** bull-board's stylesheet link to Google Fonts; the UI's own CSS falls back to the system's sans-serif. */
+const EXTERNAL_FONTS = /<link [^>]*href="https:\/\/fonts\.googleapis\.com\/[^"]*"[^>]*>\s*/g;
+
+/**
+ * The dashboard's HTML page (the other answers are files and JSON), adjusted: DROP_URL_CREDENTIALS_SCRIPT
+ * added, and the Google Fonts stylesheet removed, so the page asks nothing of the internet (on a network
+ * that drops outside traffic silently, the browser would hold the page until that request timed out).
+ */
+const adjustPage: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
   if (!c.res.headers.get('content-type')?.startsWith('text/html')) return;
-  const html = await c.res.text();
-  const res = new Response(html.replace('</head>', `${DROP_URL_CREDENTIALS_SCRIPT}</head>`), c.res);
+  const html = (await c.res.text())
+    .replace(EXTERNAL_FONTS, '')
+    .replace('</head>', `${DROP_URL_CREDENTIALS_SCRIPT}</head>`);
+  const res = new Response(html, c.res);
   res.headers.delete('content-length');
   c.res = undefined;
   c.res = res;
@@ -73,8 +82,10 @@ export function adminRoutes(queue: Queue, password: string) {
   };
   app.use(ADMIN_BASE_PATH, auth);
   app.use(`${ADMIN_BASE_PATH}/*`, auth);
-  app.use(ADMIN_BASE_PATH, dropUrlCredentials);
-  app.use(`${ADMIN_BASE_PATH}/*`, dropUrlCredentials);
+  app.use(ADMIN_BASE_PATH, adjustPage);
+  app.use(`${ADMIN_BASE_PATH}/*`, adjustPage);
+  // The page's own address is without the slash (its <base href> has it); a typed slash lands there too.
+  app.get(`${ADMIN_BASE_PATH}/`, (c) => c.redirect(ADMIN_BASE_PATH, 301));
   app.route(ADMIN_BASE_PATH, serverAdapter.registerPlugin());
   return app;
 }
