@@ -8,7 +8,8 @@ import { NodeSha256 } from '../api/auth/sha256.js';
 import { InvalidSignatureError } from '../shared/errors.js';
 import { useService } from './helpers/fixture.js';
 import { signRequest, signedFetch } from './helpers/signed-fetch.js';
-import { hasTool, runTool, sdkClient } from './helpers/aws-clients.js';
+import { hasTool, runTool } from './helpers/aws-clients.js';
+import { awsClient } from './helpers/aws-client.js';
 
 const MISMATCH =
   'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.';
@@ -324,7 +325,7 @@ describe('SigV4 authentication', () => {
   });
 
   it('takes the region from the credential scope: the AWS SDK in eu-west-1 stores under eu-west-1', async () => {
-    const client = sdkClient(url, { region: 'eu-west-1' });
+    const client = awsClient(url, { region: 'eu-west-1' });
     const out = await client.send(new GenerateClientCertificateCommand({ description: 'sdk eu' }));
     const id = out.clientCertificateId!;
     assert.ok(
@@ -341,7 +342,7 @@ describe('SigV4 authentication', () => {
   });
 
   it('the AWS SDK with a wrong secret gets InvalidSignatureException', async () => {
-    const client = sdkClient(url, { secretAccessKey: 'nope' });
+    const client = awsClient(url, { secretAccessKey: 'nope' });
     await assert.rejects(
       client.send(new GenerateClientCertificateCommand({})),
       (err: Error & { $metadata?: { httpStatusCode?: number } }) => {

@@ -16,7 +16,8 @@ import {
 import { ClientCertificateStore } from '../shared/client-certificate.store.js';
 import { newClientCertificateId } from '../shared/ids.js';
 import { useService } from './helpers/fixture.js';
-import { rejectsWith, sdkClient } from './helpers/sdk.js';
+import { rejectsWith } from './helpers/sdk.js';
+import { awsClient } from './helpers/aws-client.js';
 import { signedFetch } from './helpers/signed-fetch.js';
 
 const US = { accountId: '000000000000', region: 'us-east-1' };
@@ -33,8 +34,8 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
   let unknownId: string;
 
   before(() => {
-    us = sdkClient(fx.svc.api.url, 'us-east-1');
-    eu = sdkClient(fx.svc.api.url, 'eu-west-1');
+    us = awsClient(fx.svc.api.url, { region: 'us-east-1' });
+    eu = awsClient(fx.svc.api.url, { region: 'eu-west-1' });
     store = new ClientCertificateStore(fx.svc.redis, fx.svc.keys);
     unknownId = newClientCertificateId();
   });
@@ -117,7 +118,7 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
         });
         assert.equal(r, 'created');
       }
-      const ap = sdkClient(fx.svc.api.url, 'ap-south-1');
+      const ap = awsClient(fx.svc.api.url, { region: 'ap-south-1' });
       try {
         const first = await ap.send(new GetClientCertificatesCommand({}));
         assert.equal(first.items!.length, 25);

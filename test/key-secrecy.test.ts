@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import { KeyVault, keyAad } from '../shared/crypto/key-vault.js';
 import type { Tenant } from '../shared/keys.js';
 import type { KeySource } from '../worker/key-source.js';
-import { sdkClient } from './helpers/aws-clients.js';
+import { awsClient } from './helpers/aws-client.js';
 import { useService } from './helpers/fixture.js';
 import { startRedis } from './helpers/redis-server.js';
 import { startService } from './helpers/service.js';
@@ -103,7 +103,7 @@ describe('private keys stay secret', () => {
   const tenant: Tenant = { accountId: '000000000000', region: 'us-east-1' };
 
   it('no key material in any Redis key of any type, in the logs, or in HTTP answers after a run', async () => {
-    const client = sdkClient(fx.svc.api.url);
+    const client = awsClient(fx.svc.api.url);
     const answers: string[] = [];
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
@@ -197,14 +197,14 @@ describe('master key rotation', () => {
     const prefix = `rot${randomBytes(3).toString('hex')}`;
     try {
       const v1 = await startService(redis.url, { prefix, masterKeys: [oldKey] });
-      const a = await sdkClient(v1.api.url).send(
+      const a = await awsClient(v1.api.url).send(
         new GenerateClientCertificateCommand({ description: 'before' }),
       );
       await v1.close();
 
       const v2 = await startService(redis.url, { prefix, masterKeys: [newKey, oldKey] });
       try {
-        const b = await sdkClient(v2.api.url).send(
+        const b = await awsClient(v2.api.url).send(
           new GenerateClientCertificateCommand({ description: 'after' }),
         );
         const envA = (await v2.store.getEncryptedKey(tenant, a.clientCertificateId!))!;

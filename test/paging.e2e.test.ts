@@ -7,14 +7,14 @@ import {
   type APIGatewayClient,
 } from '@aws-sdk/client-api-gateway';
 import { useService } from './helpers/fixture.js';
-import { sdkClient } from './helpers/sdk.js';
+import { awsClient } from './helpers/aws-client.js';
 
 describe('paginateGetClientCertificates while certificates are created and deleted (real worker, AWS SDK)', () => {
   const fx = useService({ workers: 1 });
   let client: APIGatewayClient;
 
   before(() => {
-    client = sdkClient(fx.svc.api.url);
+    client = awsClient(fx.svc.api.url);
   });
   after(() => {
     client.destroy();

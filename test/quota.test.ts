@@ -5,7 +5,7 @@ import {
   GenerateClientCertificateCommand,
 } from '@aws-sdk/client-api-gateway';
 import { directKeySource, type KeySource } from '../worker/key-source.js';
-import { sdkClient } from './helpers/aws-clients.js';
+import { awsClient } from './helpers/aws-client.js';
 import { startRedis, type TestRedis } from './helpers/redis-server.js';
 import { startService } from './helpers/service.js';
 
@@ -39,8 +39,8 @@ describe('client certificate quota', () => {
     });
     try {
       const second = await svc.addApi();
-      const a = sdkClient(svc.api.url, { accessKeyId: 'quota', secretAccessKey: 'quota-secret' });
-      const b = sdkClient(second.url, { accessKeyId: 'quota', secretAccessKey: 'quota-secret' });
+      const a = awsClient(svc.api.url, { accessKeyId: 'quota', secretAccessKey: 'quota-secret' });
+      const b = awsClient(second.url, { accessKeyId: 'quota', secretAccessKey: 'quota-secret' });
       for (let i = 0; i < 2; i++)
         await a.send(new GenerateClientCertificateCommand({ description: `pre ${i}` }));
 
@@ -75,7 +75,7 @@ describe('client certificate quota', () => {
       });
       assert.equal(await svc.redis.zcard(svc.keys.index(tenant)), 7);
       // The quota is per account and region: another region of the same account still has room.
-      const eu = sdkClient(svc.api.url, {
+      const eu = awsClient(svc.api.url, {
         accessKeyId: 'quota',
         secretAccessKey: 'quota-secret',
         region: 'eu-west-1',
@@ -106,7 +106,7 @@ describe('client certificate quota', () => {
     });
     try {
       const bad = svc.addWorker({ keySource: failing, concurrency: 1 });
-      const client = sdkClient(svc.api.url, { accessKeyId: 'one', secretAccessKey: 'one-secret' });
+      const client = awsClient(svc.api.url, { accessKeyId: 'one', secretAccessKey: 'one-secret' });
       await assert.rejects(client.send(new GenerateClientCertificateCommand({})), (err: SdkError) => {
         assert.equal(err.$metadata?.httpStatusCode, 500);
         return true;

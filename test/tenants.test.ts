@@ -12,7 +12,7 @@ import {
   type APIGatewayClient,
 } from '@aws-sdk/client-api-gateway';
 import { clientCertificateArn } from '../shared/client-certificate.js';
-import { sdkClient } from './helpers/aws-clients.js';
+import { awsClient } from './helpers/aws-client.js';
 import { useService } from './helpers/fixture.js';
 
 const ALICE = {
@@ -46,9 +46,9 @@ describe('tenants: an account never sees another account’s certificates', () =
   let notFoundMessage: string;
 
   before(async () => {
-    alice = sdkClient(fx.svc.api.url, ALICE);
-    bob = sdkClient(fx.svc.api.url, BOB);
-    aliceEu = sdkClient(fx.svc.api.url, { ...ALICE, region: 'eu-west-1' });
+    alice = awsClient(fx.svc.api.url, ALICE);
+    bob = awsClient(fx.svc.api.url, BOB);
+    aliceEu = awsClient(fx.svc.api.url, { ...ALICE, region: 'eu-west-1' });
     const out = await alice.send(
       new GenerateClientCertificateCommand({ description: 'alice only', tags: { owner: 'alice' } }),
     );
@@ -130,7 +130,7 @@ describe('tenants: an account never sees another account’s certificates', () =
   });
 
   it('another credential of the same account sees the certificate (the account, not the key, owns it)', async () => {
-    const ci = sdkClient(fx.svc.api.url, ALICE_CI);
+    const ci = awsClient(fx.svc.api.url, ALICE_CI);
     const c = await ci.send(new GetClientCertificateCommand({ clientCertificateId: id }));
     assert.equal(c.clientCertificateId, id);
     // ... within what its allow list grants.

@@ -5,15 +5,24 @@ import {
 } from '@aws-sdk/client-api-gateway';
 
 /**
- * The real AWS SDK pointed at a test server: credentials test/test (it signs with SigV4), no
- * retries (a test must see the first answer), and a request timeout so no call hangs a test.
+ * The real AWS SDK pointed at a test server: credentials test/test unless given (it signs with SigV4),
+ * no retries (a test must see the first answer), and a request timeout so no call hangs a test.
  */
-export function awsClient(url: string, opts: { requestTimeoutMs?: number; region?: string } = {}) {
+export function awsClient(
+  url: string,
+  opts: {
+    requestTimeoutMs?: number;
+    region?: string;
+    accessKeyId?: string;
+    secretAccessKey?: string;
+    maxAttempts?: number;
+  } = {},
+) {
   return new APIGatewayClient({
     endpoint: url,
     region: opts.region ?? 'us-east-1',
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    maxAttempts: 1,
+    credentials: { accessKeyId: opts.accessKeyId ?? 'test', secretAccessKey: opts.secretAccessKey ?? 'test' },
+    maxAttempts: opts.maxAttempts ?? 1,
     requestHandler: { requestTimeout: opts.requestTimeoutMs ?? 60_000 },
   });
 }

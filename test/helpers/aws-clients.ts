@@ -1,18 +1,4 @@
 import { execFile } from 'node:child_process';
-import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
-
-/** An AWS SDK v3 client pointed at a test service; `maxAttempts: 1` so a 429 is seen, not retried. */
-export function sdkClient(
-  endpoint: string,
-  o: { accessKeyId?: string; secretAccessKey?: string; region?: string; maxAttempts?: number } = {},
-): APIGatewayClient {
-  return new APIGatewayClient({
-    endpoint,
-    region: o.region ?? 'us-east-1',
-    credentials: { accessKeyId: o.accessKeyId ?? 'test', secretAccessKey: o.secretAccessKey ?? 'test' },
-    maxAttempts: o.maxAttempts ?? 1,
-  });
-}
 
 export interface ToolResult {
   code: number;

@@ -1,15 +1,4 @@
 import assert from 'node:assert/strict';
-import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
-
-/** The real AWS SDK client pointed at a test server, with test/test credentials and no retries. */
-export function sdkClient(url: string, region = 'us-east-1'): APIGatewayClient {
-  return new APIGatewayClient({
-    endpoint: url,
-    region,
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    maxAttempts: 1,
-  });
-}
 
 /** Asserts that `p` rejects with exactly this HTTP status, exception name and message, as the SDK surfaces them. */
 export async function rejectsWith(
