@@ -56,6 +56,13 @@ export interface TestRedis {
  * A private redis-server on a free port, so tests never touch a developer's Redis and fault tests can
  * stop and restart it. `appendonly` keeps data across restarts when asked.
  */
+/** Servers started here and still running: stopped if this process exits without stopping them. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  // A test file that crashes (an uncaught exception) would otherwise leave its servers behind.
+  for (const p of running) p.kill('SIGKILL');
+});
+
 export async function startRedis(opts: { appendonly?: boolean; args?: string[] } = {}): Promise<TestRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'cc-redis-'));
@@ -83,6 +90,8 @@ export async function startRedis(opts: { appendonly?: boolean; args?: string[] }
       { stdio: 'ignore' },
     );
     const p = proc;
+    running.add(p);
+    p.once('exit', () => running.delete(p));
     const exited = new Promise<never>((_, reject) =>
       p.once('exit', (code) => reject(new Error(`redis-server exited with ${code}`))),
     );
