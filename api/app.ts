@@ -62,17 +62,21 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   if (deps.metrics) app.use(httpMetrics(deps.metrics));
+  // The access log line has fixed fields that are never secret (no query, no headers, no body), so it
+  // skips the redaction pass, which is half the cost of a line; everything else logs through the
+  // request's redacting child logger.
+  const accessLog = deps.log.child({}, { redact: [] });
   app.use(async (c, next) => {
     const requestId = randomUUID();
     const started = performance.now();
-    const log = deps.log.child({ requestId });
     c.set('requestId', requestId);
-    c.set('log', log);
+    c.set('log', deps.log.child({ requestId }));
     // Set before the handler answers: a header added to a finished response makes Hono copy it whole.
     c.header('x-amzn-RequestId', requestId);
     await next();
-    log.info(
+    accessLog.info(
       {
+        requestId,
         method: c.req.method,
         path: c.req.path,
         accountId: c.get('caller')?.accountId,
