@@ -39,12 +39,15 @@ export const CERT_PROFILES = ['aws', 'modern'] as const;
 export type CertProfile = (typeof CERT_PROFILES)[number];
 
 /**
- * Jobs per worker process: one per core. Key generation (~200 ms of one core each) is the whole cost
- * of a job, so one running generation per core keeps the machine busy; the key pool's background
- * refill fills the few milliseconds between jobs. More only adds queueing inside the process.
+ * Jobs per worker process: one per core, plus one. Key generation (~150-200 ms of one core each) is
+ * nearly the whole cost of a job, but between two jobs a slot waits for Redis (BullMQ hands over the
+ * next job, the record is stored) and the key pool does not refill while requests wait, so with one
+ * slot per core the cores idle for those moments. The extra slot keeps one generation ready to take
+ * them: on 2 cores, 3 slots issued 11-12 % more certificates per second than 2 (interleaved 30 s
+ * runs: 10.97 -> 12.17 and 11.30 -> 12.63).
  */
 export function defaultWorkerConcurrency(cores = availableParallelism()): number {
-  return Math.max(1, cores);
+  return Math.max(1, cores) + 1;
 }
 
 /**

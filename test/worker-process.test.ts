@@ -11,9 +11,9 @@ import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
 import { startService } from './helpers/service.js';
 
 describe('worker configuration', () => {
-  it('defaults WORKER_CONCURRENCY to the core count and KEY_POOL_SIZE to 32', () => {
+  it('defaults WORKER_CONCURRENCY to the core count plus one and KEY_POOL_SIZE to 32', () => {
     const c = loadConfig({});
-    assert.equal(c.workerConcurrency, availableParallelism());
+    assert.equal(c.workerConcurrency, availableParallelism() + 1);
     assert.equal(c.keyPoolSize, DEFAULT_KEY_POOL_SIZE);
     assert.equal(DEFAULT_KEY_POOL_SIZE, 32);
   });
