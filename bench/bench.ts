@@ -140,7 +140,13 @@ function startWorkerProcess(index: number, concurrency: number): ServiceProcess 
   const p = startProcess(
     `worker${index}`,
     'worker/main',
-    { ...serviceEnv, WORKER_CONCURRENCY: String(concurrency) },
+    // As `npm start` does: with a big enough libuv pool the worker runs in this pid (it would otherwise
+    // relaunch itself as a child, whose CPU and memory this bench would not see).
+    {
+      ...serviceEnv,
+      WORKER_CONCURRENCY: String(concurrency),
+      UV_THREADPOOL_SIZE: String(Math.max(4, concurrency + 2)),
+    },
     join(logDir, `worker${index}-${Date.now()}.log`),
   );
   started.push(p);
