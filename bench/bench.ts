@@ -20,6 +20,7 @@ import {
   type GenerateClientCertificateCommandOutput,
 } from '@aws-sdk/client-api-gateway';
 import { DEFAULT_KEY_POOL_SIZE, defaultWorkerConcurrency, loadConfig } from '../shared/config.js';
+import { requiredThreadpoolSize } from '../worker/threadpool.js';
 import { freePort, startRedis, type TestRedis } from '../test/helpers/redis-server.js';
 import {
   closedLoop,
@@ -145,7 +146,7 @@ function startWorkerProcess(index: number, concurrency: number): ServiceProcess 
     {
       ...serviceEnv,
       WORKER_CONCURRENCY: String(concurrency),
-      UV_THREADPOOL_SIZE: String(Math.max(4, concurrency + 2)),
+      UV_THREADPOOL_SIZE: String(requiredThreadpoolSize(concurrency)),
     },
     join(logDir, `worker${index}-${Date.now()}.log`),
   );

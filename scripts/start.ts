@@ -13,6 +13,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from '../shared/config.js';
 import { createLogger } from '../shared/logger.js';
+import { requiredThreadpoolSize } from '../worker/threadpool.js';
 
 let config: Config;
 try {
@@ -165,7 +166,8 @@ if (redisUrl) env.REDIS_URL = redisUrl;
 // Key generation runs on libuv's pool; it must be sized before the worker process starts.
 const workerEnv: NodeJS.ProcessEnv = {
   ...env,
-  UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(Math.max(4, config.workerConcurrency + 2)),
+  UV_THREADPOOL_SIZE:
+    process.env.UV_THREADPOOL_SIZE ?? String(requiredThreadpoolSize(config.workerConcurrency)),
 };
 run('api', 'api/main', env);
 for (let i = 0; i < config.workerProcesses; i++) run(`worker-${i + 1}`, 'worker/main', workerEnv);

@@ -69,15 +69,19 @@ export function clientCertificateRoutes(deps: Pick<AppDeps, 'issuer' | 'store'>)
 
   // GetClientCertificates
   app.get('/clientcertificates', async (c) => {
-    const limit = parseLimit(c.req.query('limit'));
+    const askedLimit = c.req.query('limit');
+    const limit = parseLimit(askedLimit);
     const after = decodePosition(c.req.query('position'));
     const page = await deps.store.list(c.get('tenant'), limit, after);
     const position = page.last === undefined ? undefined : encodePosition(page.last);
     if (wantsHal(c.req.header('accept'))) {
-      const asked = c.req.query('limit') === undefined ? undefined : limit;
-      return c.body(JSON.stringify(toHalList(page.items, position, asked)), 200, {
-        'content-type': HAL_MEDIA_TYPE,
-      });
+      return c.body(
+        JSON.stringify(toHalList(page.items, position, askedLimit === undefined ? undefined : limit)),
+        200,
+        {
+          'content-type': HAL_MEDIA_TYPE,
+        },
+      );
     }
     return c.json(
       position === undefined ? { item: page.items.map(toJson) } : { item: page.items.map(toJson), position },
