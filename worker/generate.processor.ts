@@ -22,6 +22,7 @@ export interface ProcessorDeps {
 /**
  * job → key → certificate → sealed key → store (create-if-reserved) → public record.
  * Safe to run twice for one job: the second run finds the record and returns it.
+ * One Redis round trip on a job's first start (the create), two on later starts.
  */
 export function createGenerateProcessor(deps: ProcessorDeps) {
   const now = deps.now ?? Date.now;
@@ -34,8 +35,13 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
       attempt: job.attemptsMade + 1,
     });
 
-    const existing = await deps.store.get(tenant, d.clientCertificateId);
-    if (existing) return { status: 'exists', certificate: existing };
+    // A job started before (its worker died, or its last attempt threw) may already have stored its
+    // certificate: answer that one rather than generate a key for nothing. On its first start it
+    // cannot have, and the create below refuses a second record anyway, so that run skips the read.
+    if (job.attemptsStarted > 1) {
+      const existing = await deps.store.get(tenant, d.clientCertificateId);
+      if (existing) return { status: 'exists', certificate: existing };
+    }
     if (now() > d.deadline) {
       // Nobody waits for it any more; the API has released (or will release) the id.
       log.info('job past its deadline: skipped');
