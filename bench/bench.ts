@@ -1,9 +1,9 @@
 /**
  * `npm run bench`: how fast the service issues certificates on this machine, against the machine's
- * own bound, measured in one run. See bench/README.md for what each figure means.
+ * own bound, measured in one run. The README's Performance section says what each figure means.
  *
- *   npm run bench                    # full run, ~4-5 min: builds dist/, starts redis-server, the API and workers
- *   npm run bench -- --quick         # smoke check, ~1.5 min
+ *   npm run bench                    # full run, ~7 min: builds dist/, starts redis-server, the API and workers
+ *   npm run bench -- --quick         # smoke check, ~2 min (too few keys to judge the throughput targets)
  *   npm run bench -- --url http://127.0.0.1:8080   # a running service (no RSS, no scaling)
  */
 import { spawn } from 'node:child_process';
@@ -609,6 +609,13 @@ async function main() {
 
 type Row = [string, string, string, boolean | undefined];
 
+/**
+ * Whether a throughput ratio is judged against its target: --quick's windows hold too few keys (RSA
+ * keygen time varies ~50 % from key to key), so its ratios are shown, not judged.
+ */
+const judge = (ok: boolean) => (quick ? undefined : ok);
+const QUICK_NOTE = quick ? ' (full run)' : '';
+
 function table(r: Record<string, unknown>): string {
   const rows: Row[] = [];
   const raw = r.rawBound as RawFigures & { runs: RawRun[] };
@@ -631,8 +638,8 @@ function table(r: Record<string, unknown>): string {
     rows.push([
       `sustained run ${i + 1} (${s.clients} clients)`,
       `${s.perSecond} certs/s = ${s.ratioToRaw} x raw (${s.rawKeysPerSecond}, the bound before and after it)`,
-      '>= 0.9 x raw',
-      s.ratioToRaw >= 0.9,
+      `>= 0.9 x raw${QUICK_NOTE}`,
+      judge(s.ratioToRaw >= 0.9),
     ]);
     const l: Percentiles = s.latencyMs;
     rows.push([`  latency p50 / p95 / p99`, `${l.p50} / ${l.p95} / ${l.p99} ms`, '', undefined]);
@@ -663,8 +670,8 @@ function table(r: Record<string, unknown>): string {
   rows.push([
     'sustained, both runs together',
     `${overall.perSecond} certs/s = ${overall.ratioToRaw} x raw`,
-    '>= 0.9 x raw',
-    overall.ratioToRaw >= 0.9,
+    `>= 0.9 x raw${QUICK_NOTE}`,
+    judge(overall.ratioToRaw >= 0.9),
   ]);
   if (runs.length === 2) {
     for (const name of Object.keys(runs[0]!.rssPeakMb)) {
@@ -729,7 +736,7 @@ function table(r: Record<string, unknown>): string {
   if (sc) {
     rows.push(['scaling: 1 process x concurrency 1', `${sc.processes1.perSecond} certs/s`, '', undefined]);
     rows.push(['scaling: 2 processes x concurrency 1', `${sc.processes2.perSecond} certs/s`, '', undefined]);
-    rows.push(['  ratio', `${sc.ratio}`, '>= 1.8', sc.ratio >= 1.8]);
+    rows.push(['  ratio', `${sc.ratio}`, `>= 1.8${QUICK_NOTE}`, judge(sc.ratio >= 1.8)]);
     if (sc.hardware) {
       const h = sc.hardware;
       rows.push([
