@@ -92,6 +92,9 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     defaultJobOptions: DEFAULT_JOB_OPTIONS,
   });
   queue.on('error', (err) => log.debug({ err }, 'queue error'));
+  // Each Generate's job.waitUntilFinished() also listens for the queue's 'closing': one listener per
+  // request in flight, not a leak (with more than 10 in flight Node would print a leak warning).
+  queue.setMaxListeners(0);
   const eventsRedis = createRedis(config, patientOptions(), 'cc-api-events');
   eventsRedis.on('error', (err) => log.debug({ err }, 'redis connection error'));
   const queueEvents = new QueueEvents(QUEUE_NAME, {
