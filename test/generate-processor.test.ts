@@ -53,57 +53,42 @@ describe('generate processor: first start and re-runs', () => {
     return job;
   };
 
-  it('issues on the first start, and a re-run returns the stored certificate without generating a key', async () => {
-    const id = 'proc01';
+  /** A reserved id and the job data the API would enqueue for it. */
+  const reserved = async (id: string): Promise<GenerateData> => {
     assert.equal(await store.reserve(TENANT, id, 60_000, 0), 'reserved');
-    const data: GenerateData = {
-      ...TENANT,
-      clientCertificateId: id,
-      tags: {},
-      deadline: Date.now() + 60_000,
-    };
+    return { ...TENANT, clientCertificateId: id, tags: {}, deadline: Date.now() + 60_000 };
+  };
+  const pemOf = (r: GenerateResult) =>
+    r.status === 'created' || r.status === 'exists' ? r.certificate.pemEncodedCertificate : '';
+
+  it('issues on the first start, and a re-run returns the stored certificate without generating a key', async () => {
+    const data = await reserved('proc01');
 
     const first = await processGenerate(jobFor(data, 1));
     assert.equal(first.status, 'created');
     assert.equal(taken, 1);
-    const pem = first.status === 'created' ? first.certificate.pemEncodedCertificate : '';
+    const pem = pemOf(first);
     const x = new X509Certificate(pem);
     assert.ok(x.verify(x.publicKey));
 
     const rerun = await processGenerate(jobFor(data, 2));
     assert.equal(rerun.status, 'exists');
     assert.equal(taken, 1, 'a re-run of a stored job generates no key');
-    assert.equal(rerun.status === 'exists' ? rerun.certificate.pemEncodedCertificate : '', pem);
+    assert.equal(pemOf(rerun), pem);
   });
 
   it('a duplicate first start still stores nothing twice: the create refuses, the stored record is answered', async () => {
-    const id = 'proc02';
-    assert.equal(await store.reserve(TENANT, id, 60_000, 0), 'reserved');
-    const data: GenerateData = {
-      ...TENANT,
-      clientCertificateId: id,
-      tags: {},
-      deadline: Date.now() + 60_000,
-    };
+    const data = await reserved('proc02');
     const a = await processGenerate(jobFor(data, 1));
     const b = await processGenerate(jobFor(data, 1));
     assert.equal(a.status, 'created');
     assert.equal(b.status, 'exists');
-    const pemOf = (r: GenerateResult) =>
-      r.status === 'created' || r.status === 'exists' ? r.certificate.pemEncodedCertificate : '';
     assert.equal(pemOf(b), pemOf(a));
     assert.deepEqual(await store.count(TENANT), { existing: 2, pending: 0 });
   });
 
   it('BullMQ hands a job to its first run as attemptsStarted 1 (what the processor counts on)', async () => {
-    const id = 'proc03';
-    assert.equal(await store.reserve(TENANT, id, 60_000, 0), 'reserved');
-    const data: GenerateData = {
-      ...TENANT,
-      clientCertificateId: id,
-      tags: {},
-      deadline: Date.now() + 60_000,
-    };
+    const data = await reserved('proc03');
     const seen: number[] = [];
     const connection = duplicateRedis(conn, 'cc-processor-test-worker');
     const worker = new Worker<GenerateData, GenerateResult>(
