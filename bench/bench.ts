@@ -121,7 +121,21 @@ let redis: TestRedis | undefined;
 const logDir = mkdtempSync(join(tmpdir(), 'cc-bench-'));
 const sampler = new RssSampler();
 
+/** Service processes held with SIGSTOP while the raw bound is measured (see measureRaw). */
+let frozen: number[] = [];
+function thaw() {
+  for (const pid of frozen) {
+    try {
+      process.kill(pid, 'SIGCONT');
+    } catch {
+      // already gone
+    }
+  }
+  frozen = [];
+}
+
 async function cleanup() {
+  thaw();
   sampler.stop();
   await Promise.all(started.map((p) => p.stop(5000)));
   await redis?.destroy();
@@ -459,7 +473,20 @@ async function main() {
   const measureRaw = async () => {
     if (workers.length) await waitQuiet(pids());
     step(`raw bound: native RSA-2048 keygen in ${cores} processes for ${cfg.rawS} s`);
-    const r = await rawBound(cfg.rawS);
+    // The idle service (timers, heartbeats, Redis's cron) would take ~0.015 core from the bound:
+    // hold its processes still meanwhile. None has a job running; each resumes where it stopped.
+    if (!flags.url) {
+      frozen = Object.entries(ourPids())
+        .filter(([name]) => name !== 'bench')
+        .map(([, pid]) => pid);
+      for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+    }
+    let r: RawRun;
+    try {
+      r = await rawBound(cfg.rawS);
+    } finally {
+      thaw();
+    }
     step(
       `  ${r.keysPerSecond} keys/s, ${r.keysPerCpuSecond} keys per CPU-second; other load ${r.otherCores} cores`,
     );
