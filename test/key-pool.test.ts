@@ -195,6 +195,26 @@ describe('key pool', () => {
     await pool.close();
   });
 
+  it('resumes refilling when the pause ends even if the wall clock lags the timer clock', async () => {
+    // Timers run on a monotonic clock and Date.now() on the wall clock: a timer can fire while
+    // Date.now() still reads a millisecond or two before its due time (seen in CI). Simulate 50 ms.
+    const g = manualGenerator(spare);
+    pool = new KeyPool({ size: 1, generate: g.generate, retryDelayMs: 300 });
+    g.fail(new Error('openssl said no'));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(g.started, 1);
+    const realNow = Date.now;
+    Date.now = () => realNow() - 50;
+    try {
+      await waitFor(() => g.started === 2, 5_000);
+    } finally {
+      Date.now = realNow;
+    }
+    g.finish();
+    await waitFor(() => pool!.stats().ready === 1);
+    await pool.close();
+  });
+
   it('close() stops refilling, drops unused keys and refuses later takes', async () => {
     const g = countingGenerator();
     pool = new KeyPool({ size: 2, generate: g.generate });

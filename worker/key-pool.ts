@@ -165,7 +165,12 @@ export class KeyPool implements KeySource {
         if (waiter) waiter.reject(err);
         this.backoffUntil = Date.now() + this.retryDelayMs;
         clearTimeout(this.backoffTimer);
-        this.backoffTimer = setTimeout(() => this.pump(), this.retryDelayMs);
+        // The timer ends the pause: pump() must not ask Date.now(), which can still read a little
+        // before backoffUntil when the timer (on the monotonic clock) fires; it would then never retry.
+        this.backoffTimer = setTimeout(() => {
+          this.backoffUntil = 0;
+          this.pump();
+        }, this.retryDelayMs);
         this.backoffTimer.unref();
         this.pump();
       },
