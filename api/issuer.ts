@@ -1,4 +1,5 @@
-import { Queue, QueueEvents, type Job } from 'bullmq';
+import type { EventEmitter } from 'node:events';
+import type { Queue, QueueEvents } from 'bullmq';
 import type { ClientCertificate } from '../shared/client-certificate.js';
 import type { ClientCertificateStore } from '../shared/client-certificate.store.js';
 import {
@@ -30,6 +31,48 @@ export interface GenerateRequest {
   tags: Record<string, string>;
 }
 
+/**
+ * The end of job `jobId` as the queue's event stream reports it: its return value, its failure, or a
+ * timeout after `ttlMs`. Call it before adding the job, so the end cannot pass unseen.
+ */
+export function waitForJob(
+  queueEvents: QueueEvents,
+  jobId: string,
+  ttlMs: number,
+): { result: Promise<GenerateResult>; cancel: () => void } {
+  // Per-job events (`completed:<id>`) are emitted by QueueEvents but absent from its typed listeners.
+  const events = queueEvents as unknown as EventEmitter;
+  let cancel = () => {};
+  const result = new Promise<GenerateResult>((resolve, reject) => {
+    const completed = `completed:${jobId}`;
+    const failed = `failed:${jobId}`;
+    const onCompleted = (args: { returnvalue: unknown }) => {
+      stop();
+      resolve(args.returnvalue as GenerateResult);
+    };
+    const onFailed = (args: { failedReason: string }) => {
+      stop();
+      reject(new Error(args.failedReason));
+    };
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error(`job ${jobId} timed out: no end reported within ${ttlMs} ms`));
+    }, ttlMs);
+    function stop() {
+      clearTimeout(timer);
+      events.off(completed, onCompleted);
+      events.off(failed, onFailed);
+    }
+    events.on(completed, onCompleted);
+    events.on(failed, onFailed);
+    cancel = stop;
+  });
+  // The caller awaits it only once the job is added: an end (or the timeout) before then must not
+  // count as an unhandled rejection, which would stop the process.
+  result.catch(() => undefined);
+  return { result, cancel };
+}
+
 /** Extra time a reservation outlives the API's wait, so a slow answer is never mistaken for a lost one. */
 const RESERVATION_GRACE_MS = 5000;
 const ID_ATTEMPTS = 10;
@@ -51,22 +94,23 @@ export class Issuer {
 
     const data: GenerateData = { ...t, clientCertificateId: id, tags: req.tags, deadline };
     if (req.description !== undefined) data.description = req.description;
-    let job: Job<GenerateData, GenerateResult>;
+    const jobId = generateJobId(data);
+    // Listening before the job exists, the waiter cannot miss its end: no read of the job's state
+    // after enqueueing (job.waitUntilFinished makes one) and no listener on the queue per request.
+    const outcome = waitForJob(queueEvents, jobId, Math.max(1, deadline - Date.now()));
     try {
-      job = await queue.add('generate', data, { jobId: generateJobId(data) });
+      await queue.add('generate', data, { jobId });
     } catch (err) {
+      outcome.cancel();
       await store.settle(t, id).catch(() => undefined);
       throw this.unavailable(err, 'could not enqueue the generation job');
     }
-    jlog.debug({ jobId: job.id }, 'generation job enqueued');
+    jlog.debug({ jobId }, 'generation job enqueued');
 
     let result: GenerateResult | undefined;
     let failure: unknown;
     try {
-      result = (await job.waitUntilFinished(
-        queueEvents,
-        Math.max(1, deadline - Date.now()),
-      )) as GenerateResult;
+      result = await outcome.result;
     } catch (err) {
       failure = err;
     }
@@ -76,14 +120,14 @@ export class Issuer {
     // on, settle decides once: the certificate exists (answer it) or never will.
     const settled = await this.guard(() => store.settle(t, id));
     if (settled) return settled;
-    await job.remove().catch(() => undefined); // still waiting: drop it; active: it will find no reservation
+    await queue.remove(jobId).catch(() => undefined); // still waiting: drop it; active: it will find no reservation
     const timedOut = failure instanceof Error && /timed out|timeout/i.test(failure.message);
     if (failure && !timedOut && !isRedisUnavailable(failure)) {
-      jlog.error({ err: failure, jobId: job.id }, 'generation job failed');
+      jlog.error({ err: failure, jobId }, 'generation job failed');
       throw new InternalServerError(failure);
     }
     jlog.warn(
-      { jobId: job.id, timeoutMs, reason: failure ? String(failure) : result?.status },
+      { jobId, timeoutMs, reason: failure ? String(failure) : result?.status },
       'generation not finished in time',
     );
     throw new ServiceUnavailableError(
