@@ -92,9 +92,6 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     defaultJobOptions: DEFAULT_JOB_OPTIONS,
   });
   queue.on('error', (err) => log.debug({ err }, 'queue error'));
-  // Each Generate's job.waitUntilFinished() also listens for the queue's 'closing': one listener per
-  // request in flight, not a leak (with more than 10 in flight Node would print a leak warning).
-  queue.setMaxListeners(0);
   const eventsRedis = createRedis(config, patientOptions(), 'cc-api-events');
   eventsRedis.on('error', (err) => log.debug({ err }, 'redis connection error'));
   const queueEvents = new QueueEvents(QUEUE_NAME, {
@@ -102,7 +99,7 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     prefix: keys.queuePrefix,
   });
   queueEvents.on('error', (err) => log.debug({ err }, 'queue events error'));
-  // One waiter per in-flight Generate; not a leak.
+  // Waiters (issuer.ts waitForJob) come and go with the Generates in flight; not a leak.
   queueEvents.setMaxListeners(0);
   // Events published before the subscription starts would be missed: wait for it (bounded).
   await Promise.race([queueEvents.waitUntilReady(), new Promise((r) => setTimeout(r, 5000).unref())]);
