@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { promisify } from 'node:util';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
   DeleteClientCertificateCommand,
   GetClientCertificateCommand,
@@ -14,33 +14,26 @@ import {
 } from '@aws-sdk/client-api-gateway';
 import { parseClusterNodes } from '../shared/config.js';
 import { awsClient, describe as show, generate } from './helpers/aws-client.js';
-import { killAll, serviceEnv, spawnApi, spawnWorker } from './helpers/processes.js';
+import { useRedisCluster } from './helpers/fixture.js';
+import { serviceEnv, spawnApi, spawnWorker } from './helpers/processes.js';
 import { assertConsistent, storeView } from './helpers/records.js';
-import { startRedisCluster, type TestRedisCluster } from './helpers/redis-cluster.js';
 import { waitFor } from './helpers/redis-server.js';
 
 const run = promisify(execFile);
 
 describe('Redis Cluster', () => {
-  let cluster: TestRedisCluster;
-  before(async () => {
-    cluster = await startRedisCluster(3);
-  });
-  after(async () => {
-    await killAll();
-    await cluster?.destroy();
-  });
+  const fx = useRedisCluster(3);
 
   it('runs Generate end to end through the AWS SDK on a 3-master cluster', async (t) => {
     // Spread the work over the masters: a queue prefix whose slot is not where either tenant's
     // records live, so requests really cross nodes (a one-node accident would prove little).
-    let env = serviceEnv({ clusterNodes: cluster.seeds }, { GENERATE_TIMEOUT_MS: '30000' });
+    let env = serviceEnv({ clusterNodes: fx.cluster.seeds }, { GENERATE_TIMEOUT_MS: '30000' });
     const tenantNodes = new Set([
-      await cluster.ownerOf('{000000000000:us-east-1}'),
-      await cluster.ownerOf('{000000000000:eu-west-1}'),
+      await fx.cluster.ownerOf('{000000000000:us-east-1}'),
+      await fx.cluster.ownerOf('{000000000000:eu-west-1}'),
     ]);
-    while (tenantNodes.has(await cluster.ownerOf(`{${env.REDIS_PREFIX}}`))) {
-      env = serviceEnv({ clusterNodes: cluster.seeds }, { GENERATE_TIMEOUT_MS: '30000' });
+    while (tenantNodes.has(await fx.cluster.ownerOf(`{${env.REDIS_PREFIX}}`))) {
+      env = serviceEnv({ clusterNodes: fx.cluster.seeds }, { GENERATE_TIMEOUT_MS: '30000' });
     }
     const [api] = await Promise.all([spawnApi(env), spawnWorker(env), spawnWorker(env)]);
     const health = await fetch(`${api.url}/health`);
@@ -62,7 +55,7 @@ describe('Redis Cluster', () => {
       'C=US\nL=Seattle\nCN=ApiGateway',
     );
 
-    const nodes = parseClusterNodes(cluster.seeds);
+    const nodes = parseClusterNodes(fx.cluster.seeds);
     assert.ok(Array.isArray(nodes));
     const view = storeView({ redisClusterNodes: nodes }, env.REDIS_PREFIX!);
     try {
@@ -77,7 +70,7 @@ describe('Redis Cluster', () => {
       );
       // Where the keys landed: the records' slot and the queue's slot, per node.
       const perNode = await Promise.all(
-        cluster.nodes.map(async (n) =>
+        fx.cluster.nodes.map(async (n) =>
           Number((await run('redis-cli', ['-p', String(n.port), 'dbsize'])).stdout),
         ),
       );
@@ -124,14 +117,14 @@ describe('Redis Cluster', () => {
   });
 
   it('answers 503 fast while the master of a tenant is down, and recovers when it is back', async (t) => {
-    const env = serviceEnv({ clusterNodes: cluster.seeds }, { GENERATE_TIMEOUT_MS: '5000' });
+    const env = serviceEnv({ clusterNodes: fx.cluster.seeds }, { GENERATE_TIMEOUT_MS: '5000' });
     const [api] = await Promise.all([spawnApi(env), spawnWorker(env)]);
     const client = awsClient(api.url, { requestTimeoutMs: 30_000 });
     const before = await generate(client);
     assert.ok(before.ok, show(before));
 
-    const owner = await cluster.ownerOf('{000000000000:us-east-1}');
-    const master = cluster.nodes.find((n) => n.port === owner)!;
+    const owner = await fx.cluster.ownerOf('{000000000000:us-east-1}');
+    const master = fx.cluster.nodes.find((n) => n.port === owner)!;
     await master.stop(true);
     const down = [];
     for (let i = 0; i < 4; i++) down.push(await generate(client));

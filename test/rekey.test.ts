@@ -20,8 +20,8 @@ import {
 } from '../shared/redis.js';
 import { runRekey } from '../scripts/rekey/reseal.js';
 import { awsClient, describe as show, generate } from './helpers/aws-client.js';
+import { useRedisCluster } from './helpers/fixture.js';
 import { ROOT, killAll, serviceEnv, spawnApi, spawnWorker } from './helpers/processes.js';
-import { startRedisCluster, type TestRedisCluster } from './helpers/redis-cluster.js';
 import { startRedis, type TestRedis } from './helpers/redis-server.js';
 import { startService } from './helpers/service.js';
 import { signedFetch } from './helpers/signed-fetch.js';
@@ -364,25 +364,18 @@ describe('npm run rekey', () => {
 });
 
 describe('npm run rekey on a Redis Cluster', () => {
-  let cluster: TestRedisCluster;
-  before(async () => {
-    cluster = await startRedisCluster(3);
-  });
-  after(async () => {
-    await killAll();
-    await cluster?.destroy();
-  });
+  const fx = useRedisCluster(3);
 
   it('walks every master and re-seals the records of tenants on different nodes', async () => {
     const [a, b] = [newKey(), newKey()];
     // Regions whose tenants live on three different masters.
     const owners = new Map<number, string>();
     for (const region of ['us-east-1', 'eu-west-1', 'ap-south-1', 'us-west-2', 'sa-east-1', 'eu-north-1']) {
-      const port = await cluster.ownerOf(`{000000000000:${region}}`);
+      const port = await fx.cluster.ownerOf(`{000000000000:${region}}`);
       if (!owners.has(port)) owners.set(port, region);
     }
     assert.ok(owners.size >= 2, 'every tenant landed on one master');
-    const env = serviceEnv({ clusterNodes: cluster.seeds }, { MASTER_KEY: a });
+    const env = serviceEnv({ clusterNodes: fx.cluster.seeds }, { MASTER_KEY: a });
     const [api] = await Promise.all([spawnApi(env), spawnWorker(env)]);
     const certs: Issued[] = [];
     for (const region of owners.values()) {
@@ -390,11 +383,11 @@ describe('npm run rekey on a Redis Cluster', () => {
     }
     await killAll();
 
-    const target: RedisTarget = { redisClusterNodes: parseClusterNodes(cluster.seeds) as never };
+    const target: RedisTarget = { redisClusterNodes: parseClusterNodes(fx.cluster.seeds) as never };
     const view = createRedis(target, patientOptions(), 'cc-test-rekey');
     try {
       const run = await rekey([], {
-        REDIS_CLUSTER_NODES: cluster.seeds,
+        REDIS_CLUSTER_NODES: fx.cluster.seeds,
         REDIS_PREFIX: env.REDIS_PREFIX!,
         MASTER_KEY: b,
         MASTER_KEYS_PREVIOUS: a,

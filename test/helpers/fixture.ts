@@ -1,4 +1,6 @@
 import { after, before } from 'node:test';
+import { killAll } from './processes.js';
+import { startRedisCluster, type TestRedisCluster } from './redis-cluster.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 import { startService, type ServiceOptions, type TestService } from './service.js';
 
@@ -30,4 +32,24 @@ export function useService(opts: ServiceOptions = {}): ServiceFixture {
     }
   });
   return fx as ServiceFixture;
+}
+
+/**
+ * Gives the enclosing describe() its own Redis Cluster of `masters` masters, like useService() does a
+ * redis-server: started in before(); in after(), the processes spawned through helpers/processes.js are
+ * killed first, then the cluster is destroyed.
+ */
+export function useRedisCluster(masters = 3): { cluster: TestRedisCluster } {
+  const fx: Partial<{ cluster: TestRedisCluster }> = {};
+  before(async () => {
+    fx.cluster = await startRedisCluster(masters);
+  });
+  after(async () => {
+    try {
+      await killAll();
+    } finally {
+      await fx.cluster?.destroy();
+    }
+  });
+  return fx as { cluster: TestRedisCluster };
 }
