@@ -352,19 +352,26 @@ function meanRaw(runs: RawRun[]): RawFigures {
  * certificates' keys need at the raw cost per key / the CPU our processes, bench included, used).
  */
 function againstRaw(r: SustainedRun, raw: RawFigures) {
-  const ratio = r.perSecond / raw.keysPerSecond;
   return {
-    ratioToRaw: round(ratio, 3),
-    /**
-     * One standard error of the ratio from key-to-key variation alone: a count of N keys whose times
-     * vary by `keyTimeCv` is known to about cv/√N, in the run and in the bound alike.
-     */
-    ratioStdErr: round(ratio * raw.keyTimeCv * Math.sqrt(1 / Math.max(1, r.ok) + 1 / raw.keys), 3),
+    ...ratioToRaw(r.perSecond, r.ok, raw),
     rawKeysPerSecond: raw.keysPerSecond,
     cpu: r.cpu && {
       ...r.cpu,
       efficiency: round(r.ok / raw.keysPerCpuSecond / r.cpu.oursCpuSeconds, 3),
     },
+  };
+}
+
+/**
+ * `perSecond` (from `keys` certificates) over the bound, and one standard error of that ratio from
+ * key-to-key variation alone: a count of N keys whose times vary by `keyTimeCv` is known to about
+ * cv/√N, in the run and in the bound alike.
+ */
+function ratioToRaw(perSecond: number, keys: number, raw: RawFigures) {
+  const ratio = perSecond / raw.keysPerSecond;
+  return {
+    ratioToRaw: round(ratio, 3),
+    ratioStdErr: round(ratio * raw.keyTimeCv * Math.sqrt(1 / Math.max(1, keys) + 1 / raw.keys), 3),
   };
 }
 
@@ -539,12 +546,8 @@ async function main() {
   results.sustained = runs;
   const certs = runs.reduce((n, r) => n + r.ok, 0);
   const windowS = runs.reduce((n, r) => n + r.windowMs / 1000, 0);
-  const overall = againstRaw({ ...runs[0]!, ok: certs, perSecond: round(certs / windowS) }, raw);
-  results.sustainedOverall = {
-    perSecond: round(certs / windowS),
-    ratioToRaw: overall.ratioToRaw,
-    ratioStdErr: overall.ratioStdErr,
-  };
+  const perSecond = round(certs / windowS);
+  results.sustainedOverall = { perSecond, ...ratioToRaw(perSecond, certs, raw) };
   if (api) {
     results.peakRssMb = {
       api: round((procStatusKb(api.pid, 'VmHWM') ?? 0) / 1024, 1),
