@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { runInNewContext } from 'node:vm';
 import { DROP_URL_CREDENTIALS_SCRIPT } from '../api/routes/admin.js';
 import { WorkerMetrics } from '../shared/metrics.js';
-import { useService } from './helpers/fixture.js';
-import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
+import { useRedis, useService } from './helpers/fixture.js';
+import { waitFor } from './helpers/redis-server.js';
 import { startService, type TestService } from './helpers/service.js';
 import { signRequest } from './helpers/signed-fetch.js';
 
@@ -123,16 +123,10 @@ describe('/metrics', () => {
 });
 
 describe('/admin/queues', () => {
-  let redis: TestRedis;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis?.destroy();
-  });
+  const fx = useRedis();
 
   test('is off (404) without ADMIN_PASSWORD', async () => {
-    const svc = await startService(redis.url, { workers: 0 });
+    const svc = await startService(fx.redis.url, { workers: 0 });
     try {
       for (const path of ['/admin/queues', '/admin/queues/api/queues']) {
         const res = await fetch(`${svc.api.url}${path}`, {
@@ -148,7 +142,7 @@ describe('/admin/queues', () => {
 
   test('asks for admin / ADMIN_PASSWORD and then shows the queue', async () => {
     const password = 'correct horse battery staple';
-    const svc = await startService(redis.url, { adminPassword: password });
+    const svc = await startService(fx.redis.url, { adminPassword: password });
     const basic = (u: string, p: string) => ({
       authorization: `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`,
     });

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
   DeleteClientCertificateCommand,
   GenerateClientCertificateCommand,
 } from '@aws-sdk/client-api-gateway';
 import { directKeySource, type KeySource } from '../worker/key-source.js';
 import { awsClient } from './helpers/aws-client.js';
-import { startRedis, type TestRedis } from './helpers/redis-server.js';
+import { useRedis } from './helpers/fixture.js';
 import { startService } from './helpers/service.js';
 
 const ACCOUNT = '111111111111';
@@ -15,16 +15,10 @@ const tenant = { accountId: ACCOUNT, region: 'us-east-1' };
 type SdkError = Error & { $metadata?: { httpStatusCode?: number } };
 
 describe('client certificate quota', () => {
-  let redis: TestRedis;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis?.destroy();
-  });
+  const fx = useRedis();
 
   it('8 concurrent Generates with 5 slots left over two API processes give exactly 5 certificates and 3 LimitExceededException', async () => {
-    const svc = await startService(redis.url, {
+    const svc = await startService(fx.redis.url, {
       workers: 2,
       credentials: [
         {
@@ -92,7 +86,7 @@ describe('client certificate quota', () => {
       take: () => Promise.reject(new Error('entropy source unplugged')),
       close: async () => {},
     };
-    const svc = await startService(redis.url, {
+    const svc = await startService(fx.redis.url, {
       workers: 0,
       credentials: [
         {

@@ -4,7 +4,7 @@ import { X509Certificate, createPrivateKey, createPublicKey, randomBytes } from 
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import { ClientCertificateStore } from '../shared/client-certificate.store.js';
 import { clientTlsOptions } from '../shared/client-tls.js';
@@ -20,9 +20,8 @@ import {
 } from '../shared/redis.js';
 import { runRekey } from '../scripts/rekey/reseal.js';
 import { awsClient, describe as show, generate } from './helpers/aws-client.js';
-import { useRedisCluster } from './helpers/fixture.js';
+import { useRedis, useRedisCluster } from './helpers/fixture.js';
 import { ROOT, killAll, serviceEnv, spawnApi, spawnWorker } from './helpers/processes.js';
-import { startRedis, type TestRedis } from './helpers/redis-server.js';
 import { startService } from './helpers/service.js';
 import { signedFetch } from './helpers/signed-fetch.js';
 
@@ -127,18 +126,12 @@ function assertNoKeyMaterial(text: string, ders: Buffer[]): void {
 }
 
 describe('npm run rekey', () => {
-  let redis: TestRedis;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis?.destroy();
-  });
+  const fx = useRedis();
 
   it('re-seals every record under the new key, so each opens with it alone; a dry run and a re-run change nothing', async () => {
     const [a, b] = [newKey(), newKey()];
     const prefix = `rk${randomBytes(3).toString('hex')}`;
-    const svc = await startService(redis.url, { prefix, masterKeys: [a] });
+    const svc = await startService(fx.redis.url, { prefix, masterKeys: [a] });
     let certs: Issued[];
     try {
       certs = [
@@ -148,12 +141,12 @@ describe('npm run rekey', () => {
     } finally {
       await svc.close();
     }
-    const view = createRedis(redis.url, patientOptions(), 'cc-test-rekey');
+    const view = createRedis(fx.redis.url, patientOptions(), 'cc-test-rekey');
     const store = new ClientCertificateStore(view, new Keys(prefix));
     try {
       const before = await snapshot(view, prefix);
       assert.equal(before.size, 10, 'five records and their five tag hashes');
-      const env = { REDIS_URL: redis.url, REDIS_PREFIX: prefix, MASTER_KEY: b, MASTER_KEYS_PREVIOUS: a };
+      const env = { REDIS_URL: fx.redis.url, REDIS_PREFIX: prefix, MASTER_KEY: b, MASTER_KEYS_PREVIOUS: a };
 
       const dry = await rekey(['--dry-run'], env);
       assert.equal(dry.code, 0, dry.stderr + dry.stdout);
@@ -210,7 +203,7 @@ describe('npm run rekey', () => {
   it('reports a record sealed under an unknown key and a damaged one by id and reason, exits 1, and re-seals the rest', async () => {
     const [a, b, unknown] = [newKey(), newKey(), newKey()];
     const prefix = `rk${randomBytes(3).toString('hex')}`;
-    const svcA = await startService(redis.url, { prefix, masterKeys: [a] });
+    const svcA = await startService(fx.redis.url, { prefix, masterKeys: [a] });
     let good: Issued[];
     try {
       good = await issue(awsClient(svcA.api.url), US, 3);
@@ -218,14 +211,14 @@ describe('npm run rekey', () => {
       await svcA.close();
     }
     // Another deployment of the same Redis prefix, under a master key nobody configured for rekey.
-    const svcU = await startService(redis.url, { prefix, masterKeys: [unknown] });
+    const svcU = await startService(fx.redis.url, { prefix, masterKeys: [unknown] });
     let stranger: Issued;
     try {
       stranger = (await issue(awsClient(svcU.api.url, { region: 'eu-west-1' }), EU, 1))[0]!;
     } finally {
       await svcU.close();
     }
-    const view = createRedis(redis.url, patientOptions(), 'cc-test-rekey');
+    const view = createRedis(fx.redis.url, patientOptions(), 'cc-test-rekey');
     const keys = new Keys(prefix);
     const store = new ClientCertificateStore(view, keys);
     try {
@@ -237,7 +230,7 @@ describe('npm run rekey', () => {
       await view.hset(keys.certificate(damaged.tenant, damaged.id), 'key', broken);
       const strangerSealed = (await store.getEncryptedKey(stranger.tenant, stranger.id))!;
 
-      const env = { REDIS_URL: redis.url, REDIS_PREFIX: prefix, MASTER_KEY: b, MASTER_KEYS_PREVIOUS: a };
+      const env = { REDIS_URL: fx.redis.url, REDIS_PREFIX: prefix, MASTER_KEY: b, MASTER_KEYS_PREVIOUS: a };
       for (const args of [['--dry-run'], []]) {
         const r = await rekey(args, env);
         assert.equal(r.code, 1, r.stderr + r.stdout);
@@ -268,7 +261,7 @@ describe('npm run rekey', () => {
   it('a record deleted during the run stays deleted, and a key or description written meanwhile is kept', async () => {
     const [a, b] = [newKey(), newKey()];
     const prefix = `rk${randomBytes(3).toString('hex')}`;
-    const svc = await startService(redis.url, { prefix, masterKeys: [a] });
+    const svc = await startService(fx.redis.url, { prefix, masterKeys: [a] });
     try {
       const [deleted, described, raced, plain] = await issue(awsClient(svc.api.url), US, 4);
       const store = svc.store;
@@ -323,7 +316,7 @@ describe('npm run rekey', () => {
   it('stops after the records in hand when aborted, and a re-run finishes the job', async () => {
     const [a, b] = [newKey(), newKey()];
     const prefix = `rk${randomBytes(3).toString('hex')}`;
-    const svc = await startService(redis.url, { prefix, masterKeys: [a] });
+    const svc = await startService(fx.redis.url, { prefix, masterKeys: [a] });
     try {
       const certs = await issue(awsClient(svc.api.url), US, 3);
       const vault = new KeyVault([b, a]);
@@ -346,14 +339,14 @@ describe('npm run rekey', () => {
   });
 
   it('refuses bad arguments and a missing MASTER_KEY with exit code 2, creating no key file', async () => {
-    const bad = await rekey(['--dry-runn'], { REDIS_URL: redis.url, MASTER_KEY: newKey() });
+    const bad = await rekey(['--dry-runn'], { REDIS_URL: fx.redis.url, MASTER_KEY: newKey() });
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /Unknown option '--dry-runn'/);
     assert.match(bad.stderr, /usage: npm run rekey/);
     const dir = mkdtempSync(join(tmpdir(), 'cc-rekey-'));
     try {
       const file = join(dir, 'master.key');
-      const noKey = await rekey([], { REDIS_URL: redis.url, MASTER_KEY_FILE: file });
+      const noKey = await rekey([], { REDIS_URL: fx.redis.url, MASTER_KEY_FILE: file });
       assert.equal(noKey.code, 2);
       assert.match(noKey.stderr, /MASTER_KEY is not set and MASTER_KEY_FILE .*master\.key does not exist/);
       assert.equal(existsSync(file), false, 'rekey invented a master key');

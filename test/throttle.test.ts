@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { LoadShedder } from '../api/load-shedder.js';
 import { generateRsaKey, type KeySource } from '../worker/key-source.js';
-import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
+import { useRedis } from './helpers/fixture.js';
+import { startRedis, waitFor } from './helpers/redis-server.js';
 import { startService } from './helpers/service.js';
 import { signedFetch } from './helpers/signed-fetch.js';
 
@@ -19,17 +20,11 @@ const alice = { accessKeyId: 'alice', secretAccessKey: 'alice-secret' };
 const bob = { accessKeyId: 'bob', secretAccessKey: 'bob-secret' };
 
 describe('throttling', () => {
-  let redis: TestRedis;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis?.destroy();
-  });
+  const fx = useRedis();
 
   it('shares one per-account budget across API replicas and answers 429 TooManyRequestsException with Retry-After', async () => {
     // A refill of one request per 1000 s: only the burst can pass during the test, however slow the machine.
-    const svc = await startService(redis.url, {
+    const svc = await startService(fx.redis.url, {
       workers: 0,
       credentials: creds,
       rateLimit: { rps: 0.001, burst: 3 },

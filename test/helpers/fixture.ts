@@ -4,6 +4,21 @@ import { startRedisCluster, type TestRedisCluster } from './redis-cluster.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 import { startService, type ServiceOptions, type TestService } from './service.js';
 
+/**
+ * Gives the enclosing describe() its own redis-server on a free port: started in a before() hook,
+ * destroyed in an after() hook (see useService for when the field is set).
+ */
+export function useRedis(): { redis: TestRedis } {
+  const fx: Partial<{ redis: TestRedis }> = {};
+  before(async () => {
+    fx.redis = await startRedis();
+  });
+  after(async () => {
+    await fx.redis?.destroy();
+  });
+  return fx as { redis: TestRedis };
+}
+
 export interface ServiceFixture {
   /** The describe's own redis-server, on a free port. */
   redis: TestRedis;
