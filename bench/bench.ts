@@ -21,7 +21,7 @@ import {
 } from '@aws-sdk/client-api-gateway';
 import { DEFAULT_KEY_POOL_SIZE, defaultWorkerConcurrency, loadConfig } from '../shared/config.js';
 import { requiredThreadpoolSize } from '../worker/threadpool.js';
-import { freePort, startRedis, type TestRedis } from '../test/helpers/redis-server.js';
+import { freePort, startRedis, type TestRedis } from '../devtools/redis-server.js';
 import {
   closedLoop,
   CREDENTIALS,

@@ -13,6 +13,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from '../shared/config.js';
 import { createLogger } from '../shared/logger.js';
+import { redisServerArgs } from '../shared/redis-server.js';
 import { requiredThreadpoolSize } from '../worker/threadpool.js';
 
 let config: Config;
@@ -66,22 +67,7 @@ async function chooseRedis(): Promise<string | undefined> {
   mkdirSync(dir, { recursive: true });
   redisProc = spawn(
     'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir,
-      '--appendonly',
-      'yes',
-      '--appendfsync',
-      'everysec',
-      '--save',
-      '',
-      '--maxmemory-policy',
-      'noeviction',
-    ],
+    redisServerArgs({ port, dir, appendonly: true, appendfsync: 'everysec' }),
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
   redisProc.once('exit', (code) => {

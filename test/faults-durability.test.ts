@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { awsClient, describe as show, generate } from './helpers/aws-client.js';
+import { awsClient, showOutcome, generate } from './helpers/aws-client.js';
 import { TENANT } from './helpers/records.js';
 import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
 import { startService, type TestService } from './helpers/service.js';
@@ -22,7 +22,7 @@ describe('durability', () => {
     svc = await startService(redis.url, { workers: 1, generateTimeoutMs: 20_000 });
     const client = awsClient(svc.api.url);
     const made = await generate(client, { description: 'keep me', tags: { a: 'b' } });
-    assert.ok(made.ok, show(made));
+    assert.ok(made.ok, showOutcome(made));
 
     // SIGKILL: no shutdown save. What Redis had written to its AOF before answering must be enough.
     await redis.stop(true);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { generateJobId } from '../shared/jobs.js';
-import { awsClient, describe as show, generate, type Outcome } from './helpers/aws-client.js';
+import { awsClient, showOutcome, generate, type Outcome } from './helpers/aws-client.js';
 import { killAll, serviceEnv, spawnApi, spawnWorker } from './helpers/processes.js';
 import { TENANT, storeView } from './helpers/records.js';
 import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
@@ -28,7 +28,7 @@ describe('no worker running', () => {
     assert.equal(((await health.json()) as { workers: number }).workers, 0);
 
     const lost = await generate(client, { description: 'nobody will make me' });
-    assert.equal(lost.ok, false, show(lost));
+    assert.equal(lost.ok, false, showOutcome(lost));
     if (lost.ok) return;
     assert.equal(lost.status, 503);
     assert.equal(lost.type, 'ServiceUnavailableException');
@@ -37,7 +37,7 @@ describe('no worker running', () => {
       'The certificate could not be generated within 2 s; no certificate was created. Retry later.',
     );
     assert.ok(Number(lost.retryAfter) >= 1, `Retry-After: ${lost.retryAfter}`);
-    assert.ok(lost.ms >= TIMEOUT_MS - 50, `answered before the timeout: ${show(lost)}`);
+    assert.ok(lost.ms >= TIMEOUT_MS - 50, `answered before the timeout: ${showOutcome(lost)}`);
 
     const view = storeView({ redisUrl: redis.url }, env.REDIS_PREFIX!);
     try {
@@ -53,7 +53,7 @@ describe('no worker running', () => {
       // lands (each miss is itself a 503 that must leave nothing behind).
       let fresh: Outcome | undefined;
       await waitFor(async () => (fresh = await generate(client, { description: 'made' })).ok, 60_000, 100);
-      assert.ok(fresh?.ok, fresh && show(fresh));
+      assert.ok(fresh?.ok, fresh && showOutcome(fresh));
       await waitFor(async () => (await view.queue.getJobCounts('waiting', 'active')).waiting === 0, 10_000);
       const all = await view.all();
       assert.deepEqual(

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { awsClient, describe as show, generate, type Outcome } from './helpers/aws-client.js';
+import { awsClient, showOutcome, generate, type Outcome } from './helpers/aws-client.js';
 import { killAll, serviceEnv, spawnApi, spawnWorker } from './helpers/processes.js';
 import { assertConsistent, storeView } from './helpers/records.js';
 import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
@@ -39,20 +39,20 @@ describe('Redis outage', () => {
     };
 
     const warm = await record(generate(client));
-    assert.ok(warm.ok, show(warm));
+    assert.ok(warm.ok, showOutcome(warm));
     await waitFor(async () => (await health(api.url)).status === 200, 15_000, 200);
 
     await redis.stop(true);
 
     const down = await Promise.all([1, 2, 3].map(() => record(generate(client))));
     for (const o of down) {
-      assert.equal(o.ok, false, show(o));
+      assert.equal(o.ok, false, showOutcome(o));
       if (o.ok) continue;
-      assert.equal(o.status, 503, show(o));
+      assert.equal(o.status, 503, showOutcome(o));
       assert.equal(o.type, 'ServiceUnavailableException');
       assert.match(o.message, /Redis is unavailable.*Retry later/);
       assert.ok(Number(o.retryAfter) >= 1, `Retry-After: ${o.retryAfter}`);
-      assert.ok(o.ms < FAIL_FAST_BOUND_MS, `not fail-fast: ${show(o)}`);
+      assert.ok(o.ms < FAIL_FAST_BOUND_MS, `not fail-fast: ${showOutcome(o)}`);
     }
     const h = await health(api.url);
     assert.equal(h.status, 503);
@@ -68,7 +68,7 @@ describe('Redis outage', () => {
 
     // And it keeps working under load, with the same processes.
     const after = await Promise.all([1, 2, 3, 4].map(() => record(generate(client))));
-    for (const o of after) assert.ok(o.ok, show(o));
+    for (const o of after) assert.ok(o.ok, showOutcome(o));
     assert.ok(api.alive && worker.alive);
 
     const view = storeView({ redisUrl: redis.url }, env.REDIS_PREFIX!);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { awsClient, describe as show, generate } from './helpers/aws-client.js';
+import { awsClient, showOutcome, generate } from './helpers/aws-client.js';
 import {
   killAll,
   serviceEnv,
@@ -45,7 +45,7 @@ describe('graceful shutdown', () => {
 
     const worker = await spawnWorker(env);
     const outcomes = await Promise.all(inFlight);
-    for (const o of outcomes) assert.ok(o.ok, show(o));
+    for (const o of outcomes) assert.ok(o.ok, showOutcome(o));
     assert.deepEqual(await waitForExit(api, 15_000), { code: 0, signal: null });
     assert.ok(api.logs.some((l) => l.msg === 'shutdown complete'));
 
@@ -111,7 +111,7 @@ describe('graceful shutdown', () => {
     // What it did not take waits for the next worker, and every caller still gets a 201.
     const next = await spawnWorker(env);
     const outcomes = await Promise.all(requests);
-    for (const o of outcomes) assert.ok(o.ok, show(o));
+    for (const o of outcomes) assert.ok(o.ok, showOutcome(o));
     const view = storeView({ redisUrl: redis.url }, env.REDIS_PREFIX!);
     try {
       await assertConsistent(outcomes, view);

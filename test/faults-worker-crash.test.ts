@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { awsClient, describe as show, generate } from './helpers/aws-client.js';
+import { awsClient, showOutcome, generate } from './helpers/aws-client.js';
 import { killAll, serviceEnv, spawnApi, spawnWorker, type LogLine } from './helpers/processes.js';
 import { assertConsistent, storeView } from './helpers/records.js';
 import { startRedis, type TestRedis } from './helpers/redis-server.js';
@@ -46,7 +46,7 @@ describe('a worker killed mid-job', () => {
     await victim.kill();
 
     const outcomes = await Promise.all(requests);
-    const summary = outcomes.map(show).join('\n');
+    const summary = outcomes.map(showOutcome).join('\n');
     for (const o of outcomes) assert.ok(o.ms < TIMEOUT_MS + 10_000, `answered too late:\n${summary}`);
 
     const view = storeView({ redisUrl: redis.url }, env.REDIS_PREFIX!);
