@@ -64,7 +64,16 @@ process.once('exit', () => {
  * A private redis-server on a free port, so tests never touch a developer's Redis and fault tests can
  * stop and restart it. `appendonly` keeps data across restarts when asked.
  */
-export async function startRedis(opts: { appendonly?: boolean; args?: string[] } = {}): Promise<TestRedis> {
+export interface StartRedisOptions {
+  /** Keep an AOF, so data survives `stop()` and `start()` (default false). */
+  appendonly?: boolean;
+  /** AOF fsync policy (default `always`). */
+  appendfsync?: 'always' | 'everysec';
+  /** More redis-server arguments. */
+  args?: string[];
+}
+
+export async function startRedis(opts: StartRedisOptions = {}): Promise<TestRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'cc-redis-'));
   let proc: ChildProcess | undefined;
@@ -72,7 +81,12 @@ export async function startRedis(opts: { appendonly?: boolean; args?: string[] }
     proc = spawn(
       'redis-server',
       [
-        ...redisServerArgs({ port, dir, appendonly: opts.appendonly ?? false, appendfsync: 'always' }),
+        ...redisServerArgs({
+          port,
+          dir,
+          appendonly: opts.appendonly ?? false,
+          appendfsync: opts.appendfsync ?? 'always',
+        }),
         ...(opts.args ?? []),
       ],
       { stdio: 'ignore' },

@@ -11,18 +11,12 @@ import { createConnection } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig, type Config } from '../shared/config.js';
+import { loadConfigOrExit } from '../shared/config.js';
 import { createLogger } from '../shared/logger.js';
 import { redisServerArgs } from '../shared/redis-server.js';
 import { requiredThreadpoolSize } from '../worker/threadpool.js';
 
-let config: Config;
-try {
-  config = loadConfig();
-} catch (err) {
-  process.stderr.write(`${(err as Error).message}\n`);
-  process.exit(1);
-}
+const config = loadConfigOrExit();
 const log = createLogger(config.logLevel, 'launcher');
 const children = new Set<ChildProcess>();
 let stopping = false;

@@ -295,3 +295,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   );
   throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
 }
+
+/**
+ * {@link loadConfig} for a process's entry point: a bad configuration is written to stderr and the
+ * process exits with 1, before anything starts.
+ */
+export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(1);
+  }
+}

@@ -1,4 +1,4 @@
-import { loadConfig } from '../shared/config.js';
+import { loadConfigOrExit } from '../shared/config.js';
 import { loadKeyVault } from '../shared/crypto/master-key.js';
 import { Keys } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
@@ -79,13 +79,4 @@ function run() {
     await keySource.close();
     redis.disconnect();
   });
-}
-
-function loadConfigOrExit() {
-  try {
-    return loadConfig();
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`);
-    process.exit(1);
-  }
 }
