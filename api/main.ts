@@ -1,3 +1,4 @@
+// api/: the HTTP front (Hono), speaking API Gateway's ClientCertificate API; it enqueues, the workers generate.
 import { loadConfigOrExit } from '../shared/config.js';
 import { createLogger } from '../shared/logger.js';
 import { installShutdown } from '../shared/shutdown.js';

@@ -1,3 +1,4 @@
+// bench/: `npm run bench`: measuring (load.ts, figures.ts), processes (procs.ts) and the results table (report.ts).
 /**
  * `npm run bench`: how fast the service issues certificates on this machine, against the machine's
  * own bound, measured in one run. The README's Performance section says what each figure means.

@@ -1,3 +1,4 @@
+// shared/: code both processes (api/, worker/) and the operator scripts import: config, Redis, keys, store, jobs, errors.
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { AWS_REGION } from './validation.js';

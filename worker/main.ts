@@ -1,3 +1,4 @@
+// worker/: the worker process: takes generate jobs from the queue, makes the key and certificate, stores the record.
 import { loadConfigOrExit } from '../shared/config.js';
 import { loadKeyVault } from '../shared/crypto/master-key.js';
 import { Keys } from '../shared/keys.js';

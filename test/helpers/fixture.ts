@@ -1,3 +1,4 @@
+// test/helpers/: fixtures for the tests (useRedis, useService, ...); shared development tools live in devtools/.
 import { after, before } from 'node:test';
 import { killAll } from './processes.js';
 import { startRedisCluster, type TestRedisCluster } from './redis-cluster.js';
