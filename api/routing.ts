@@ -21,6 +21,11 @@ export function ownPaths(app: Hono<AppEnv>, ...paths: string[]): Hono<AppEnv> {
   return app;
 }
 
+/** The order `Allow` lists methods in, whatever order the routes were registered in. */
+const METHOD_ORDER = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+const byMethodOrder = (a: string, b: string) =>
+  (METHOD_ORDER.indexOf(a) + 1 || 99) - (METHOD_ORDER.indexOf(b) + 1 || 99);
+
 /**
  * Adds, after `app`'s routes, a 405 with `Allow` for a method its routes do not serve on a path they
  * do, so the registered routes are the only list of what is allowed. The path with a trailing slash
@@ -35,6 +40,7 @@ export function answerWrongMethods(app: Hono<AppEnv>): Hono<AppEnv> {
     allowed.set(r.path, methods);
   }
   for (const [path, methods] of allowed) {
+    methods.sort(byMethodOrder);
     const handler = (c: Context<AppEnv>) => {
       if (methods.includes(c.req.method)) return noRoute(c);
       const res = errorResponse(new MethodNotAllowedError(c.req.method, c.req.path), c.get('requestId'));
