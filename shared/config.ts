@@ -39,6 +39,13 @@ export const CERT_PROFILES = ['aws', 'modern'] as const;
 export type CertProfile = (typeof CERT_PROFILES)[number];
 
 /**
+ * Who signs issued certificates: `self` (AWS's shape: each certificate signs itself) or `ca` (the CA in
+ * CA_CERT_FILE/CA_KEY_FILE, so a backend trusts one CA for every certificate).
+ */
+export const CERT_ISSUERS = ['self', 'ca'] as const;
+export type CertIssuer = (typeof CERT_ISSUERS)[number];
+
+/**
  * Jobs per worker process: one per core, plus one. Key generation (~150-200 ms of one core each) is
  * nearly the whole cost of a job, but between two jobs a slot waits for Redis (BullMQ hands over the
  * next job, the record is stored) and the key pool does not refill while requests wait, so with one
@@ -114,6 +121,15 @@ const schema = z.object({
     .optional()
     .default('aws'),
   EMBEDDED_REDIS_PORT: intFrom('EMBEDDED_REDIS_PORT', 6390, 1, 65535),
+  CERT_ISSUER: z
+    .enum(CERT_ISSUERS, {
+      error: (iss) =>
+        `CERT_ISSUER must be one of ${CERT_ISSUERS.join(', ')}, got ${JSON.stringify(iss.input)}`,
+    })
+    .optional()
+    .default('self'),
+  CA_CERT_FILE: z.string().optional(),
+  CA_KEY_FILE: z.string().optional(),
 });
 
 /** One Redis Cluster seed node. */
@@ -201,6 +217,12 @@ export interface Config {
   certProfile: CertProfile;
   /** Port of the redis-server `npm start` launches when no Redis is configured or found. */
   embeddedRedisPort: number;
+  /** CERT_ISSUER: `self` (default) or `ca`. */
+  certIssuer: CertIssuer;
+  /** CA_CERT_FILE: the signing CA's certificate, PEM (required with CERT_ISSUER=ca; read by workers only). */
+  caCertFile: string | undefined;
+  /** CA_KEY_FILE: the signing CA's private key, unencrypted PEM, RSA or EC (read by workers only). */
+  caKeyFile: string | undefined;
 }
 
 function checkKey(name: string, value: string): string | undefined {
@@ -256,6 +278,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   // CREDENTIALS_FILE is required in production only by the API (api/auth/credentials.ts): workers never need it.
   const credentialsFile = e.CREDENTIALS_FILE?.trim() || undefined;
+  const caCertFile = e.CA_CERT_FILE?.trim() || undefined;
+  const caKeyFile = e.CA_KEY_FILE?.trim() || undefined;
+  if (e.CERT_ISSUER === 'ca' && (!caCertFile || !caKeyFile)) {
+    problems.push('CERT_ISSUER=ca needs CA_CERT_FILE and CA_KEY_FILE (PEM files of the signing CA)');
+  }
   if (problems.length) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   return {
     nodeEnv: e.NODE_ENV,
@@ -288,5 +315,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     certProfile: e.CERT_PROFILE,
     adminPassword: e.ADMIN_PASSWORD || undefined,
     embeddedRedisPort: e.EMBEDDED_REDIS_PORT,
+    certIssuer: e.CERT_ISSUER,
+    caCertFile,
+    caKeyFile,
   };
 }
