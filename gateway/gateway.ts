@@ -193,6 +193,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       agent: current,
       timeout: opts.timeoutMs ?? 29_000,
     });
+    upstream.setNoDelay(true);
     upstream.on('response', (up) => {
       res.writeHead(up.statusCode ?? 502, up.statusMessage, endToEnd(up.rawHeaders));
       pipeline(up, res, (err) => {
