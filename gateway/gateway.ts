@@ -205,7 +205,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       fail(res, 504, 'Endpoint request timed out');
     });
     upstream.on('error', (err: NodeJS.ErrnoException) => {
-      if (res.headersSent || res.writableEnded) {
+      // Already answered (the 504 above): let that answer finish.
+      if (res.writableEnded) return;
+      if (res.headersSent) {
         res.destroy();
         return;
       }

@@ -83,7 +83,10 @@ describe('the mTLS gateway (Node TLS backend)', () => {
   const seen: Seen[] = [];
   const gateways: Gateway[] = [];
 
-  const start = async (id: string, extra: { targetCa?: string | null; refreshIntervalMs?: number } = {}) => {
+  const start = async (
+    id: string,
+    extra: { targetCa?: string | null; refreshIntervalMs?: number; timeoutMs?: number } = {},
+  ) => {
     const gw = await createGateway({
       store: fx.svc.store,
       vault: fx.svc.vault,
@@ -93,6 +96,7 @@ describe('the mTLS gateway (Node TLS backend)', () => {
       targetCa: extra.targetCa === null ? undefined : (extra.targetCa ?? serverCert.cert),
       log: fx.svc.log,
       refreshIntervalMs: extra.refreshIntervalMs ?? 200,
+      timeoutMs: extra.timeoutMs,
     });
     gateways.push(gw);
     return { gw, url: await gw.listen(0, '127.0.0.1') };
@@ -110,6 +114,7 @@ describe('the mTLS gateway (Node TLS backend)', () => {
           headers: req.headers,
           fingerprint: (req.socket as TLSSocket).getPeerCertificate().fingerprint256,
         });
+        if (req.url === '/base/slow') return; // never answers
         if (req.url === '/base/duplex') {
           // Answers before the request body has ended: the gateway must stream both ways.
           res.writeHead(200, { 'content-type': 'text/plain' });
@@ -262,6 +267,14 @@ describe('the mTLS gateway (Node TLS backend)', () => {
       JSON.parse(res.body.toString()).message,
       /could not reach https:\/\/127\.0\.0\.1:\d+: DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED/,
     );
+  });
+
+  test('a backend slower than the timeout gets 504', async () => {
+    const { url } = await start(mine.id, { timeoutMs: 300 });
+    const res = await send(url, { path: '/slow' });
+    assert.equal(res.status, 504);
+    assert.equal(res.headers['x-amzn-errortype'], 'GatewayTimeoutException');
+    assert.deepEqual(JSON.parse(res.body.toString()), { message: 'Endpoint request timed out' });
   });
 
   test('never logs the private key', () => {
