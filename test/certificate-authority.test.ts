@@ -15,6 +15,7 @@ import {
 } from '../worker/certificate-authority.js';
 import { buildCertificate } from '../worker/certificate.builder.js';
 import { useService } from './helpers/fixture.js';
+import { freePort } from './helpers/redis-server.js';
 import { signedFetch } from './helpers/signed-fetch.js';
 import { ecCa, rsaCa, type Pem } from './helpers/tls.js';
 
@@ -185,6 +186,39 @@ describe('CA-signed certificates', () => {
     assert.match(stderr, /^CA_KEY_FILE \S+ is not the key of CA_CERT_FILE \S+\n$/);
     assert.doesNotMatch(stderr, /PRIVATE KEY/);
   });
+});
+
+test('npm start stops, rather than restarting workers, when the CA is not a CA', async () => {
+  const leaf = rsaCa({ ca: false });
+  const launcher = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
+    env: {
+      ...process.env,
+      NODE_ENV: 'test',
+      PORT: String(await freePort()),
+      // Nothing listens there: the API starts anyway (and answers 503); workers stop before they need Redis.
+      REDIS_URL: 'redis://127.0.0.1:1',
+      MASTER_KEY: Buffer.alloc(32, 2).toString('base64'),
+      WORKER_PROCESSES: '1',
+      KEY_POOL_SIZE: '0',
+      CERT_ISSUER: 'ca',
+      CA_CERT_FILE: file(leaf.cert),
+      CA_KEY_FILE: file(leaf.key),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  launcher.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  launcher.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const timer = setTimeout(() => launcher.kill('SIGKILL'), 90_000);
+  const [code] = (await once(launcher, 'exit')) as [number];
+  clearTimeout(timer);
+  assert.equal(code, 1, output);
+  assert.match(
+    output,
+    /CA_CERT_FILE \S+ is not a CA certificate \(its basicConstraints do not say CA:TRUE\)/,
+  );
+  assert.match(output, /child process refused its configuration: stopping/);
+  assert.doesNotMatch(output, /restarting/);
 });
 
 describe('CA mode end to end', () => {
