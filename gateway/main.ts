@@ -42,6 +42,12 @@ if (gw.targetCaFile !== undefined) {
     exit(`--target-ca (GATEWAY_TARGET_CA): cannot read ${gw.targetCaFile}: ${(err as Error).message}`);
   }
 }
+let vault;
+try {
+  vault = loadKeyVault(config, log, { createDevKey: false });
+} catch (err) {
+  exit(`gateway not started: ${(err as Error).message}`);
+}
 // Fail fast: a refresh while Redis is down must not hang; the gateway keeps presenting the certificate.
 const redis = createRedis(config, failFastOptions(), 'cc-gateway');
 redis.on('error', (err) => log.debug({ err }, 'redis connection error'));
@@ -56,7 +62,7 @@ try {
   ]);
   gateway = await createGateway({
     store: new ClientCertificateStore(redis, new Keys(config.redisPrefix)),
-    vault: loadKeyVault(config, log, { createDevKey: false }),
+    vault,
     accountId: gw.accountId,
     region: gw.region,
     clientCertificateId: gw.clientCertificateId,
