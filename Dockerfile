@@ -13,6 +13,7 @@ COPY tsconfig.json ./
 COPY shared ./shared
 COPY api ./api
 COPY worker ./worker
+COPY gateway ./gateway
 COPY scripts ./scripts
 COPY bench/bare-hono.ts ./bench/bare-hono.ts
 RUN npx tsc --noEmit -p tsconfig.json || (echo "typecheck failed" && exit 1)

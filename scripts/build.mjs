@@ -19,6 +19,7 @@ const outdir = join(root, 'dist');
 export const ENTRY_POINTS = [
   'api/**/*.ts',
   'worker/**/*.ts',
+  'gateway/**/*.ts',
   'shared/**/*.ts',
   'scripts/start.ts',
   'scripts/bulk.ts',

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfigOrExit } from '../shared/config.js';
 import { createLogger } from '../shared/logger.js';
 import { redisServerArgs } from '../shared/redis-server.js';
+import { EXIT_CONFIG } from '../worker/certificate-authority.js';
 import { requiredThreadpoolSize } from '../worker/threadpool.js';
 
 const config = loadConfigOrExit();
@@ -105,6 +106,12 @@ function run(name: string, script: 'api/main' | 'worker/main', env: NodeJS.Proce
   child.once('exit', (code, signal) => {
     children.delete(child);
     if (stopping) return;
+    if (code === EXIT_CONFIG) {
+      // Its configuration is wrong (it said why on stderr): restarting would only repeat that.
+      log.fatal({ name, code }, 'child process refused its configuration: stopping');
+      void shutdown(1);
+      return;
+    }
     // A crash loop backs off; a process that ran a while is restarted at once.
     const delay = Date.now() - started < 5000 ? 2000 : 0;
     log.error({ name, code, signal, restartInMs: delay }, 'child process exited: restarting');

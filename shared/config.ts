@@ -71,6 +71,13 @@ export const CERT_PROFILES = ['aws', 'modern'] as const;
 export type CertProfile = (typeof CERT_PROFILES)[number];
 
 /**
+ * Who signs issued certificates: `self` (AWS's shape: each certificate signs itself) or `ca` (the CA in
+ * CA_CERT_FILE/CA_KEY_FILE, so a backend trusts one CA for every certificate).
+ */
+export const CERT_ISSUERS = ['self', 'ca'] as const;
+export type CertIssuer = (typeof CERT_ISSUERS)[number];
+
+/**
  * Jobs per worker process: one per core, plus one. Key generation (~150-200 ms of one core each) is
  * nearly the whole cost of a job, but between two jobs a slot waits for Redis (BullMQ hands over the
  * next job, the record is stored) and the key pool does not refill while requests wait, so with one
@@ -243,6 +250,15 @@ export const variables = z.object({
   EMBEDDED_REDIS_PORT: intFrom(6390, 1, 65535).describe(
     'Port of the redis-server `npm start` launches when no Redis is configured or found.',
   ),
+  CERT_ISSUER: oneOf(CERT_ISSUERS, 'self').describe(
+    "Who signs issued certificates: `self` = AWS's shape, each certificate signs itself; `ca` = the CA in `CA_CERT_FILE`/`CA_KEY_FILE` (issuer = the CA's subject, key identifiers, the `modern` extensions), so a backend trusts one CA for every certificate.",
+  ),
+  CA_CERT_FILE: trimmed().describe(
+    "The signing CA's certificate, PEM. Required with `CERT_ISSUER=ca`; read by workers only, which refuse to start on a certificate that is not a CA, an expired CA, or a key that does not match it.",
+  ),
+  CA_KEY_FILE: trimmed().describe(
+    "The signing CA's private key, unencrypted PEM, RSA or EC. Required with `CERT_ISSUER=ca`; read by workers only, never logged, never stored in Redis.",
+  ),
 });
 
 type Variables = z.output<typeof variables>;
@@ -262,6 +278,9 @@ function crossChecks(e: Variables, ctx: z.RefinementCtx): void {
     problem('MASTER_KEY is required when NODE_ENV=production');
   }
   // CREDENTIALS_FILE is required in production only by the API (api/auth/credentials.ts): workers never need it.
+  if (e.CERT_ISSUER === 'ca' && (!e.CA_CERT_FILE || !e.CA_KEY_FILE)) {
+    problem('CERT_ISSUER=ca needs CA_CERT_FILE and CA_KEY_FILE (PEM files of the signing CA)');
+  }
 }
 
 /** `KEY_POOL_SIZE` -> `keyPoolSize`, as a type. */

@@ -1,34 +1,18 @@
 import assert from 'node:assert/strict';
-import { X509Certificate, createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { X509Certificate, createPrivateKey, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { request, createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { APIGatewayClient, GenerateClientCertificateCommand } from '@aws-sdk/client-api-gateway';
-import forge from 'node-forge';
 import { CERT_PROFILES } from '../shared/config.js';
 import { clientTlsOptions } from '../shared/client-tls.js';
 import { KeyVault } from '../shared/crypto/key-vault.js';
 import { ClientCertificateStore } from '../shared/client-certificate.store.js';
 import { useService } from './helpers/fixture.js';
 import { signedFetch } from './helpers/signed-fetch.js';
-
-/** A throwaway server certificate for 127.0.0.1, so the client side verifies the server too. */
-function serverCertificate(): { key: string; cert: string } {
-  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const key = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }) as string);
-  cert.serialNumber = '01';
-  cert.validity.notBefore = new Date(Date.now() - 60_000);
-  cert.validity.notAfter = new Date(Date.now() + 3600_000);
-  cert.setSubject([{ shortName: 'CN', value: 'integration backend' }]);
-  cert.setIssuer([{ shortName: 'CN', value: 'integration backend' }]);
-  cert.setExtensions([{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }]);
-  cert.sign(forge.pki.privateKeyFromPem(key), forge.md.sha256.create());
-  return { key, cert: forge.pki.certificateToPem(cert) };
-}
+import { serverCertificate } from './helpers/tls.js';
 
 interface Outcome {
   status?: number;

@@ -2,6 +2,7 @@ import { randomBytes, sign, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
 import { VALIDITY_SECONDS } from '../shared/client-certificate.js';
 import type { CertProfile } from '../shared/config.js';
+import type { CertificateAuthority } from './certificate-authority.js';
 
 /** Issuer and subject of every API Gateway client certificate, in AWS's order (forge encodes PrintableString). */
 const NAME: forge.pki.CertificateField[] = [
@@ -26,6 +27,11 @@ export interface CertificateInput {
   serialHex?: string;
   /** `aws` (default): AWS's extension-less shape. `modern`: adds end-entity client-auth extensions. */
   profile?: CertProfile;
+  /**
+   * CERT_ISSUER=ca: the CA that signs instead of `privateKey`. The certificate then has the CA's subject
+   * as issuer, the `modern` extensions whatever `profile` says, and an authority key identifier.
+   */
+  issuer?: CertificateAuthority;
 }
 
 /**
@@ -70,6 +76,7 @@ export function buildCertificate(input: CertificateInput): string {
   cert.validity.notAfter = new Date((input.createdDate + VALIDITY_SECONDS) * 1000);
   cert.setSubject(NAME);
   cert.setIssuer(NAME);
+  if (input.issuer) return signedByCa(cert, input.issuer);
   if (input.profile === 'modern') cert.setExtensions(MODERN_EXTENSIONS);
 
   const oid = forge.pki.oids.sha256WithRSAEncryption!;
@@ -81,4 +88,38 @@ export function buildCertificate(input: CertificateInput): string {
   (cert as unknown as { tbsCertificate: forge.asn1.Asn1 }).tbsCertificate = tbs;
 
   return forge.pki.certificateToPem(cert).trimEnd();
+}
+
+/**
+ * Finishes `cert` as issued by `ca`: forge lays out the TBSCertificate, whose issuer Name is then replaced
+ * by the CA's subject exactly as encoded in the CA certificate (so chain building matches it byte for
+ * byte) and whose signature algorithm is the CA key's; node:crypto signs, since forge cannot sign with
+ * EC keys.
+ */
+function signedByCa(cert: forge.pki.Certificate, ca: CertificateAuthority): string {
+  const { asn1 } = forge;
+  cert.setExtensions([
+    ...MODERN_EXTENSIONS,
+    { name: 'authorityKeyIdentifier', keyIdentifier: ca.keyIdentifier.toString('binary') },
+  ]);
+  const algorithm = () =>
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+      asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(ca.signatureOid).getBytes()),
+      ...(ca.nullParameters ? [asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, '')] : []),
+    ]);
+  // forge needs some algorithm to lay out the TBS; it is replaced with the CA key's below.
+  cert.siginfo.algorithmOid = forge.pki.oids.sha256WithRSAEncryption!;
+  const tbs = pki.getTBSCertificate(cert);
+  const fields = tbs.value as forge.asn1.Asn1[];
+  // [0] version, serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo, [3] extensions
+  fields[2] = algorithm();
+  fields[3] = asn1.fromDer(ca.subjectDer.toString('binary'));
+  const tbsDer = Buffer.from(asn1.toDer(tbs).getBytes(), 'binary');
+  const signature = sign(ca.hash, tbsDer, ca.privateKey);
+  const certificate = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+    tbs,
+    algorithm(),
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, '\0' + signature.toString('binary')),
+  ]);
+  return forge.pem.encode({ type: 'CERTIFICATE', body: asn1.toDer(certificate).getBytes() }).trimEnd();
 }

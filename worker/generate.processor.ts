@@ -5,6 +5,7 @@ import type { CertProfile } from '../shared/config.js';
 import { keyAad, type KeyVault } from '../shared/crypto/key-vault.js';
 import type { GenerateData, GenerateResult } from '../shared/jobs.js';
 import type { Logger } from '../shared/logger.js';
+import type { CertificateAuthority } from './certificate-authority.js';
 import { buildCertificate } from './certificate.builder.js';
 import type { KeySource } from './key-source.js';
 
@@ -15,6 +16,8 @@ export interface ProcessorDeps {
   log: Logger;
   /** Shape of the certificates issued; default `aws`. */
   profile?: CertProfile;
+  /** CERT_ISSUER=ca: the CA that signs every certificate; undefined: self-signed. */
+  ca?: CertificateAuthority | undefined;
   /** Clock, epoch ms; tests move it. */
   now?: () => number;
 }
@@ -55,6 +58,7 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
       privateKey: key.privateKey,
       createdDate,
       profile: deps.profile,
+      issuer: deps.ca,
     });
     const pkcs8 = key.privateKey.export({ type: 'pkcs8', format: 'der' });
     const encryptedKey = deps.vault.encrypt(pkcs8, keyAad(d.accountId, d.region, d.clientCertificateId));

@@ -6,6 +6,7 @@ import { createLogger } from '../shared/logger.js';
 import { createRedis, patientOptions } from '../shared/redis.js';
 import { startRuntimeStats } from '../shared/runtime-stats.js';
 import { installShutdown } from '../shared/shutdown.js';
+import { EXIT_CONFIG, outlivesCa, readCertificateAuthority } from './certificate-authority.js';
 import { KeyPool } from './key-pool.js';
 import { directKeySource, type KeySource } from './key-source.js';
 import { currentThreadpoolSize, relaunchWithThreadpool, requiredThreadpoolSize } from './threadpool.js';
@@ -27,6 +28,7 @@ function run() {
   const redis = createRedis(config, patientOptions(), 'cc-worker');
   redis.on('error', (err) => log.debug({ err }, 'redis connection error'));
   const vault = loadKeyVault(config, log);
+  const ca = loadCaOrExit();
   const pool =
     config.keyPoolSize > 0
       ? new KeyPool({
@@ -44,6 +46,7 @@ function run() {
     log,
     concurrency: config.workerConcurrency,
     certProfile: config.certProfile,
+    ca,
     keyPoolLevel: pool ? () => pool.stats().ready : undefined,
     lockDurationMs: config.workerLockDurationMs,
     stalledIntervalMs: config.workerStalledIntervalMs,
@@ -64,6 +67,7 @@ function run() {
       keyPoolSize: config.keyPoolSize,
       threadpool,
       certProfile: config.certProfile,
+      certIssuer: config.certIssuer,
       lockDurationMs: config.workerLockDurationMs,
       stalledIntervalMs: config.workerStalledIntervalMs,
       watchdogIntervalMs: config.workerWatchdogIntervalMs,
@@ -80,4 +84,25 @@ function run() {
     await keySource.close();
     redis.disconnect();
   });
+}
+
+/**
+ * CERT_ISSUER=ca: the CA from CA_CERT_FILE and CA_KEY_FILE, checked. A CA that cannot sign stops the
+ * worker with exit code {@link EXIT_CONFIG}, which the launcher takes as final rather than restarting.
+ */
+function loadCaOrExit() {
+  if (config.certIssuer !== 'ca') return undefined;
+  try {
+    const ca = readCertificateAuthority(config.caCertFile!, config.caKeyFile!);
+    if (outlivesCa(ca)) {
+      log.warn(
+        { caCertFile: config.caCertFile, caNotAfter: new Date(ca.notAfter).toISOString() },
+        'the CA expires within 365 days: certificates issued now outlive it and stop verifying when it expires',
+      );
+    }
+    return ca;
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(EXIT_CONFIG);
+  }
 }

@@ -10,6 +10,7 @@ import type { Logger } from '../shared/logger.js';
 import { duplicateRedis, type RedisClient } from '../shared/redis.js';
 import { WorkerMetrics } from '../shared/metrics.js';
 import { createGenerateProcessor } from './generate.processor.js';
+import type { CertificateAuthority } from './certificate-authority.js';
 import type { KeySource } from './key-source.js';
 
 export interface WorkerDeps {
@@ -22,6 +23,8 @@ export interface WorkerDeps {
   concurrency: number;
   /** Shape of the certificates issued (CERT_PROFILE); default `aws`. */
   certProfile?: CertProfile;
+  /** CERT_ISSUER=ca: the CA that signs every certificate; undefined: self-signed. */
+  ca?: CertificateAuthority | undefined;
   /** Stall detection: how long a job's lock lives without renewal, ms (default 10 000). */
   lockDurationMs?: number;
   /** How often to look for stalled jobs, ms (default 5000). */
@@ -101,6 +104,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     keySource: deps.keySource,
     log,
     profile: deps.certProfile,
+    ca: deps.ca,
   });
   const started = new Map<string, number>();
   const metrics = new WorkerMetrics(deps.redis, deps.keys, (err) =>

@@ -8,6 +8,7 @@ import { KeyVault } from '../../shared/crypto/key-vault.js';
 import { Keys } from '../../shared/keys.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
 import { createRedis, patientOptions, type RedisClient } from '../../shared/redis.js';
+import type { CertificateAuthority } from '../../worker/certificate-authority.js';
 import { directKeySource, type KeySource } from '../../worker/key-source.js';
 import { startWorker, type RunningWorker } from '../../worker/worker.js';
 
@@ -47,6 +48,8 @@ export interface ServiceOptions {
   prefix?: string;
   keySource?: KeySource;
   certProfile?: CertProfile;
+  /** CERT_ISSUER=ca: the CA workers sign with. */
+  ca?: CertificateAuthority;
   /** Turns the /admin/queues dashboard on. */
   adminPassword?: string;
   /** Accepted credentials; default: the development credential test/test, account 000000000000. */
@@ -84,6 +87,7 @@ export async function startService(redisUrl: string, opts: ServiceOptions = {}):
       log,
       concurrency: o.concurrency ?? 2,
       certProfile: opts.certProfile,
+      ca: opts.ca,
       ...(o.watchdogIntervalMs !== undefined ? { watchdogIntervalMs: o.watchdogIntervalMs } : {}),
     });
     workers.push(w);

@@ -1,0 +1,253 @@
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Agent, request } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { pipeline } from 'node:stream';
+import type { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { clientTlsOptions } from '../shared/client-tls.js';
+import type { KeyVault } from '../shared/crypto/key-vault.js';
+import type { Logger } from '../shared/logger.js';
+
+/** Thrown by {@link createGateway} when the gateway cannot start; the message says why. */
+export class GatewayStartError extends Error {
+  override name = 'GatewayStartError';
+}
+
+export interface GatewayOptions {
+  store: ClientCertificateStore;
+  vault: KeyVault;
+  accountId: string;
+  region: string;
+  /** The client certificate the gateway presents to the target. */
+  clientCertificateId: string;
+  /** `https://host:port[/base]`: requests go to the base path plus their own path and query. */
+  target: URL;
+  /** PEM bundle the target's certificate is verified against; undefined: the system's CAs. */
+  targetCa?: string | undefined;
+  log: Logger;
+  /** How often the gateway checks that its certificate still exists, ms (default 5000). */
+  refreshIntervalMs?: number;
+  /** How long the target may take to answer before the gateway answers 504, ms (default 29 000, as API Gateway). */
+  timeoutMs?: number;
+  /** Sockets kept to the target at most (default 256). */
+  maxSockets?: number;
+}
+
+export interface Gateway {
+  server: Server;
+  /** Starts listening; resolves with the gateway's own URL (`http://host:port`). */
+  listen(port: number, host: string): Promise<string>;
+  /** Re-reads the certificate's record now (the timer does it every refreshIntervalMs). */
+  refresh(): Promise<void>;
+  /** Whether the certificate has been found deleted. */
+  readonly deleted: boolean;
+  /** Stops listening and the refresh timer, and closes the sockets to the target. */
+  close(): Promise<void>;
+}
+
+/**
+ * Hop-by-hop headers (RFC 9110 section 7.6.1, and the pre-standard ones proxies still see): they
+ * describe one connection, so a proxy never forwards them. Headers a `Connection` header names are too.
+ */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** `rawHeaders` (name, value, name, value...) less the hop-by-hop ones and those `Connection` names. */
+function endToEnd(raw: string[]): string[] {
+  const named = new Set(HOP_BY_HOP);
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() === 'connection') {
+      for (const t of raw[i + 1]!.split(',')) named.add(t.trim().toLowerCase());
+    }
+  }
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    if (!named.has(raw[i]!.toLowerCase())) out.push(raw[i]!, raw[i + 1]!);
+  }
+  return out;
+}
+
+/**
+ * An HTTP reverse proxy that forwards every request to `target` over TLS, presenting client
+ * certificate `clientCertificateId` with its private key, as API Gateway does when it calls an
+ * integration backend. The key is opened once with the vault (see {@link clientTlsOptions}) and lives
+ * only in this process's memory, in the keep-alive agent's TLS options; it is never logged.
+ *
+ * Every `refreshIntervalMs` the gateway reads the record again: once the certificate is deleted it
+ * drops its sockets to the target (so the certificate is no longer presented) and answers 502 with a
+ * JSON message naming the id. Tag and description changes do not matter; a Redis failure during a
+ * refresh changes nothing (the certificate was not deleted, as far as anyone knows).
+ *
+ * @throws GatewayStartError when the certificate does not exist in `accountId`/`region`.
+ */
+export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
+  const { store, accountId, region, clientCertificateId: id, target } = opts;
+  if (target.protocol !== 'https:') {
+    throw new GatewayStartError(`the target must be an https:// URL, got ${target.href}`);
+  }
+  const log = opts.log.child({ component: 'gateway', clientCertificateId: id });
+  const tenant = { accountId, region };
+  const basePath = target.pathname.replace(/\/+$/, '');
+  const targetHost = target.host;
+
+  const open = async () => {
+    try {
+      return await clientTlsOptions({ store, vault: opts.vault, accountId, region, id });
+    } catch (err) {
+      if ((err as Error).name === 'NotFoundException') {
+        throw new GatewayStartError(
+          `client certificate ${id} was not found in account ${accountId}, region ${region}`,
+        );
+      }
+      throw err;
+    }
+  };
+  const newAgent = (tls: { key: string; cert: string }) =>
+    new Agent({
+      keepAlive: true,
+      maxSockets: opts.maxSockets ?? 256,
+      maxFreeSockets: opts.maxSockets ?? 256,
+      scheduling: 'lifo',
+      ...tls,
+      ...(opts.targetCa !== undefined ? { ca: opts.targetCa } : {}),
+    });
+
+  let tls = await open();
+  let agent: Agent | undefined = newAgent(tls);
+  let deleted = false;
+
+  const refresh = async () => {
+    let record;
+    try {
+      record = await store.get(tenant, id);
+    } catch (err) {
+      log.warn({ err }, 'could not check the client certificate: still presenting it');
+      return;
+    }
+    if (record === undefined) {
+      if (!deleted) {
+        deleted = true;
+        agent?.destroy();
+        agent = undefined;
+        log.warn('the client certificate was deleted: no longer presenting it, answering 502');
+      }
+      return;
+    }
+    if (deleted || record.pemEncodedCertificate !== tls.cert) {
+      // Not expected (ids are never reused), but a record that is back must be presented as it is now.
+      tls = await open();
+      agent?.destroy();
+      agent = newAgent(tls);
+      deleted = false;
+      log.info('client certificate (re)loaded');
+    }
+  };
+  const refreshSafely = () =>
+    refresh().catch((err: unknown) => log.error({ err }, 'client certificate refresh failed'));
+  const timer = setInterval(refreshSafely, opts.refreshIntervalMs ?? 5000);
+  timer.unref();
+
+  const fail = (res: ServerResponse, status: number, message: string) => {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const body = JSON.stringify({ message });
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      'x-amzn-errortype': status === 504 ? 'GatewayTimeoutException' : 'BadGatewayException',
+    });
+    res.end(body);
+  };
+
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    const current = agent;
+    if (current === undefined) {
+      req.resume();
+      fail(res, 502, `Client certificate ${id} was deleted: the gateway no longer presents it`);
+      return;
+    }
+    // Host names the target, as for any reverse proxy (and as the target's virtual hosts expect).
+    const headers = endToEnd(req.rawHeaders);
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i]!.toLowerCase() === 'host') headers[i + 1] = targetHost;
+    }
+    const upstream = request({
+      protocol: 'https:',
+      hostname: target.hostname.replace(/^\[|\]$/g, ''),
+      port: target.port || 443,
+      servername: /^[\d.]+$|:/.test(target.hostname) ? undefined : target.hostname,
+      method: req.method,
+      path: basePath + (req.url ?? '/'),
+      headers,
+      agent: current,
+      timeout: opts.timeoutMs ?? 29_000,
+    });
+    upstream.setNoDelay(true);
+    upstream.on('response', (up) => {
+      res.writeHead(up.statusCode ?? 502, up.statusMessage, endToEnd(up.rawHeaders));
+      pipeline(up, res, (err) => {
+        if (err) log.debug({ err: err.message }, 'response stream ended early');
+      });
+    });
+    upstream.on('timeout', () => {
+      upstream.destroy(new Error('timeout'));
+      fail(res, 504, 'Endpoint request timed out');
+    });
+    upstream.on('error', (err: NodeJS.ErrnoException) => {
+      // Already answered (the 504 above): let that answer finish.
+      if (res.writableEnded) return;
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      log.warn({ err: err.message, code: err.code }, 'request to the target failed');
+      fail(res, 502, `The gateway could not reach ${target.origin}: ${err.code ?? err.message}`);
+    });
+    // A client that goes away takes the request to the target with it.
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
+    pipeline(req, upstream, (err) => {
+      if (err) upstream.destroy();
+    });
+  };
+
+  const server = createServer(handle);
+  // Clients (load balancers, SDK agents) keep idle sockets longer than Node's 5 s default.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+
+  return {
+    server,
+    get deleted() {
+      return deleted;
+    },
+    refresh,
+    async listen(port, host) {
+      server.listen(port, host);
+      await once(server, 'listening');
+      const a = server.address() as AddressInfo;
+      const h = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+      return `http://${h}:${a.port}`;
+    },
+    async close() {
+      clearInterval(timer);
+      const closed = server.listening ? once(server, 'close') : Promise.resolve();
+      server.close();
+      server.closeIdleConnections();
+      agent?.destroy();
+      await closed;
+    },
+  };
+}
