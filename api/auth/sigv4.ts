@@ -142,7 +142,8 @@ export class SigV4Verifier extends SignatureV4Base {
       query: canonicalQueryBag(req.url.search, p.presigned),
       headers: {},
     };
-    const canonicalHeaders: Record<string, string> = {};
+    // Names come from the caller's SignedHeaders: a map with no prototype keeps `__proto__` a name.
+    const canonicalHeaders = Object.create(null) as Record<string, string>;
     for (const name of p.signedHeaders) {
       const v = req.headers.get(name);
       // A signed header that did not arrive cannot verify; leaving it out makes the comparison fail.
