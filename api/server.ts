@@ -58,7 +58,8 @@ export type ApiConfig = Pick<
   | 'rateLimitRps'
   | 'rateLimitBurst'
 > &
-  Partial<Pick<Config, 'redisClusterNodes' | 'adminPassword'>>;
+  Partial<Pick<Config, 'redisClusterNodes' | 'adminPassword'>> &
+  Partial<Pick<Config, 'allowedRegions' | 'keepAliveTimeoutMs' | 'metricsToken' | 'adminReadWrite'>>;
 
 export interface ApiOptions {
   /** Credentials to accept instead of CREDENTIALS_FILE (tests). */
@@ -136,7 +137,7 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     }
   };
 
-  const verifier = new SigV4Verifier(credentials);
+  const verifier = new SigV4Verifier(credentials, { allowedRegions: config.allowedRegions });
   const reloadCredentials = (): boolean => {
     const file = config.credentialsFile;
     if (!file) {
