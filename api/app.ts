@@ -38,6 +38,8 @@ export interface AppDeps {
   throttle?: Throttle;
   /** Prometheus metrics: counts every request and serves /metrics. Absent: no /metrics. */
   metrics?: ApiMetrics;
+  /** Bearer token /metrics requires (METRICS_TOKEN); absent: /metrics is open. */
+  metricsToken?: string;
   /** The queue dashboard at /admin/queues; absent (no ADMIN_PASSWORD): that path is a 404. */
   admin?: { queue: Queue; password: string };
 }
@@ -104,7 +106,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use(authenticate({ verifier: deps.verifier, throttle: deps.throttle }));
 
   app.route('/', healthRoutes(deps.health));
-  if (deps.metrics) app.route('/', metricsRoutes(deps.metrics));
+  if (deps.metrics) app.route('/', metricsRoutes(deps.metrics, deps.metricsToken));
   if (deps.admin) app.route('/', adminRoutes(deps.admin.queue, deps.admin.password));
   app.route('/', clientCertificateRoutes(deps));
   app.route('/', tagRoutes(deps));

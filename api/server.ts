@@ -164,6 +164,7 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
 
   const app = createApp({
     metrics: new ApiMetrics({ redis, keys, queue }),
+    metricsToken: config.metricsToken,
     admin: config.adminPassword ? { queue, password: config.adminPassword } : undefined,
     issuer,
     store,
