@@ -165,7 +165,9 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
   const app = createApp({
     metrics: new ApiMetrics({ redis, keys, queue }),
     metricsToken: config.metricsToken,
-    admin: config.adminPassword ? { queue, password: config.adminPassword } : undefined,
+    admin: config.adminPassword
+      ? { queue, password: config.adminPassword, readWrite: config.adminReadWrite === true }
+      : undefined,
     issuer,
     store,
     log,
