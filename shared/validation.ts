@@ -122,7 +122,7 @@ export function validateClientCertificatePatch(
     }
     const { op, path, value } = operation;
     if (typeof op !== 'string' || !(PATCH_OPS as readonly string[]).includes(op)) {
-      // aws-behaviour.md: an op outside the JSON-Patch set is a BadRequestException (wording from AWS's model check).
+      // docs/aws-behaviour.md, "Update (patch)": an op outside the enum is a BadRequestException in AWS's model-check words.
       throw new BadRequestError(
         `1 validation error detected: Value ${typeof op === 'string' ? `'${op}'` : 'null'} at 'updateClientCertificateInput.patchOperations.${i + 1}.member.op' failed to satisfy constraint: Member must satisfy enum value set: [${PATCH_OPS.join(', ')}]`,
       );
