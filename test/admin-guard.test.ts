@@ -3,12 +3,28 @@ import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { LoginBackoff } from '../api/auth/login-backoff.js';
 import { adminRoutes } from '../api/routes/admin.js';
+import { loadConfig } from '../shared/config.js';
 import { QUEUE_NAME } from '../shared/jobs.js';
 import { useRedis, useService } from './helpers/fixture.js';
 
 const PASSWORD = 'correct horse battery staple';
 const basic = (p: string) => ({ authorization: `Basic ${Buffer.from(`admin:${p}`).toString('base64')}` });
 const RETRY_FAILED = `/admin/queues/api/queues/${QUEUE_NAME}/retry/failed`;
+
+describe('ADMIN_READ_WRITE and METRICS_TOKEN', () => {
+  it('default to a read-only dashboard and an open /metrics; anything but true/false is a ConfigError', () => {
+    const c = loadConfig({});
+    assert.equal(c.adminReadWrite, false);
+    assert.equal(c.metricsToken, undefined);
+    assert.equal(loadConfig({ ADMIN_READ_WRITE: 'true' }).adminReadWrite, true);
+    assert.equal(loadConfig({ ADMIN_READ_WRITE: 'false' }).adminReadWrite, false);
+    assert.throws(
+      () => loadConfig({ ADMIN_READ_WRITE: 'yes' }),
+      /ADMIN_READ_WRITE must be true or false, got "yes"/,
+    );
+    assert.equal(loadConfig({ METRICS_TOKEN: 'tok' }).metricsToken, 'tok');
+  });
+});
 
 describe('LoginBackoff', () => {
   it('lets 3 wrong passwords through, then doubles a wait per failure, per client, until a right one', () => {
