@@ -31,13 +31,13 @@ function publicRoutes(deps: AppDeps): Hono<AppEnv> {
   app.route(
     '/',
     deps.metrics
-      ? answerWrongMethods(metricsRoutes(deps.metrics))
+      ? answerWrongMethods(metricsRoutes(deps.metrics, deps.metricsToken))
       : ownPaths(new Hono(), '/metrics', '/metrics/'),
   );
   app.route(
     '/',
     deps.admin
-      ? adminRoutes(deps.admin.queue, deps.admin.password)
+      ? adminRoutes(deps.admin.queue, deps.admin.password, deps.admin)
       : ownPaths(new Hono(), ADMIN_BASE_PATH, `${ADMIN_BASE_PATH}/*`),
   );
   return app;

@@ -4,6 +4,7 @@ import type { Logger } from '../shared/logger.js';
 import type { ApiMetrics } from '../shared/metrics.js';
 import type { SigV4Verifier } from './auth/sigv4.js';
 import type { Issuer } from './issuer.js';
+import type { AdminOptions } from './routes/admin.js';
 import type { HealthCheck } from './routes/health.js';
 import type { Throttle } from './throttle.js';
 
@@ -19,6 +20,8 @@ export interface AppDeps {
   throttle?: Throttle;
   /** Prometheus metrics: counts every request and serves /metrics. Absent: no /metrics. */
   metrics?: ApiMetrics;
+  /** Bearer token /metrics requires (METRICS_TOKEN); absent: /metrics is open. */
+  metricsToken?: string;
   /** The queue dashboard at /admin/queues; absent (no ADMIN_PASSWORD): that path is a 404. */
-  admin?: { queue: Queue; password: string };
+  admin?: { queue: Queue; password: string } & AdminOptions;
 }

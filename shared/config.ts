@@ -1,6 +1,7 @@
 // shared/: code both processes (api/, worker/) and the operator scripts import: config, Redis, keys, store, jobs, errors.
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { parseAllowedRegions } from './regions.js';
 import { AWS_REGION } from './validation.js';
 
 /** Thrown by {@link loadConfig}; the message names every bad variable. */
@@ -95,6 +96,13 @@ export function defaultWorkerConcurrency(cores = availableParallelism()): number
  * burst is 40 requests per account) and refills in ~6 s of one core.
  */
 export const DEFAULT_KEY_POOL_SIZE = 32;
+
+/**
+ * How long an idle keep-alive connection stays open, ms. Above the idle time of the clients and load
+ * balancers in front (AWS's ALB: 60 s; the AWS SDK's agent keeps sockets for as long as the server
+ * does), so a client never reuses a socket the server has just closed (ECONNRESET). Node's own is 5 s.
+ */
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -259,6 +267,35 @@ export const variables = z.object({
   CA_KEY_FILE: trimmed().describe(
     "The signing CA's private key, unencrypted PEM, RSA or EC. Required with `CERT_ISSUER=ca`; read by workers only, never logged, never stored in Redis.",
   ),
+  ALLOWED_REGIONS: trimmed()
+    .transform((v, ctx) => {
+      if (v === undefined) return undefined;
+      const regions = parseAllowedRegions(v);
+      if (typeof regions === 'string') {
+        ctx.addIssue({ code: 'custom', message: regions });
+        return z.NEVER;
+      }
+      return regions;
+    })
+    .describe(
+      "Comma-separated regions a request's SigV4 scope may name. Unset: every region that exists in the AWS SDK's partition data; any other region is a 403 `InvalidSignatureException` before Redis is asked. A name that does not exist is refused at start.",
+    ),
+  KEEP_ALIVE_TIMEOUT_MS: intFrom(DEFAULT_KEEP_ALIVE_TIMEOUT_MS, 1000, 290_000).describe(
+    "How long an idle keep-alive connection stays open, ms; the headers timeout is 1 s above it. Keep it above the idle timeout of the clients and load balancers in front (Node's own default, 5 s, reset the AWS SDK's pooled sockets).",
+  ),
+  METRICS_TOKEN: trimmed().describe(
+    'Bearer token `/metrics` requires (`Authorization: Bearer <token>`, else 401). Unset: `/metrics` is open, like `/health`.',
+  ),
+  ADMIN_READ_WRITE: z
+    .enum(['true', 'false', ''], {
+      error: (iss) => `must be true or false, got ${JSON.stringify(iss.input)}`,
+    })
+    .optional()
+    .transform((v) => v === 'true')
+    .meta({ accepts: '`true`, `false`' })
+    .describe(
+      '`true` lets the queue dashboard retry, promote, clean and delete jobs; otherwise it is read-only. Wrong dashboard passwords are slowed down either way.',
+    ),
 });
 
 type Variables = z.output<typeof variables>;

@@ -1,3 +1,4 @@
+import { tagMap } from './client-certificate.js';
 import { BadRequestError } from './errors.js';
 
 /** What an AWS region name looks like (us-east-1, us-gov-west-1, cn-north-1, ...). */
@@ -52,10 +53,10 @@ export function validateTagKey(k: string, field = 'tags'): void {
 
 /**
  * Validates a tag map as GenerateClientCertificate and TagResource take it.
- * @returns the map, or `{}` when absent.
+ * @returns the map (with no prototype: see {@link tagMap}), empty when absent.
  */
 export function validateTags(v: unknown, field = 'tags'): Record<string, string> {
-  if (v === undefined) return {};
+  if (v === undefined) return tagMap();
   if (!isPlainObject(v))
     throw new BadRequestError(`${field} must be an object mapping tag keys to string values`);
   const keys = Object.keys(v);
@@ -81,8 +82,7 @@ export function validateTags(v: unknown, field = 'tags'): Record<string, string>
     }
     entries.push([k, value]);
   }
-  // fromEntries defines own properties, so a key such as "__proto__" stays a plain tag.
-  return Object.fromEntries(entries);
+  return tagMap(entries);
 }
 
 /** Parses a request body that must be a JSON object (an empty body counts as `{}`). */
@@ -122,7 +122,7 @@ export function validateClientCertificatePatch(
     }
     const { op, path, value } = operation;
     if (typeof op !== 'string' || !(PATCH_OPS as readonly string[]).includes(op)) {
-      // aws-behaviour.md: an op outside the JSON-Patch set is a BadRequestException (wording from AWS's model check).
+      // docs/aws-behaviour.md, "Update (patch)": an op outside the enum is a BadRequestException in AWS's model-check words.
       throw new BadRequestError(
         `1 validation error detected: Value ${typeof op === 'string' ? `'${op}'` : 'null'} at 'updateClientCertificateInput.patchOperations.${i + 1}.member.op' failed to satisfy constraint: Member must satisfy enum value set: [${PATCH_OPS.join(', ')}]`,
       );
