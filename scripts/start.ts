@@ -57,7 +57,8 @@ async function chooseRedis(): Promise<string | undefined> {
   if (config.embeddedRedis === 'never' || spawnSync('redis-server', ['--version']).error) {
     log.fatal(
       'No Redis: nothing answers on 127.0.0.1:6379 and there is no redis-server binary on PATH. ' +
-        'Start one with `docker compose up -d redis` (it listens on 127.0.0.1:6379), ' +
+        'Start one with `docker compose -f docker-compose.yml -f docker-compose.redis-port.yml up -d redis` ' +
+        '(it listens on 127.0.0.1:6379), ' +
         'or install it (Debian/Ubuntu: `apt-get install redis-server`; macOS: `brew install redis`), or set REDIS_URL.',
     );
     process.exit(1);
