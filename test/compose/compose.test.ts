@@ -59,8 +59,13 @@ function probe(): { compose: string[] } | { skip: string } {
 
 const found = probe();
 
-describe('the Docker image and the compose stack', { skip: 'skip' in found ? found.skip : false }, () => {
+/** Why the suite cannot run here; each test is then reported skipped with it (the summary counts them). */
+const skip = 'skip' in found ? found.skip : undefined;
+
+describe('the Docker image and the compose stack', () => {
   const compose = 'compose' in found ? found.compose : [];
+  /** A test of this suite: skipped, with the reason, where the suite cannot run. */
+  const test = (name: string, fn: () => Promise<void>) => it(name, { skip: skip ?? false }, fn);
   let port = 0;
   let url = '';
   const env: NodeJS.ProcessEnv = { ...process.env };
@@ -125,6 +130,7 @@ describe('the Docker image and the compose stack', { skip: 'skip' in found ? fou
   const container = async (service: string) => (await run(['ps', '-q', service])).trim().split('\n')[0]!;
 
   before(async () => {
+    if (skip) return;
     port = await freePort();
     url = `http://127.0.0.1:${port}`;
     env.API_PORT = String(port);
@@ -133,12 +139,13 @@ describe('the Docker image and the compose stack', { skip: 'skip' in found ? fou
     await healthy(1);
   });
   after(async () => {
+    if (skip) return;
     // Whatever happened: containers, network, volumes and the images built here go; so do dangling build stages.
     await run(['down', '-v', '--rmi', 'local', '--timeout', '5']).catch(() => undefined);
     spawnSync('docker', ['image', 'prune', '-f'], { timeout: 60_000 });
   });
 
-  it('runs the service as user node, with production dependencies only, and Redis not published', async () => {
+  test('runs the service as user node, with production dependencies only, and Redis not published', async () => {
     const api = await container('api');
     assert.equal(ok('docker', ['exec', api, 'id', '-un']).out, 'node');
     const modules = ok('docker', ['exec', api, 'ls', 'node_modules']).out.split('\n');
@@ -149,7 +156,7 @@ describe('the Docker image and the compose stack', { skip: 'skip' in found ? fou
     assert.equal(ok('docker', ['port', redis]).out, '', 'Redis is published on the host');
   });
 
-  it('issues a real certificate through the AWS SDK', async () => {
+  test('issues a real certificate through the AWS SDK', async () => {
     const client = awsClient(url);
     const o = await generate(client, { description: 'compose', tags: { team: 'ci' } });
     client.destroy();
@@ -159,7 +166,7 @@ describe('the Docker image and the compose stack', { skip: 'skip' in found ? fou
     issued.set(o.cert.clientCertificateId!, o.cert.pemEncodedCertificate!);
   });
 
-  it('scales to 3 workers and issues 12 certificates at once', async () => {
+  test('scales to 3 workers and issues 12 certificates at once', async () => {
     await run(['up', '-d', '--scale', 'worker=3']);
     await healthy(3);
     const client = awsClient(url);
@@ -174,7 +181,7 @@ describe('the Docker image and the compose stack', { skip: 'skip' in found ? fou
     assert.equal(issued.size, 13);
   });
 
-  it('serves every certificate after the API restarts', async () => {
+  test('serves every certificate after the API restarts', async () => {
     await run(['restart', 'api']);
     await healthy(3);
     const client = awsClient(url);
@@ -185,7 +192,7 @@ describe('the Docker image and the compose stack', { skip: 'skip' in found ? fou
     client.destroy();
   });
 
-  it('keeps every certificate across down and up (the AOF volume), and issues again', async () => {
+  test('keeps every certificate across down and up (the AOF volume), and issues again', async () => {
     await run(['down', '--timeout', '30']);
     await run(['up', '-d']);
     await healthy(1);
@@ -204,7 +211,7 @@ describe('the Docker image and the compose stack', { skip: 'skip' in found ? fou
     assert.ok(o.ok, outcome(o));
   });
 
-  it('down -v removes the containers and the volumes', async () => {
+  test('down -v removes the containers and the volumes', async () => {
     await run(['down', '-v', '--timeout', '30']);
     const label = `label=com.docker.compose.project=${PROJECT}`;
     assert.equal(ok('docker', ['ps', '-aq', '--filter', label]).out, '');
