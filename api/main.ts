@@ -1,5 +1,5 @@
 import { loadConfig } from '../shared/config.js';
-import { createLogger } from '../shared/logger.js';
+import { createServiceLogger } from '../shared/logger.js';
 import { installShutdown } from '../shared/shutdown.js';
 import { startApi } from './server.js';
 
@@ -10,7 +10,7 @@ try {
   process.stderr.write(`${(err as Error).message}\n`);
   process.exit(1);
 }
-const log = createLogger(config.logLevel, 'api');
+const log = createServiceLogger(config, 'api');
 let api;
 try {
   api = await startApi(config, log);

@@ -12,7 +12,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from '../shared/config.js';
-import { createLogger } from '../shared/logger.js';
+import { createServiceLogger } from '../shared/logger.js';
 import { requiredThreadpoolSize } from '../worker/threadpool.js';
 
 let config: Config;
@@ -22,7 +22,7 @@ try {
   process.stderr.write(`${(err as Error).message}\n`);
   process.exit(1);
 }
-const log = createLogger(config.logLevel, 'launcher');
+const log = createServiceLogger(config, 'launcher');
 const children = new Set<ChildProcess>();
 let stopping = false;
 let redisProc: ChildProcess | undefined;

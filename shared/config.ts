@@ -58,6 +58,8 @@ export function defaultWorkerConcurrency(cores = availableParallelism()): number
 export const DEFAULT_KEY_POOL_SIZE = 32;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** LOG_FORMAT: `auto` picks pretty lines for a person at a terminal and JSON for everything else. */
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
 
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).optional().default('development'),
@@ -81,6 +83,12 @@ const schema = z.object({
   WORKER_PROCESSES: intFrom('WORKER_PROCESSES', 1, 0, 64),
   GENERATE_TIMEOUT_MS: intFrom('GENERATE_TIMEOUT_MS', 30_000, 100, 600_000),
   LOG_LEVEL: z.enum(LOG_LEVELS).optional().default('info'),
+  LOG_FORMAT: z
+    .enum(LOG_FORMATS, {
+      error: (iss) => `LOG_FORMAT must be one of ${LOG_FORMATS.join(', ')}, got ${JSON.stringify(iss.input)}`,
+    })
+    .optional()
+    .default('auto'),
   MASTER_KEY: z.string().optional(),
   MASTER_KEYS_PREVIOUS: z.string().optional(),
   MASTER_KEY_FILE: z.string().optional().default('.data/master.key'),
@@ -178,6 +186,8 @@ export interface Config {
    */
   shutdownTimeoutMs: number;
   logLevel: (typeof LOG_LEVELS)[number];
+  /** `auto`: pretty lines on a terminal outside production, JSON otherwise; or always `json` / `pretty`. */
+  logFormat: (typeof LOG_FORMATS)[number];
   /** Base64 of 32 bytes; undefined in development means "use or create MASTER_KEY_FILE". */
   masterKey: string | undefined;
   /** Older master keys still accepted for decryption (rotation). */
@@ -274,6 +284,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerWatchdogIntervalMs: e.WORKER_WATCHDOG_INTERVAL_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     masterKey,
     previousMasterKeys,
     masterKeyFile: e.MASTER_KEY_FILE,

@@ -97,7 +97,8 @@ describe('a production install of the build (npm ci --omit=dev, as in the Docker
       UV_THREADPOOL_SIZE: '4',
     };
     const api = run('dist/api/main.js', env);
-    run('dist/worker/main.js', env);
+    // pino-pretty is a runtime dependency too: LOG_FORMAT=pretty loads it as a transport.
+    run('dist/worker/main.js', { ...env, LOG_FORMAT: 'pretty' });
     await waitFor(
       () => {
         const listening = api.stdout.find((l) => l.includes('"API listening"'));
@@ -133,9 +134,13 @@ describe('a production install of the build (npm ci --omit=dev, as in the Docker
     client.destroy();
   });
 
-  it('logs JSON lines when stdout is not a terminal', () => {
-    const logs = procs.flatMap((p) => p.stdout);
-    assert.ok(logs.length >= 2);
-    for (const line of logs) assert.doesNotThrow(() => JSON.parse(line), line);
+  it('logs JSON lines when stdout is not a terminal, and pretty lines with LOG_FORMAT=pretty', () => {
+    const [api, worker] = procs;
+    assert.ok(api!.stdout.length >= 2);
+    for (const line of api!.stdout) assert.doesNotThrow(() => JSON.parse(line), line);
+    assert.ok(
+      worker!.stdout.some((l) => /INFO.* \(worker\/\d+\): .*worker ready/.test(l)),
+      worker!.stdout.join('\n'),
+    );
   });
 });
