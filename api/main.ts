@@ -1,11 +1,11 @@
 // api/: the HTTP front (Hono), speaking API Gateway's ClientCertificate API; it enqueues, the workers generate.
 import { loadConfigOrExit } from '../shared/config.js';
-import { createLogger } from '../shared/logger.js';
+import { createServiceLogger } from '../shared/logger.js';
 import { installShutdown } from '../shared/shutdown.js';
 import { startApi } from './server.js';
 
 const config = loadConfigOrExit();
-const log = createLogger(config.logLevel, 'api');
+const log = createServiceLogger(config, 'api');
 let api;
 try {
   api = await startApi(config, log);

@@ -1,7 +1,7 @@
 // bench/: `npm run bench`: measuring (load.ts, figures.ts), processes (procs.ts) and the results table (report.ts).
 /**
  * `npm run bench`: how fast the service issues certificates on this machine, against the machine's
- * own bound, measured in one run. The README's Performance section says what each figure means.
+ * own bound, measured in one run. docs/performance.md says what each figure means.
  *
  *   npm run bench                    # full run, ~7 min: builds dist/, starts redis-server, the API and workers
  *   npm run bench -- --quick         # smoke check, ~2 min (too few keys to judge the throughput targets)

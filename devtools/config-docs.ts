@@ -45,6 +45,21 @@ export async function renderConfigDocs(): Promise<string> {
     'of a worker process, where key generation runs. libuv reads it once, before `main.ts` runs, so a worker',
     'started with too few (`npm run start:worker`, `node dist/worker/main.js`) relaunches itself once with enough.',
     '',
+    'The mTLS gateway (`npm run gateway`) reads its own `GATEWAY_*` variables (or the same flags) beside these;',
+    'see [mtls-gateway.md](mtls-gateway.md).',
+    '',
+    '## Read by the compose file only',
+    '',
+    'These are read by `docker compose` / `docker-compose` from your shell (or a `.env` file), not by the service:',
+    '',
+    '| variable | default | meaning |',
+    '| --- | --- | --- |',
+    '| `API_PORT` | `8080` | host port the API is published on (`127.0.0.1:API_PORT`) |',
+    '| `REDIS_PORT` | `6379` | host port Redis is published on, only with `-f docker-compose.yml -f docker-compose.redis-port.yml` |',
+    '',
+    'The compose file also passes `NODE_ENV`, `LOG_LEVEL`, `MASTER_KEY`, `GENERATE_TIMEOUT_MS` and `UV_THREADPOOL_SIZE`',
+    'from your shell to the containers.',
+    '',
   ].join('\n');
   const options = await prettier.resolveConfig(CONFIG_DOCS_PATH);
   return prettier.format(text, { ...options, parser: 'markdown' });

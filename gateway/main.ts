@@ -11,7 +11,7 @@ import { ClientCertificateStore } from '../shared/client-certificate.store.js';
 import { loadConfig } from '../shared/config.js';
 import { loadKeyVault } from '../shared/crypto/master-key.js';
 import { Keys } from '../shared/keys.js';
-import { createLogger } from '../shared/logger.js';
+import { createServiceLogger } from '../shared/logger.js';
 import { createRedis, failFastOptions } from '../shared/redis.js';
 import { installShutdown } from '../shared/shutdown.js';
 import { loadGatewayConfig } from './config.js';
@@ -33,7 +33,7 @@ try {
 } catch (err) {
   exit((err as Error).message);
 }
-const log = createLogger(config.logLevel, 'gateway');
+const log = createServiceLogger(config, 'gateway');
 let targetCa: string | undefined;
 if (gw.targetCaFile !== undefined) {
   try {

@@ -5,7 +5,7 @@
  *
  * Why not run the TypeScript through tsx in production: tsx's loader costs each process about 35 MB of
  * RSS, and its keep-names transform wraps every function it creates; the API answers a
- * GetClientCertificate with less CPU as plain JavaScript (README, Performance).
+ * GetClientCertificate with less CPU as plain JavaScript (docs/performance.md).
  */
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';

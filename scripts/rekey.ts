@@ -26,7 +26,7 @@ Re-seals the private key of every client certificate of every account and region
 MASTER_KEY. Records are opened with MASTER_KEY or any key in MASTER_KEYS_PREVIOUS; a record already
 under MASTER_KEY is only checked. Safe to run while the service runs, and to re-run.
   --dry-run   open every record and report what would be re-sealed; write nothing
-Environment: MASTER_KEY, MASTER_KEYS_PREVIOUS, REDIS_URL or REDIS_CLUSTER_NODES, REDIS_PREFIX (see README).`;
+Environment: MASTER_KEY, MASTER_KEYS_PREVIOUS, REDIS_URL or REDIS_CLUSTER_NODES, REDIS_PREFIX (see docs/configuration.md).`;
 
 /** Failures listed one by one; beyond this, only the counts per reason. */
 const MAX_LISTED = 50;

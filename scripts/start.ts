@@ -13,13 +13,13 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfigOrExit } from '../shared/config.js';
-import { createLogger } from '../shared/logger.js';
+import { createServiceLogger } from '../shared/logger.js';
 import { redisServerArgs } from '../shared/redis-server.js';
 import { EXIT_CONFIG } from '../worker/certificate-authority.js';
 import { requiredThreadpoolSize } from '../worker/threadpool.js';
 
 const config = loadConfigOrExit();
-const log = createLogger(config.logLevel, 'launcher');
+const log = createServiceLogger(config, 'launcher');
 const children = new Set<ChildProcess>();
 let stopping = false;
 let redisProc: ChildProcess | undefined;
@@ -54,7 +54,8 @@ async function chooseRedis(): Promise<string | undefined> {
   if (config.embeddedRedis === 'never' || spawnSync('redis-server', ['--version']).error) {
     log.fatal(
       'No Redis: nothing answers on 127.0.0.1:6379 and there is no redis-server binary on PATH. ' +
-        'Start one with `docker compose up -d redis` (it listens on 127.0.0.1:6379), ' +
+        'Start one with `docker compose -f docker-compose.yml -f docker-compose.redis-port.yml up -d redis` ' +
+        '(it listens on 127.0.0.1:6379), ' +
         'or install it (Debian/Ubuntu: `apt-get install redis-server`; macOS: `brew install redis`), or set REDIS_URL.',
     );
     process.exit(1);

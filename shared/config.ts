@@ -105,6 +105,8 @@ export const DEFAULT_KEY_POOL_SIZE = 32;
 export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** LOG_FORMAT: `auto` picks pretty lines for a person at a terminal and JSON for everything else. */
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
 
 /** One Redis Cluster seed node. */
 export interface RedisNode {
@@ -169,6 +171,9 @@ export const variables = z.object({
     'How long a GenerateClientCertificate waits for its job before answering 503, ms.',
   ),
   LOG_LEVEL: oneOf(LOG_LEVELS, 'info').describe('Lowest level of log lines written.'),
+  LOG_FORMAT: oneOf(LOG_FORMATS, 'auto').describe(
+    '`auto`: pretty lines (pino-pretty) on a terminal outside production, JSON whenever stdout is not a terminal or `NODE_ENV=production`; `json` or `pretty` force one.',
+  ),
   MASTER_KEY: trimmed()
     .refine((v) => v === undefined || base64Key(v), KEY_MESSAGE)
     .describe(

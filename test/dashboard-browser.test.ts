@@ -4,7 +4,7 @@
  * browser asks for it or in the address (admin:PASSWORD@host). Skipped without Chromium: set CHROMIUM_PATH, or
  * install it (Debian: `apt-get install chromium`).
  *
- * DASHBOARD_SCREENSHOT=docs/dashboard.png also writes the screenshot the README shows.
+ * DASHBOARD_SCREENSHOT=docs/dashboard.png also writes the screenshot docs/operations.md shows.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';

@@ -2,7 +2,7 @@
 import { loadConfigOrExit } from '../shared/config.js';
 import { loadKeyVault } from '../shared/crypto/master-key.js';
 import { Keys } from '../shared/keys.js';
-import { createLogger } from '../shared/logger.js';
+import { createServiceLogger } from '../shared/logger.js';
 import { createRedis, patientOptions } from '../shared/redis.js';
 import { startRuntimeStats } from '../shared/runtime-stats.js';
 import { installShutdown } from '../shared/shutdown.js';
@@ -16,7 +16,7 @@ import { startWorker } from './worker.js';
 const REFILL_PARALLELISM = 1;
 
 const config = loadConfigOrExit();
-const log = createLogger(config.logLevel, 'worker');
+const log = createServiceLogger(config, 'worker');
 const needed = requiredThreadpoolSize(
   config.workerConcurrency,
   config.keyPoolSize > 0 ? REFILL_PARALLELISM : 0,

@@ -27,7 +27,7 @@ export const USAGE = `usage: npm run bulk -- --count N [--description TEXT] [--t
 
 Issues N client certificates through the worker queue and writes one public record per line to
 FILE.ndjson. Re-run the same command after an interruption to complete the batch.
-Environment: REDIS_URL, REDIS_PREFIX, DEFAULT_ACCOUNT_ID, DEFAULT_REGION (see README).`;
+Environment: REDIS_URL, REDIS_PREFIX, DEFAULT_ACCOUNT_ID, DEFAULT_REGION (see docs/configuration.md).`;
 
 /**
  * Parses and validates the bulk CLI's arguments with the API's own rules for description and tags.
