@@ -1,7 +1,7 @@
 import { serve, type ServerType } from '@hono/node-server';
 import { Queue, QueueEvents } from 'bullmq';
 import { ClientCertificateStore } from '../shared/client-certificate.store.js';
-import type { Config } from '../shared/config.js';
+import { DEFAULT_KEEP_ALIVE_TIMEOUT_MS, type Config } from '../shared/config.js';
 import { DEFAULT_JOB_OPTIONS, QUEUE_NAME, type GenerateData, type GenerateResult } from '../shared/jobs.js';
 import { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
@@ -58,7 +58,8 @@ export type ApiConfig = Pick<
   | 'rateLimitRps'
   | 'rateLimitBurst'
 > &
-  Partial<Pick<Config, 'redisClusterNodes' | 'adminPassword'>>;
+  Partial<Pick<Config, 'redisClusterNodes' | 'adminPassword'>> &
+  Partial<Pick<Config, 'allowedRegions' | 'keepAliveTimeoutMs' | 'metricsToken' | 'adminReadWrite'>>;
 
 export interface ApiOptions {
   /** Credentials to accept instead of CREDENTIALS_FILE (tests). */
@@ -136,7 +137,7 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     }
   };
 
-  const verifier = new SigV4Verifier(credentials);
+  const verifier = new SigV4Verifier(credentials, { allowedRegions: config.allowedRegions });
   const reloadCredentials = (): boolean => {
     const file = config.credentialsFile;
     if (!file) {
@@ -210,6 +211,13 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     const s = serve({ fetch, hostname: config.host, port: config.port }, () => resolve(s));
     s.once('error', reject);
   });
+  // Idle keep-alive sockets stay open longer than the clients in front keep theirs (see
+  // DEFAULT_KEEP_ALIVE_TIMEOUT_MS); the headers timeout must exceed it, or Node cuts a slow request's
+  // headers on a reused socket first.
+  const keepAliveMs = config.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
+  const http1 = server as ServerType & { keepAliveTimeout: number; headersTimeout: number };
+  http1.keepAliveTimeout = keepAliveMs;
+  http1.headersTimeout = keepAliveMs + 1000;
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;

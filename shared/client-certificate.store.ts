@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import type { ClientCertificate } from './client-certificate.js';
+import { tagMap, type ClientCertificate } from './client-certificate.js';
 import { CLIENT_CERTIFICATE_ID } from './ids.js';
 import { Keys, type Tenant } from './keys.js';
 import { isCluster } from './redis.js';
@@ -117,9 +117,12 @@ return -1`,
 type ScriptName = keyof typeof SCRIPTS;
 type Scripted = { [K in ScriptName]: (...args: (string | number)[]) => Promise<number> };
 
-/** A flat HGETALL reply from a script ([k1, v1, k2, v2, ...]) as a record. */
+/**
+ * A flat HGETALL reply from a script ([k1, v1, k2, v2, ...]) as a map with no prototype: the tag hash's
+ * fields are callers' tag keys (`__proto__` among them).
+ */
 function pairs(flat: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out = tagMap();
   for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
   return out;
 }
@@ -366,7 +369,7 @@ function fromHash(
     pemEncodedCertificate: f.pem,
     createdDate: Number(f.created),
     expirationDate: Number(f.expires),
-    tags: Object.fromEntries(Object.entries(tags ?? {})),
+    tags: tagMap(Object.entries(tags ?? {})),
   };
   if (f.description !== undefined) c.description = f.description;
   return c;

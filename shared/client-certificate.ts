@@ -10,6 +10,18 @@ export interface ClientCertificate {
   tags: Record<string, string>;
 }
 
+/**
+ * A map of tag keys to values with no prototype. Tag keys come from callers, and on a `{}` a key such as
+ * `__proto__` or `constructor` names a member of Object.prototype: `obj[key] = v` with `__proto__`
+ * stores nothing, and `key in obj` is true for `toString` before it is set. Every tag map the service
+ * builds is one of these (JSON.stringify and Object.entries read it as usual).
+ */
+export function tagMap(entries: Iterable<readonly [string, string]> = []): Record<string, string> {
+  const map = Object.create(null) as Record<string, string>;
+  for (const [k, v] of entries) map[k] = v;
+  return map;
+}
+
 /** AWS issues certificates valid for exactly 365 days. */
 export const VALIDITY_SECONDS = 365 * 24 * 60 * 60;
 

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { AWS_REGION } from './validation.js';
+import { parseAllowedRegions } from './regions.js';
 
 /** Thrown by {@link loadConfig}; the message names every bad variable. */
 export class ConfigError extends Error {
@@ -56,6 +57,13 @@ export function defaultWorkerConcurrency(cores = availableParallelism()): number
  * burst is 40 requests per account) and refills in ~6 s of one core.
  */
 export const DEFAULT_KEY_POOL_SIZE = 32;
+
+/**
+ * How long an idle keep-alive connection stays open, ms. Above the idle time of the clients and load
+ * balancers in front (AWS's ALB: 60 s; the AWS SDK's agent keeps sockets for as long as the server
+ * does), so a client never reuses a socket the server has just closed (ECONNRESET). Node's own is 5 s.
+ */
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -114,6 +122,15 @@ const schema = z.object({
     .optional()
     .default('aws'),
   EMBEDDED_REDIS_PORT: intFrom('EMBEDDED_REDIS_PORT', 6390, 1, 65535),
+  // Hardening (issue 13): regions, keep-alive, /metrics and dashboard access.
+  ALLOWED_REGIONS: z.string().optional(),
+  KEEP_ALIVE_TIMEOUT_MS: intFrom('KEEP_ALIVE_TIMEOUT_MS', DEFAULT_KEEP_ALIVE_TIMEOUT_MS, 1000, 290_000),
+  METRICS_TOKEN: z.string().optional(),
+  ADMIN_READ_WRITE: z
+    .enum(['true', 'false', ''], {
+      error: (iss) => `ADMIN_READ_WRITE must be true or false, got ${JSON.stringify(iss.input)}`,
+    })
+    .optional(),
 });
 
 /** One Redis Cluster seed node. */
@@ -201,6 +218,17 @@ export interface Config {
   certProfile: CertProfile;
   /** Port of the redis-server `npm start` launches when no Redis is configured or found. */
   embeddedRedisPort: number;
+  /**
+   * Regions a request's SigV4 scope may name (ALLOWED_REGIONS); undefined: every region in the AWS SDK's
+   * partition data. Any other region is a 403 before Redis is asked.
+   */
+  allowedRegions: Set<string> | undefined;
+  /** Idle keep-alive connections stay open this long, ms; the headers timeout is set 1 s above it. */
+  keepAliveTimeoutMs: number;
+  /** Bearer token /metrics requires (METRICS_TOKEN); undefined: /metrics is open. */
+  metricsToken: string | undefined;
+  /** Whether the queue dashboard may retry, promote, clean and delete jobs (ADMIN_READ_WRITE=true). */
+  adminReadWrite: boolean;
 }
 
 function checkKey(name: string, value: string): string | undefined {
@@ -256,6 +284,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   // CREDENTIALS_FILE is required in production only by the API (api/auth/credentials.ts): workers never need it.
   const credentialsFile = e.CREDENTIALS_FILE?.trim() || undefined;
+  let allowedRegions: Set<string> | undefined;
+  if (e.ALLOWED_REGIONS !== undefined && e.ALLOWED_REGIONS.trim() !== '') {
+    const regions = parseAllowedRegions(e.ALLOWED_REGIONS);
+    if (typeof regions === 'string') problems.push(regions);
+    else allowedRegions = regions;
+  }
   if (problems.length) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   return {
     nodeEnv: e.NODE_ENV,
@@ -288,5 +322,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     certProfile: e.CERT_PROFILE,
     adminPassword: e.ADMIN_PASSWORD || undefined,
     embeddedRedisPort: e.EMBEDDED_REDIS_PORT,
+    allowedRegions,
+    keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,
+    metricsToken: e.METRICS_TOKEN || undefined,
+    adminReadWrite: e.ADMIN_READ_WRITE === 'true',
   };
 }

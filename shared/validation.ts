@@ -1,3 +1,4 @@
+import { tagMap } from './client-certificate.js';
 import { BadRequestError } from './errors.js';
 
 /** What an AWS region name looks like (us-east-1, us-gov-west-1, cn-north-1, ...). */
@@ -67,10 +68,10 @@ export function validateTagKey(k: string, field = 'tags'): void {
 
 /**
  * Validates a tag map as GenerateClientCertificate and TagResource take it.
- * @returns the map, or `{}` when absent.
+ * @returns the map (with no prototype: see {@link tagMap}), empty when absent.
  */
 export function validateTags(v: unknown, field = 'tags'): Record<string, string> {
-  if (v === undefined) return {};
+  if (v === undefined) return tagMap();
   if (!isPlainObject(v))
     throw new BadRequestError(`${field} must be an object mapping tag keys to string values`);
   const keys = Object.keys(v);
@@ -96,8 +97,7 @@ export function validateTags(v: unknown, field = 'tags'): Record<string, string>
     }
     entries.push([k, value]);
   }
-  // fromEntries defines own properties, so a key such as "__proto__" stays a plain tag.
-  return Object.fromEntries(entries);
+  return tagMap(entries);
 }
 
 /** Parses a request body that must be a JSON object (an empty body counts as `{}`). */

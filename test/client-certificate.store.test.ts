@@ -53,7 +53,7 @@ describe('ClientCertificateStore (real Redis)', () => {
     assert.equal(await store.untag(T, alias, ['team']), false);
     assert.equal(await store.delete(T, alias), false);
     assert.deepEqual(await conn.hgetall(keys.tags(T, 'abc123')), { team: 'payments' }, 'tags untouched');
-    assert.deepEqual((await store.get(T, 'abc123'))?.tags, { team: 'payments' });
+    assert.deepEqual({ ...(await store.get(T, 'abc123'))?.tags }, { team: 'payments' });
   });
 
   it('delete removes the record with its sealed key, the tags and the index entry', async () => {
@@ -113,7 +113,7 @@ describe('ClientCertificateStore (real Redis)', () => {
     await put('tag001', { a: '1', b: '2' });
     assert.equal(await store.tag(T, 'tag001', { b: '3', c: '4' }, 3), 'ok');
     assert.equal(await store.tag(T, 'tag001', { d: '5', a: '6' }, 3), 'limit');
-    assert.deepEqual((await store.get(T, 'tag001'))?.tags, { a: '1', b: '3', c: '4' });
+    assert.deepEqual({ ...(await store.get(T, 'tag001'))?.tags }, { a: '1', b: '3', c: '4' });
     assert.equal(await store.tag(T, 'nosuch', { a: '1' }, 3), 'notfound');
     assert.equal(await conn.exists(keys.tags(T, 'nosuch')), 0);
   });

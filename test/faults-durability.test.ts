@@ -33,7 +33,7 @@ describe('durability', () => {
     assert.ok(stored, 'the certificate is gone after the restart');
     assert.equal(stored.pemEncodedCertificate, made.cert.pemEncodedCertificate);
     assert.equal(stored.description, 'keep me');
-    assert.deepEqual(stored.tags, { a: 'b' });
+    assert.deepEqual({ ...stored.tags }, { a: 'b' });
     // The private key survived too, still sealed.
     const sealed = await store.getEncryptedKey(TENANT, made.cert.clientCertificateId!);
     assert.ok(sealed && !sealed.includes('PRIVATE KEY'));

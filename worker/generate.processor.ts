@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import { VALIDITY_SECONDS, type ClientCertificate } from '../shared/client-certificate.js';
+import { VALIDITY_SECONDS, tagMap, type ClientCertificate } from '../shared/client-certificate.js';
 import type { ClientCertificateStore } from '../shared/client-certificate.store.js';
 import type { CertProfile } from '../shared/config.js';
 import { keyAad, type KeyVault } from '../shared/crypto/key-vault.js';
@@ -65,7 +65,7 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
       pemEncodedCertificate: pem,
       createdDate,
       expirationDate: createdDate + VALIDITY_SECONDS,
-      tags: d.tags,
+      tags: tagMap(Object.entries(d.tags)),
     };
     if (d.description !== undefined) certificate.description = d.description;
 

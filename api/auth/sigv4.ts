@@ -14,7 +14,7 @@ import {
 } from '../../shared/errors.js';
 import type { Credential, CredentialStore } from './credentials.js';
 import { NodeSha256, sha256Hex } from './sha256.js';
-import { AWS_REGION } from '../../shared/validation.js';
+import { isAwsRegion } from '../../shared/regions.js';
 
 /** The service name every signature must be scoped to. */
 export const SIGNING_SERVICE = 'apigateway';
@@ -69,11 +69,15 @@ interface Parsed {
  */
 export class SigV4Verifier extends SignatureV4Base {
   private readonly now: () => number;
+  /** ALLOWED_REGIONS, or undefined for every region that exists. */
+  private readonly allowedRegions: ReadonlySet<string> | undefined;
+  /** Regions found to exist (a few dozen at most: only names that pass are kept). */
+  private readonly knownRegions = new Set<string>();
   private readonly signingKeys = new WeakMap<Credential, Map<string, Buffer>>();
 
   constructor(
     private credentials: CredentialStore,
-    opts: { now?: () => number } = {},
+    opts: { now?: () => number; allowedRegions?: ReadonlySet<string> } = {},
   ) {
     // region and credentials are per request here; the base class only keeps them for signing.
     super({
@@ -84,6 +88,7 @@ export class SigV4Verifier extends SignatureV4Base {
       applyChecksum: false,
     });
     this.now = opts.now ?? Date.now;
+    this.allowedRegions = opts.allowedRegions;
   }
 
   /**
@@ -142,7 +147,8 @@ export class SigV4Verifier extends SignatureV4Base {
       query: canonicalQueryBag(req.url.search, p.presigned),
       headers: {},
     };
-    const canonicalHeaders: Record<string, string> = {};
+    // Names come from the caller's SignedHeaders: a map with no prototype keeps `__proto__` a name.
+    const canonicalHeaders = Object.create(null) as Record<string, string>;
     for (const name of p.signedHeaders) {
       const v = req.headers.get(name);
       // A signed header that did not arrive cannot verify; leaving it out makes the comparison fail.
@@ -304,11 +310,21 @@ export class SigV4Verifier extends SignatureV4Base {
         `Credential should be scoped to correct service: '${SIGNING_SERVICE}'. `,
       );
     }
-    if (!AWS_REGION.test(p.region)) {
+    if (!this.regionAccepted(p.region)) {
+      // docs/aws-behaviour.md, "Regions": AWS's answer to a scope naming a region that does not exist.
       throw new InvalidSignatureError(
         `Credential should be scoped to a valid region, not '${p.region.slice(0, 50)}'. `,
       );
     }
+  }
+
+  /** A region that exists (the AWS SDK's partition data) and, when ALLOWED_REGIONS is set, is in it. */
+  private regionAccepted(region: string): boolean {
+    if (this.allowedRegions) return this.allowedRegions.has(region);
+    if (this.knownRegions.has(region)) return true;
+    if (!isAwsRegion(region)) return false;
+    this.knownRegions.add(region);
+    return true;
   }
 
   private checkDate(p: Parsed): void {

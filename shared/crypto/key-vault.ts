@@ -1,5 +1,8 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 
+/** GCM's full authentication tag; the only length the vault writes or accepts. */
+const TAG_BYTES = 16;
+
 /**
  * AES-256-GCM envelope for private keys at rest.
  *
@@ -29,7 +32,9 @@ export class KeyVault {
 
   encrypt(plaintext: Buffer, aad: string): string {
     const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.keys.get(this.currentKeyId)!, iv);
+    const cipher = createCipheriv('aes-256-gcm', this.keys.get(this.currentKeyId)!, iv, {
+      authTagLength: TAG_BYTES,
+    });
     cipher.setAAD(Buffer.from(aad));
     const ct = Buffer.concat([cipher.update(plaintext), cipher.final()]);
     const tag = cipher.getAuthTag();
@@ -48,9 +53,17 @@ export class KeyVault {
       throw new Error('malformed key envelope');
     const key = this.keys.get(keyId);
     if (!key) throw new Error(`key envelope was sealed with unknown master key ${keyId}`);
-    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+    // GCM accepts tags as short as 4 bytes unless told otherwise, and a short tag is far easier to forge:
+    // every envelope this vault writes has a 16-byte tag, so nothing else is accepted.
+    const authTag = Buffer.from(tag, 'base64url');
+    if (authTag.length !== TAG_BYTES) {
+      throw new Error(`key envelope has a ${authTag.length}-byte authentication tag, not ${TAG_BYTES}`);
+    }
+    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'), {
+      authTagLength: TAG_BYTES,
+    });
     decipher.setAAD(Buffer.from(aad));
-    decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+    decipher.setAuthTag(authTag);
     return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]);
   }
 

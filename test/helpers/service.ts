@@ -59,6 +59,8 @@ export interface ServiceOptions {
   loadShedding?: boolean;
   /** Master keys, current first (default: one fresh random key). */
   masterKeys?: string[];
+  /** More API settings (ALLOWED_REGIONS, KEEP_ALIVE_TIMEOUT_MS, METRICS_TOKEN, ADMIN_READ_WRITE, ...). */
+  api?: Partial<ApiConfig>;
 }
 
 /** The API and `workers` in-process worker(s) on a real Redis, under a fresh key prefix. */
@@ -104,6 +106,7 @@ export async function startService(redisUrl: string, opts: ServiceOptions = {}):
     rateLimitRps: opts.rateLimit?.rps ?? 0,
     rateLimitBurst: opts.rateLimit?.burst ?? 40,
     adminPassword: opts.adminPassword,
+    ...opts.api,
   };
   const apiOptions = {
     credentials: opts.credentials ?? [{ ...DEV_CREDENTIAL, allow: [...DEV_CREDENTIAL.allow] }],
