@@ -25,7 +25,7 @@ describe('conformance: the service answers as the reference model says (fast-che
 
   it(`${RUNS} random command sequences, compared after every step`, async (t) => {
     const seed = process.env.CONFORMANCE_SEED ? Number(process.env.CONFORMANCE_SEED) : Date.now() | 0;
-    t.diagnostic(`seed ${seed} (replay: npm run fuzz -- --runs ${RUNS} --seed ${seed})`);
+    t.diagnostic(`seed ${seed} (replay: npm run fuzz -- --runs ${RUNS} --seed ${seed} --max-commands 30)`);
     const details = await fuzz(s, { runs: RUNS, seed, maxCommands: 30, switches: switchesFromEnv() });
     t.diagnostic(`${s.stats.operations} operations in ${s.stats.runs} sequences`);
     assert.ok(!details.failed, fc.defaultReportMessage(details) ?? 'failed');
@@ -85,6 +85,44 @@ describe('conformance: the service answers as the reference model says (fast-che
           },
           sdk: true,
         },
+      ]));
+
+    it('a SigV4 scope for a region that does not exist is a 403 (issue 13: zz-fake-9 was a new tenant)', () =>
+      replay(s, [
+        {
+          caller: { cred: 0, region: 'zz-fake-9' },
+          step: { op: 'update', id: { own: 0 }, body: '{"patchOperations":[]}' },
+          sdk: false,
+        },
+        { caller: { cred: 2, region: 'us-east-9' }, step: { op: 'generate', body: '{}' }, sdk: true },
+        { caller: { hostile: 'wrong-secret', region: 'mars-north-1' }, step: { op: 'list' }, sdk: false },
+      ]));
+
+    it('tag keys named like Object.prototype members round-trip (issue 13: __proto__ was lost on Get and GetTags)', () =>
+      replay(s, [
+        {
+          caller: us,
+          step: { op: 'generate', body: '{"tags":{"__proto__":"e","constructor":"b","toString":"c"}}' },
+          sdk: false,
+        },
+        { caller: us, step: { op: 'get', id: { own: 0 } }, sdk: false },
+        { caller: us, step: { op: 'getTags', arn: { form: 'good', id: { own: 0 } } }, sdk: false },
+        {
+          caller: us,
+          step: {
+            op: 'tag',
+            arn: { form: 'good', id: { own: 0 } },
+            body: '{"tags":{"hasOwnProperty":"h","__proto__":"f"}}',
+          },
+          sdk: false,
+        },
+        { caller: us, step: { op: 'list' }, sdk: false },
+        {
+          caller: us,
+          step: { op: 'untag', arn: { form: 'good', id: { own: 0 } }, tagKeys: ['__proto__'] },
+          sdk: false,
+        },
+        { caller: us, step: { op: 'getTags', arn: { form: 'good', id: { own: 0 } } }, sdk: true },
       ]));
 
     it('a body over 64 KiB is a 413 before the caller’s permissions are looked at (model: the body is read first)', () =>

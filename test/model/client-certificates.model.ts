@@ -347,6 +347,16 @@ export class ClientCertificatesModel {
         },
       };
     }
+    // The credential scope is checked before the signature is computed (the scope names its key).
+    if (!this.opts.regions.has(call.region)) {
+      return {
+        expected: {
+          status: 403,
+          error: 'InvalidSignatureException',
+          message: { prefix: 'Credential should be scoped to a valid region' },
+        },
+      };
+    }
     if (cred.secretAccessKey !== call.secretAccessKey) {
       return {
         expected: {
@@ -355,15 +365,6 @@ export class ClientCertificatesModel {
           message: {
             prefix: 'The request signature we calculated does not match the signature you provided.',
           },
-        },
-      };
-    }
-    if (!this.opts.regions.has(call.region)) {
-      return {
-        expected: {
-          status: 403,
-          error: 'InvalidSignatureException',
-          message: { prefix: 'Credential should be scoped to a valid region' },
         },
       };
     }

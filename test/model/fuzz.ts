@@ -14,7 +14,7 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     path: { type: 'string' },
     'replay-path': { type: 'string' },
-    'max-commands': { type: 'string', default: '40' },
+    'max-commands': { type: 'string', default: '60' },
   },
 });
 const runs = Number(values.runs);
