@@ -125,6 +125,14 @@ describe('conformance: the service answers as the reference model says (fast-che
         { caller: us, step: { op: 'getTags', arn: { form: 'good', id: { own: 0 } } }, sdk: true },
       ]));
 
+    it('a record whose only tag is __proto__, listed through the SDK (the runner: the SDK keeps that key in lists only)', () =>
+      replay(s, [
+        { caller: us, step: { op: 'generate', body: '{"tags":{"__proto__":""}}' }, sdk: false },
+        { caller: us, step: { op: 'list' }, sdk: true },
+        { caller: us, step: { op: 'get', id: { own: 0 } }, sdk: true },
+        { caller: us, step: { op: 'list' }, sdk: false },
+      ]));
+
     it('a body over 64 KiB is a 413 before the caller’s permissions are looked at (model: the body is read first)', () =>
       replay(s, [
         {
