@@ -35,7 +35,7 @@ import {
 
 // ---- the world the commands run in ---------------------------------------------------------------
 
-/** Accounts and credentials of the conformance service: two accounts, one of them with a small quota. */
+/** Accounts and credentials of the conformance service: two accounts, one of them with a quota of 1. */
 export const CREDENTIALS: Credential[] = [
   { accessKeyId: 'test', secretAccessKey: 'test', accountId: '000000000000', allow: ['apigateway:*'] },
   {
@@ -49,14 +49,14 @@ export const CREDENTIALS: Credential[] = [
     secretAccessKey: 'bob-secret',
     accountId: '222222222222',
     allow: ['apigateway:*'],
-    clientCertificateLimit: 2,
+    clientCertificateLimit: 1,
   },
   {
     accessKeyId: 'bob-reader',
     secretAccessKey: 'reader-secret',
     accountId: '222222222222',
     allow: ['apigateway:GET'],
-    clientCertificateLimit: 2,
+    clientCertificateLimit: 1,
   },
 ];
 export const REAL_REGIONS = ['us-east-1', 'eu-west-1', 'ap-south-1'];
@@ -159,7 +159,7 @@ export type CallerRef =
 export type Step =
   | { op: 'generate'; body: Body }
   | { op: 'get' | 'delete'; id: IdRef }
-  | { op: 'list'; limit?: string; position?: PosRef }
+  | { op: 'list'; limit?: string; position?: PosRef; /** Pages to follow after this one. */ follow?: number }
   | { op: 'update'; id: IdRef; body: Body }
   | { op: 'tag'; arn: ArnRef; body: Body }
   | { op: 'untag'; arn: ArnRef; tagKeys: string[] }
@@ -230,7 +230,7 @@ export function resolve(m: ClientCertificatesModel, spec: StepSpec): { call: Cal
         else position = `${pick(tokens, s.position.tamper) ?? 'QUJD'}A`;
       }
       op = {
-        op: 'list',
+        op: 'list' as const,
         ...(s.limit !== undefined ? { limit: s.limit } : {}),
         ...(position !== undefined ? { position } : {}),
       };
@@ -642,7 +642,7 @@ const onlyFields = (b: unknown, keys: string[]) =>
 // ---- the fast-check command ----------------------------------------------------------------------------
 
 /** A per-run cap on Generates: key generation costs ~200 ms of CPU each. */
-export const GENERATES_PER_RUN = 6;
+export const GENERATES_PER_RUN = 5;
 
 export class StepCommand implements fc.AsyncCommand<World['model'], World['real']> {
   resolved?: string;
@@ -652,14 +652,31 @@ export class StepCommand implements fc.AsyncCommand<World['model'], World['real'
   }
   async run(m: ClientCertificatesModel, real: Real): Promise<void> {
     if (this.spec.step.op === 'generate') bumpGenerates(m);
-    const { call, arnEncoded } = resolve(m, this.spec);
+    let made = await this.once(m, real, this.spec);
+    // A walk: follow the positions handed out, page after page, as the SDK paginators and CLI do.
+    const s = this.spec.step;
+    for (let page = 0; s.op === 'list' && page < (s.follow ?? 0) && made.position !== undefined; page++) {
+      const next: Step = {
+        op: 'list',
+        ...(s.limit !== undefined ? { limit: s.limit } : {}),
+        position: { lit: made.position },
+      };
+      made = await this.once(m, real, { ...this.spec, step: next });
+    }
+  }
+  private async once(m: ClientCertificatesModel, real: Real, spec: StepSpec) {
+    const { call, arnEncoded } = resolve(m, spec);
     this.resolved = describeCall(call, arnEncoded);
     const p = m.predict(call);
-    const sdk = this.spec.sdk ? sdkCommand(call) : undefined;
+    const sdk = spec.sdk ? sdkCommand(call) : undefined;
     const before = Date.now();
     const a = sdk ? await sendSdk(real, call, sdk) : await sendRaw(real, call, arnEncoded);
     const after = Date.now();
-    real.stats.count(call.op.op, a.status, a.error);
+    real.stats.count(
+      call.op.op === 'list' && call.op.position !== undefined ? 'list(position)' : call.op.op,
+      a.status,
+      a.error,
+    );
     if (a.status >= 500) throw new Divergence(`5xx: ${a.status} ${a.error}: ${a.message} (${this.resolved})`);
     try {
       const made = compare(call, p, a, { before, after });
@@ -667,6 +684,7 @@ export class StepCommand implements fc.AsyncCommand<World['model'], World['real'
         throw new Divergence(`Generate answered an id already in use: ${made.record.id}`);
       }
       m.commit(call, p, made);
+      return made;
     } catch (err) {
       if (err instanceof Divergence) err.message = `${this.resolved} via ${a.via}: ${err.message}`;
       throw err;
