@@ -20,7 +20,7 @@ import type { Throttle } from './throttle.js';
 import type { ApiMetrics } from '../shared/metrics.js';
 import type { Issuer } from './issuer.js';
 import { clientCertificateRoutes } from './routes/client-certificates.js';
-import { adminRoutes } from './routes/admin.js';
+import { adminRoutes, type AdminOptions } from './routes/admin.js';
 import { httpMetrics, metricsRoutes } from './routes/metrics.js';
 import { healthRoutes, type HealthCheck } from './routes/health.js';
 import { tagRoutes } from './routes/tags.js';
@@ -38,8 +38,10 @@ export interface AppDeps {
   throttle?: Throttle;
   /** Prometheus metrics: counts every request and serves /metrics. Absent: no /metrics. */
   metrics?: ApiMetrics;
+  /** Bearer token /metrics requires (METRICS_TOKEN); absent: /metrics is open. */
+  metricsToken?: string;
   /** The queue dashboard at /admin/queues; absent (no ADMIN_PASSWORD): that path is a 404. */
-  admin?: { queue: Queue; password: string };
+  admin?: { queue: Queue; password: string } & AdminOptions;
 }
 
 /** Known paths and their methods, so a wrong method gets 405 rather than 404. */
@@ -104,8 +106,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use(authenticate({ verifier: deps.verifier, throttle: deps.throttle }));
 
   app.route('/', healthRoutes(deps.health));
-  if (deps.metrics) app.route('/', metricsRoutes(deps.metrics));
-  if (deps.admin) app.route('/', adminRoutes(deps.admin.queue, deps.admin.password));
+  if (deps.metrics) app.route('/', metricsRoutes(deps.metrics, deps.metricsToken));
+  if (deps.admin) app.route('/', adminRoutes(deps.admin.queue, deps.admin.password, deps.admin));
   app.route('/', clientCertificateRoutes(deps));
   app.route('/', tagRoutes(deps));
 

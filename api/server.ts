@@ -164,7 +164,10 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
 
   const app = createApp({
     metrics: new ApiMetrics({ redis, keys, queue }),
-    admin: config.adminPassword ? { queue, password: config.adminPassword } : undefined,
+    metricsToken: config.metricsToken,
+    admin: config.adminPassword
+      ? { queue, password: config.adminPassword, readWrite: config.adminReadWrite === true }
+      : undefined,
     issuer,
     store,
     log,

@@ -190,7 +190,24 @@ export class ClientCertificateStore {
       tags.length / 2,
       ...tags,
     );
+    if (r === 1) await this.indexExpiry('zadd', t, c.clientCertificateId, c.expirationDate);
     return r === 1 ? 'created' : r === 0 ? 'exists' : 'cancelled';
+  }
+
+  /**
+   * Keeps the cross-tenant expiry index (`Keys.expiry`) that /metrics counts. It lives in another hash
+   * slot than the tenant's keys, so it cannot join their script on a Redis Cluster: it is written right
+   * after, best-effort (a metric, never a record; a failure here must not fail a Generate or Delete
+   * that has happened). A process dying between the two writes leaves the index one entry off until
+   * that entry's date passes.
+   */
+  private async indexExpiry(op: 'zadd' | 'zrem', t: Tenant, id: string, expires = 0): Promise<void> {
+    const member = this.keys.expiryMember(t, id);
+    const write =
+      op === 'zadd'
+        ? this.redis.zadd(this.keys.expiry, expires, member)
+        : this.redis.zrem(this.keys.expiry, member);
+    await write.then(undefined, () => undefined);
   }
 
   /**
@@ -314,7 +331,9 @@ export class ClientCertificateStore {
   async delete(t: Tenant, id: string): Promise<boolean> {
     if (!isId(id)) return false;
     const k = this.keys;
-    return (await this.redis.ccDelete(k.certificate(t, id), k.tags(t, id), k.index(t), id)) === 1;
+    const deleted = (await this.redis.ccDelete(k.certificate(t, id), k.tags(t, id), k.index(t), id)) === 1;
+    if (deleted) await this.indexExpiry('zrem', t, id);
+    return deleted;
   }
 
   /** Merges tags; never leaves more than `max`. */

@@ -71,6 +71,20 @@ export class Keys {
     return { tenant: { accountId: m[1]!, region: m[2]! }, id: m[3]! };
   }
 
+  /**
+   * Sorted set of every existing certificate of every tenant, `{@link expiryMember}` → notAfter (epoch
+   * s), kept by the store on create and delete, so /metrics counts what expires soon with one ZCOUNT.
+   * In the queue's hash slot, as one key across tenants.
+   */
+  get expiry(): string {
+    return `{${this.prefix}}:metrics:expiry`;
+  }
+
+  /** A certificate's member in {@link expiry}. */
+  expiryMember(t: Tenant, id: string): string {
+    return `${t.accountId}:${t.region}:${id}`;
+  }
+
   /** Sorted set: worker id → last heartbeat (epoch ms). */
   get workers(): string {
     return `{${this.prefix}}:workers`;

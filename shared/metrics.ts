@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { RedisClient } from './client-certificate.store.js';
 import { HEARTBEAT_TTL_MS } from './heartbeat.js';
-import type { Keys, Tenant } from './keys.js';
+import type { Keys } from './keys.js';
 
 /*
  * Why worker figures travel through Redis: workers run in other processes (and on other hosts) and
@@ -23,7 +23,6 @@ function metricKeys(keys: Keys) {
   return {
     counters: `${keys.queuePrefix}:metrics`,
     keyPool: `${keys.queuePrefix}:metrics:keypool`,
-    expiry: `${keys.queuePrefix}:metrics:expiry`,
   };
 }
 
@@ -39,8 +38,11 @@ export class WorkerMetrics {
     this.k = metricKeys(keys);
   }
 
-  /** A certificate was created, `durationMs` after its job became active; it expires at `expirationDate` (epoch s). */
-  async issued(t: Tenant, id: string, durationMs: number, expirationDate: number): Promise<void> {
+  /**
+   * A certificate was created, `durationMs` after its job became active. (Its expiry is indexed by the
+   * store itself, which also sees deletes.)
+   */
+  async issued(durationMs: number): Promise<void> {
     const seconds = durationMs / 1000;
     const bucket = GENERATION_BUCKETS.find((b) => seconds <= b);
     const m = this.redis
@@ -48,8 +50,7 @@ export class WorkerMetrics {
       .hincrby(this.k.counters, 'issued', 1)
       .hincrby(this.k.counters, 'generation_count', 1)
       .hincrbyfloat(this.k.counters, 'generation_sum', seconds)
-      .hincrby(this.k.counters, `generation_le_${bucket ?? '+Inf'}`, 1)
-      .zadd(this.k.expiry, expirationDate, `${t.accountId}:${t.region}:${id}`);
+      .hincrby(this.k.counters, `generation_le_${bucket ?? '+Inf'}`, 1);
     await m.exec().then(undefined, this.onError);
   }
 
@@ -161,22 +162,21 @@ export class ApiMetrics {
   }
 
   /**
-   * Counts from the expiry index, checking each candidate still exists (a deleted certificate's entry
-   * is dropped here, so Delete needs no second write). Only certificates due within the window are
-   * checked, so the cost follows what is about to expire, not the whole population.
+   * One ZCOUNT over the expiry index the store keeps on create and delete (`Keys.expiry`), in one round
+   * trip with the removal of entries already past: the same Redis work per scrape however many
+   * certificates exist or expire soon, across every tenant.
    */
   private async expiringSoon(): Promise<number> {
     const now = Math.floor(Date.now() / 1000);
-    const members = await this.deps.redis.zrangebyscore(this.k.expiry, now, now + EXPIRING_WINDOW_SECONDS);
-    const exists = await Promise.all(
-      members.map((m) => {
-        const [accountId, region, id] = m.split(':') as [string, string, string];
-        return this.deps.redis.exists(this.deps.keys.certificate({ accountId, region }, id));
-      }),
-    );
-    const gone = members.filter((_, i) => exists[i] === 0);
-    if (gone.length) await this.deps.redis.zrem(this.k.expiry, ...gone);
-    return members.length - gone.length;
+    const key = this.deps.keys.expiry;
+    const res = await this.deps.redis
+      .multi()
+      .zremrangebyscore(key, '-inf', `(${now}`)
+      .zcount(key, now, now + EXPIRING_WINDOW_SECONDS)
+      .exec();
+    const [err, count] = res?.[1] ?? [new Error('expiry count: no reply')];
+    if (err) throw err;
+    return Number(count);
   }
 }
 

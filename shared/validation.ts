@@ -145,7 +145,7 @@ export function validateClientCertificatePatch(
     }
   });
   if (enumErrors.length > 0) {
-    // aws-behaviour.md: an op outside the JSON-Patch set is a BadRequestException (wording from AWS's model check).
+    // docs/aws-behaviour.md, "Update (patch)": an op outside the enum is a BadRequestException in AWS's model-check words.
     const n = enumErrors.length;
     throw new BadRequestError(`${n} validation error${n > 1 ? 's' : ''} detected: ${enumErrors.join('; ')}`);
   }

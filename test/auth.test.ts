@@ -12,6 +12,7 @@ import { hasTool, runTool } from './helpers/aws-clients.js';
 import { awsClient } from './helpers/aws-client.js';
 
 const MISMATCH =
+  // AWS's words: docs/aws-behaviour.md, "Authentication".
   'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.';
 
 async function expectError(res: Response, status: number, type: string, message?: string | RegExp) {
@@ -101,11 +102,13 @@ describe('SigV4 authentication', () => {
 
   it('rejects a request without Authorization as MissingAuthenticationTokenException', async () => {
     const res = await fetch(`${url}/clientcertificates`, { method: 'POST', body: '{}' });
+    // AWS's words: docs/aws-behaviour.md, "Authentication".
     await expectError(res, 403, 'MissingAuthenticationTokenException', 'Missing Authentication Token');
   });
 
   it('rejects an unsigned request to an unknown path the same way (routes are not revealed)', async () => {
     const res = await fetch(`${url}/no/such/thing`);
+    // AWS's words: docs/aws-behaviour.md, "Authentication".
     await expectError(res, 403, 'MissingAuthenticationTokenException', 'Missing Authentication Token');
   });
 
@@ -119,6 +122,7 @@ describe('SigV4 authentication', () => {
       res,
       403,
       'UnrecognizedClientException',
+      // AWS's words: docs/aws-behaviour.md, "Authentication".
       'The security token included in the request is invalid.',
     );
   });
@@ -199,6 +203,7 @@ describe('SigV4 authentication', () => {
       res,
       403,
       'InvalidSignatureException',
+      // AWS's words: docs/aws-behaviour.md, "Authentication".
       /^Signature expired: \d{8}T\d{6}Z is now earlier than \d{8}T\d{6}Z \(\d{8}T\d{6}Z - 15 min\.\)$/,
     );
   });
@@ -206,6 +211,7 @@ describe('SigV4 authentication', () => {
   it('rejects a request dated more than 15 minutes ahead', async () => {
     const date = new Date(Date.now() + 20 * 60_000);
     const res = await signedFetch(url, '/clientcertificates', { method: 'POST', body: '{}', date });
+    // AWS's words: docs/aws-behaviour.md, "Authentication".
     await expectError(res, 403, 'InvalidSignatureException', /^Signature not yet current: /);
   });
 
@@ -253,6 +259,7 @@ describe('SigV4 authentication', () => {
       res,
       403,
       'InvalidSignatureException',
+      // AWS's words: docs/aws-behaviour.md, "Authentication".
       "Credential should be scoped to correct service: 'apigateway'. ",
     );
     res = await signedFetch(url, '/clientcertificates', { method: 'POST', body: '{}', region: 'moon}:x' });
@@ -260,6 +267,7 @@ describe('SigV4 authentication', () => {
       res,
       403,
       'InvalidSignatureException',
+      // AWS's words: docs/aws-behaviour.md, "Regions".
       /^Credential should be scoped to a valid region/,
     );
   });
@@ -296,6 +304,7 @@ describe('SigV4 authentication', () => {
       presignExpiresIn: 60,
       date: new Date(Date.now() - 5 * 60_000),
     });
+    // AWS's words: docs/aws-behaviour.md, "Authentication".
     await expectError(res, 403, 'InvalidSignatureException', /^Signature expired: .* - 60 sec\.\)$/);
     const { url: u } = await signRequest(url, '/clientcertificates/nosuchid', { presignExpiresIn: 60 });
     res = await fetch(u.replace('nosuchid', 'otherid'));

@@ -21,6 +21,7 @@ import { awsClient } from './helpers/aws-client.js';
 import { signedFetch } from './helpers/signed-fetch.js';
 
 const US = { accountId: '000000000000', region: 'us-east-1' };
+// AWS's words: docs/aws-behaviour.md, "Errors".
 const NOT_FOUND = 'Invalid Client Certificate identifier specified';
 const arn = (id: string, region = 'us-east-1') => `arn:aws:apigateway:${region}::/clientcertificates/${id}`;
 const strip = ({ $metadata: _m, ...rest }: { $metadata: unknown } & ClientCertificate) => rest;
@@ -228,6 +229,7 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
           [{ op: 'replace', path: '/pemEncodedCertificate', value: 'x' }],
           400,
           'BadRequestException',
+          // AWS's words: docs/aws-behaviour.md, "Update (patch)".
           "Invalid patch path  '/pemEncodedCertificate' specified for op 'replace'. Must be one of: [/description]",
         ],
         [
@@ -238,6 +240,7 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
           ],
           400,
           'BadRequestException',
+          // AWS's words: docs/aws-behaviour.md, "Update (patch)".
           "Invalid patch path  '/tags/a' specified for op 'replace'. Must be one of: [/description]",
         ],
         [
@@ -245,6 +248,7 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
           [{ op: 'add', path: '/description', value: 'x' }],
           400,
           'BadRequestException',
+          // AWS's words: docs/aws-behaviour.md, "Update (patch)".
           "Invalid patch path  '/description' specified for op 'add'. Please choose supported operations",
         ],
         [
@@ -255,6 +259,7 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
           ],
           400,
           'BadRequestException',
+          // AWS's words: docs/aws-behaviour.md, "Update (patch)".
           "1 validation error detected: Value 'frobnicate' at 'updateClientCertificateInput.patchOperations.2.member.op' failed to satisfy constraint: Member must satisfy enum value set: [add, remove, move, test, replace, copy]",
         ],
         [

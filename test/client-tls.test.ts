@@ -168,6 +168,7 @@ describe('clientTlsOptions', () => {
         region: 'us-east-1',
         id: 'nope00',
       }),
+      // AWS's words: docs/aws-behaviour.md, "Errors".
       { name: 'NotFoundException', message: 'Invalid Client Certificate identifier specified' },
     );
   });

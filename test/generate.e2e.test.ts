@@ -157,6 +157,7 @@ describe('GenerateClientCertificate end to end (real Redis, BullMQ, worker, HTTP
         { path: '/clientcertificates', method: 'POST', body: '{bad' },
         400,
         'BadRequestException',
+        // AWS's words: docs/aws-behaviour.md, "Operations".
         /^Could not parse request body into json/,
       ],
       [

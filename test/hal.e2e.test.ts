@@ -143,6 +143,7 @@ describe('HAL rendering with Accept: application/hal+json (real Redis, worker, s
     const res = await signedFetch(fx.svc.api.url, '/clientcertificates/zzzzzz', { headers: { accept: HAL } });
     assert.equal(res.status, 404);
     assert.equal(res.headers.get('x-amzn-errortype'), 'NotFoundException');
+    // AWS's words: docs/aws-behaviour.md, "Errors".
     assert.deepEqual(await res.json(), { message: 'Invalid Client Certificate identifier specified' });
   });
 

@@ -64,6 +64,7 @@ const CASES: Case[] = [
     body: '['.repeat(60_000),
     status: 400,
     type: 'BadRequestException',
+    // AWS's words: docs/aws-behaviour.md, "Operations".
     message: /^Could not parse request body into json/,
   },
   {
@@ -73,6 +74,7 @@ const CASES: Case[] = [
     body: '{"description":',
     status: 400,
     type: 'BadRequestException',
+    // AWS's words: docs/aws-behaviour.md, "Operations".
     message: /^Could not parse request body into json/,
   },
   {
@@ -82,6 +84,7 @@ const CASES: Case[] = [
     body: new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]),
     status: 400,
     type: 'BadRequestException',
+    // AWS's words: docs/aws-behaviour.md, "Operations".
     message: /^Could not parse request body into json/,
   },
   ...['[]', '"text"', '42', 'null', 'true'].map((body) => ({
@@ -401,6 +404,7 @@ const FAMILY_CASES: Case[] = [
     body: '{"patchOperations":[{"op":"replace","path":"/pemEncodedCertificate","value":"x"}]}',
     status: 400,
     type: 'BadRequestException',
+    // AWS's words: docs/aws-behaviour.md, "Update (patch)".
     message: /Invalid patch path/,
   },
   {
@@ -473,6 +477,7 @@ const FAMILY_CASES: Case[] = [
     path: '/clientcertificates/zzzzzz',
     status: 404,
     type: 'NotFoundException',
+    // AWS's words: docs/aws-behaviour.md, "Errors".
     message: 'Invalid Client Certificate identifier specified',
   },
 ];

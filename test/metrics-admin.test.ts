@@ -88,10 +88,16 @@ describe('/metrics', () => {
     const wm = new WorkerMetrics(fx.svc.redis, fx.svc.keys);
     await wm.keyPoolLevel(fx.svc.workers[0]!.id, 7);
     await wm.keyPoolLevel('worker-long-gone', 5);
-    // One real certificate due in 10 days, and a deleted one: only the first counts.
+    // One certificate due in 10 days, and one deleted since: only the first counts (the store keeps the index).
     const soon = Math.floor(Date.now() / 1000) + 10 * 24 * 3600;
-    await wm.issued(T, ids[1]!, 100, soon);
-    await wm.issued(T, 'gone00', 100, soon);
+    for (const id of ['soon01', 'gone00']) {
+      assert.equal(await fx.svc.store.reserve(T, id, 60_000, 0), 'reserved');
+      const c = { clientCertificateId: id, pemEncodedCertificate: 'x', createdDate: 0, expirationDate: soon };
+      assert.equal(await fx.svc.store.createIfReserved(T, { ...c, tags: {}, encryptedKey: 'x' }), 'created');
+    }
+    assert.equal(await fx.svc.store.delete(T, 'gone00'), true);
+    await wm.issued(100);
+    await wm.issued(100);
     text = await metrics(fx.svc);
     assert.equal(value(text, 'key_pool_ready_keys'), 7);
     assert.equal(value(text, 'certificates_expiring_within_30_days'), 1);

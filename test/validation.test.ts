@@ -22,6 +22,7 @@ function rejects(fn: () => unknown, message: RegExp | string) {
 describe('request body', () => {
   it('treats an empty body as an empty object', () => assert.deepEqual(parseJsonObject(''), {}));
   it('rejects malformed JSON, naming the problem', () =>
+    // AWS's words: docs/aws-behaviour.md, "Operations".
     rejects(() => parseJsonObject('{"description": '), /^Could not parse request body into json: /));
   for (const body of ['[]', '"x"', '42', 'null', 'true']) {
     it(`rejects a body that is not a JSON object: ${body}`, () =>

@@ -138,10 +138,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
       lastActivity = Date.now();
       const durationMs = Date.now() - (started.get(job.id!) ?? Date.now());
       started.delete(job.id!);
-      if (result.status === 'created') {
-        const d = job.data;
-        void metrics.issued(d, d.clientCertificateId, durationMs, result.certificate.expirationDate);
-      }
+      if (result.status === 'created') void metrics.issued(durationMs);
       log.info(
         {
           jobId: job.id,

@@ -2,12 +2,14 @@ import { timingSafeEqual } from 'node:crypto';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { HonoAdapter } from '@bull-board/hono';
+import { getConnInfo } from '@hono/node-server/conninfo';
 import { serveStatic } from '@hono/node-server/serve-static';
 import type { Queue } from 'bullmq';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { basicAuth } from 'hono/basic-auth';
-import type { AppEnv } from '../context.js';
+import { LoginBackoff } from '../auth/login-backoff.js';
+import type { AppContext, AppEnv } from '../context.js';
 
 export const ADMIN_BASE_PATH = '/admin/queues';
 export const ADMIN_USER = 'admin';
@@ -53,16 +55,35 @@ const adjustPage: MiddlewareHandler<AppEnv> = async (c, next) => {
   c.res = res;
 };
 
+/** The client a guess comes from: the peer's address (behind a proxy, the proxy's). */
+function clientOf(c: AppContext): string {
+  try {
+    return getConnInfo(c).remote.address ?? 'unknown';
+  } catch {
+    return 'unknown'; // app.request() in tests: no socket
+  }
+}
+
+export interface AdminOptions {
+  /** ADMIN_READ_WRITE: let the dashboard retry, promote, clean and delete jobs (default: read-only). */
+  readWrite?: boolean;
+  /** Slows down wrong passwords per client (default: a LoginBackoff with its defaults). */
+  backoff?: LoginBackoff;
+}
+
 /**
  * The BullMQ dashboard (bull-board) at /admin/queues behind HTTP basic auth (admin / `password`).
- * It can retry, promote and delete jobs, and shows job data (ids, tags, descriptions; never keys), so
- * it is mounted only when ADMIN_PASSWORD is set; otherwise the path is an ordinary 404.
+ * It shows job data (ids, tags, descriptions; never keys), so it is mounted only when ADMIN_PASSWORD
+ * is set; otherwise the path is an ordinary 404. Read-only (its retry, promote, clean and delete
+ * actions answer 405) unless `readWrite`. Wrong passwords are slowed down per client (LoginBackoff):
+ * a client that must wait gets a 429 with Retry-After before its password is looked at.
  */
-export function adminRoutes(queue: Queue, password: string) {
+export function adminRoutes(queue: Queue, password: string, opts: AdminOptions = {}) {
+  const backoff = opts.backoff ?? new LoginBackoff();
   const serverAdapter = new HonoAdapter(serveStatic);
   serverAdapter.setBasePath(ADMIN_BASE_PATH);
   createBullBoard({
-    queues: [new BullMQAdapter(queue, { readOnlyMode: false })],
+    queues: [new BullMQAdapter(queue, { readOnlyMode: opts.readWrite !== true })],
     serverAdapter,
     options: { uiConfig: { boardTitle: 'Client certificates' } },
   });
@@ -73,11 +94,25 @@ export function adminRoutes(queue: Queue, password: string) {
   });
   // basicAuth throws its 401 as an HTTPException; answer it here rather than in the app's AWS-shaped onError.
   const auth: MiddlewareHandler<AppEnv> = async (c, next) => {
+    const client = clientOf(c);
+    const waitMs = backoff.waitMs(client);
+    if (waitMs > 0) {
+      return c.text('429 Too Many Requests: too many wrong passwords; retry later\n', 429, {
+        'retry-after': String(Math.ceil(waitMs / 1000)),
+      });
+    }
+    let passed = false;
     try {
-      await check(c, next);
+      await check(c, async () => {
+        passed = true;
+        backoff.succeeded(client);
+        await next();
+      });
     } catch (err) {
-      if (err instanceof HTTPException) return err.getResponse();
-      throw err;
+      if (!(err instanceof HTTPException)) throw err;
+      // No Authorization header at all is a browser's first request, not a guess.
+      if (!passed && c.req.header('authorization') !== undefined) backoff.failed(client);
+      return err.getResponse();
     }
   };
   app.use(ADMIN_BASE_PATH, auth);

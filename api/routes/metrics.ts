@@ -1,10 +1,29 @@
+import { timingSafeEqual } from 'node:crypto';
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { ApiMetrics } from '../../shared/metrics.js';
 import type { AppEnv } from '../context.js';
 
-/** `GET /metrics`: Prometheus text. Unauthenticated by design (scrapers); it shows counts, never records. */
-export function metricsRoutes(metrics: ApiMetrics) {
+/** Whether an Authorization header carries `Bearer <token>`, compared in constant time. */
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  if (!m) return false;
+  const given = Buffer.from(m[1]!);
+  const expected = Buffer.from(token);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/**
+ * `GET /metrics`: Prometheus text; it shows counts, never records. Without METRICS_TOKEN it is open
+ * (for a scraper on a private network); with it, only `Authorization: Bearer <token>` (Prometheus's
+ * `authorization` / `bearer_token` setting) is answered, anything else is a 401 that asks Redis nothing.
+ */
+export function metricsRoutes(metrics: ApiMetrics, token?: string) {
   return new Hono<AppEnv>().get('/metrics', async (c) => {
+    if (token !== undefined && !bearerMatches(c.req.header('authorization'), token)) {
+      return c.text('401 Unauthorized: /metrics needs Authorization: Bearer <METRICS_TOKEN>\n', 401, {
+        'www-authenticate': 'Bearer realm="metrics"',
+      });
+    }
     const body = await metrics.render();
     return c.body(body, 200, { 'content-type': metrics.contentType });
   });
