@@ -1,7 +1,7 @@
 /**
  * An executable reference model of the ClientCertificate resource family: what the service SHOULD answer,
- * stated from its documented behaviour (README "The API", "Validation", "Quotas"; the shared AWS notes in
- * docs; the expected answers the hand-written tests pin), never from the service's code. Pure TypeScript,
+ * stated from its documented behaviour (README "The API", "Validation", "Quotas"; docs/aws-behaviour.md;
+ * the expected answers the hand-written tests pin), never from the service's code. Pure TypeScript,
  * in memory, no I/O: the conformance runner (./conformance.ts) asks it what to expect before each request
  * and tells it what the service created (ids, dates and PEMs are the only things the model cannot know).
  *
@@ -353,7 +353,8 @@ export class ClientCertificatesModel {
         expected: {
           status: 403,
           error: 'InvalidSignatureException',
-          message: { prefix: 'Credential should be scoped to a valid region' },
+          // docs/aws-behaviour.md "Regions": AWS's words, with the trailing space.
+          message: `Credential should be scoped to a valid region, not '${call.region}'. `,
         },
       };
     }
