@@ -113,7 +113,7 @@ const ARN = /^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):([a-z0-9-]+):([a-z0-
 const CLIENT_CERTIFICATE_RESOURCE = /^\/clientcertificates\/([^/]+)$/;
 
 /** Why an ARN does not name a client certificate the caller may address. */
-export type ArnProblem = 'malformed' | 'service' | 'resource' | 'region';
+export type ArnProblem = 'malformed' | 'service' | 'partition' | 'account' | 'resource' | 'region';
 
 /**
  * Reads a client certificate's id out of its ARN, checking that the ARN is well formed, names an
@@ -123,18 +123,21 @@ export type ArnProblem = 'malformed' | 'service' | 'resource' | 'region';
 export function parseClientCertificateArn(
   arn: string,
   region: string,
-): { id: string } | { problem: ArnProblem; arnRegion?: string } {
+): { id: string } | { problem: ArnProblem; arnRegion?: string; arnPartition?: string } {
   const m = ARN.exec(arn);
   if (!m) return { problem: 'malformed' };
-  const [, , service, arnRegion, , resource] = m as unknown as [
+  const [, partition, service, arnRegion, account, resource] = m as unknown as [
     string,
     string,
     string,
     string,
-    string,
+    string | undefined,
     string,
   ];
   if (service !== 'apigateway') return { problem: 'service' };
+  // Only the form clientCertificateArn() issues: partition aws, no account (API Gateway ARNs carry none).
+  if (partition !== 'aws') return { problem: 'partition', arnPartition: partition };
+  if (account !== undefined) return { problem: 'account' };
   const r = CLIENT_CERTIFICATE_RESOURCE.exec(resource);
   if (!r) return { problem: 'resource' };
   if (arnRegion !== region) return { problem: 'region', arnRegion };

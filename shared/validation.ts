@@ -9,13 +9,27 @@ export const TAG_KEY_MAX = 128;
 export const TAG_VALUE_MAX = 256;
 export const TAGS_MAX = 50;
 
-/** AWS's tag character set: letters, digits, white space and `_ . : / = + - @`. */
-const TAG_CHARS = /^[\p{L}\p{N}\p{Zs}_.:/=+\-@]*$/u;
-/** C0 controls other than tab, line feed and carriage return, and DEL. */
+/** AWS's tag character set, its documented pattern `^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$`. */
+const TAG_CHARS = /^[\p{L}\p{N}\p{Z}_.:/=+\-@]*$/u;
+/**
+ * Control characters (Unicode Cc) other than tab, line feed and carriage return: C0, DEL and C1
+ * (U+009B is an 8-bit CSI, as good as ESC [ to a terminal).
+ */
 // eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
 
-const quote = (s: string) => JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}...` : s);
+/** Length in characters (code points), as AWS counts tag lengths: an emoji or 𝒜 is one, not two. */
+export const charLength = (s: string): number => {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+};
+
+/** A caller's string quoted in a message, cut after 40 characters (never inside a surrogate pair). */
+const quote = (s: string) => {
+  const cs = [...s];
+  return JSON.stringify(cs.length > 40 ? `${cs.slice(0, 40).join('')}...` : s);
+};
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -25,8 +39,9 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
 export function validateDescription(v: unknown, field = 'description'): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string') throw new BadRequestError(`${field} must be a string`);
-  if (v.length > DESCRIPTION_MAX) {
-    throw new BadRequestError(`${field} must be at most ${DESCRIPTION_MAX} characters, got ${v.length}`);
+  const length = charLength(v);
+  if (length > DESCRIPTION_MAX) {
+    throw new BadRequestError(`${field} must be at most ${DESCRIPTION_MAX} characters, got ${length}`);
   }
   if (CONTROL.test(v)) throw new BadRequestError(`${field} must not contain control characters`);
   return v;
@@ -34,9 +49,9 @@ export function validateDescription(v: unknown, field = 'description'): string |
 
 export function validateTagKey(k: string, field = 'tags'): void {
   if (k.length === 0) throw new BadRequestError(`Invalid tag key in ${field}: a tag key must not be empty`);
-  if (k.length > TAG_KEY_MAX) {
+  if (charLength(k) > TAG_KEY_MAX) {
     throw new BadRequestError(
-      `Invalid tag key ${quote(k)} in ${field}: a tag key must be at most ${TAG_KEY_MAX} characters, got ${k.length}`,
+      `Invalid tag key ${quote(k)} in ${field}: a tag key must be at most ${TAG_KEY_MAX} characters, got ${charLength(k)}`,
     );
   }
   if (k.toLowerCase().startsWith('aws:')) {
@@ -70,9 +85,9 @@ export function validateTags(v: unknown, field = 'tags'): Record<string, string>
     if (typeof value !== 'string') {
       throw new BadRequestError(`Invalid value for tag ${quote(k)} in ${field}: tag values must be strings`);
     }
-    if (value.length > TAG_VALUE_MAX) {
+    if (charLength(value) > TAG_VALUE_MAX) {
       throw new BadRequestError(
-        `Invalid value for tag ${quote(k)} in ${field}: a tag value must be at most ${TAG_VALUE_MAX} characters, got ${value.length}`,
+        `Invalid value for tag ${quote(k)} in ${field}: a tag value must be at most ${TAG_VALUE_MAX} characters, got ${charLength(value)}`,
       );
     }
     if (!TAG_CHARS.test(value)) {
@@ -115,18 +130,31 @@ export function validateClientCertificatePatch(
 ): { change: false } | { change: true; description: string | undefined } {
   if (v === undefined || v === null) return { change: false };
   if (!Array.isArray(v)) throw new BadRequestError('patchOperations must be a list of patch operations');
+  // AWS checks the whole input against its model (the op enum) before the operation looks at any patch,
+  // so an op outside the enum anywhere in the list wins over a supported-but-refused op before it.
+  const enumErrors: string[] = [];
+  v.forEach((operation: unknown, i) => {
+    const op = isPlainObject(operation) ? operation.op : undefined;
+    if (
+      isPlainObject(operation) &&
+      !(typeof op === 'string' && (PATCH_OPS as readonly string[]).includes(op))
+    ) {
+      enumErrors.push(
+        `Value ${typeof op === 'string' ? `'${op}'` : 'null'} at 'updateClientCertificateInput.patchOperations.${i + 1}.member.op' failed to satisfy constraint: Member must satisfy enum value set: [${PATCH_OPS.join(', ')}]`,
+      );
+    }
+  });
+  if (enumErrors.length > 0) {
+    // docs/aws-behaviour.md, "Update (patch)": an op outside the enum is a BadRequestException in AWS's model-check words.
+    const n = enumErrors.length;
+    throw new BadRequestError(`${n} validation error${n > 1 ? 's' : ''} detected: ${enumErrors.join('; ')}`);
+  }
   let result: { change: false } | { change: true; description: string | undefined } = { change: false };
   v.forEach((operation: unknown, i) => {
     if (!isPlainObject(operation)) {
       throw new BadRequestError(`patchOperations[${i}] must be an object with op, path and value`);
     }
     const { op, path, value } = operation;
-    if (typeof op !== 'string' || !(PATCH_OPS as readonly string[]).includes(op)) {
-      // docs/aws-behaviour.md, "Update (patch)": an op outside the enum is a BadRequestException in AWS's model-check words.
-      throw new BadRequestError(
-        `1 validation error detected: Value ${typeof op === 'string' ? `'${op}'` : 'null'} at 'updateClientCertificateInput.patchOperations.${i + 1}.member.op' failed to satisfy constraint: Member must satisfy enum value set: [${PATCH_OPS.join(', ')}]`,
-      );
-    }
     const p = path === undefined || path === null ? 'null' : String(path);
     if (op !== 'replace') {
       throw new BadRequestError(

@@ -472,6 +472,16 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
         "its region 'eu-west-1' is not the request's region 'us-east-1'",
       ],
       ['an empty region', (i) => arn(i, ''), "its region (empty) is not the request's region 'us-east-1'"],
+      [
+        'an ARN in another partition',
+        (i) => `arn:aws-cn:apigateway:us-east-1::/clientcertificates/${i}`,
+        "its partition 'aws-cn' is not 'aws'",
+      ],
+      [
+        "an ARN with an account (found by the conformance fuzzer: it was taken as the caller's own certificate)",
+        (i) => `arn:aws:apigateway:us-east-1:123456789012:/clientcertificates/${i}`,
+        'it names an account, and API Gateway ARNs have none',
+      ],
     ];
     for (const [what, make, why] of badArns) {
       it(`rejects ${what} with 400 BadRequestException on GetTags, TagResource and UntagResource`, async () => {

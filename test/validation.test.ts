@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BadRequestError } from '../shared/errors.js';
-import { parseJsonObject, validateDescription, validateTags } from '../shared/validation.js';
+import {
+  parseJsonObject,
+  validateClientCertificatePatch,
+  validateDescription,
+  validateTags,
+} from '../shared/validation.js';
 
 function rejects(fn: () => unknown, message: RegExp | string) {
   assert.throws(fn, (err: unknown) => {
@@ -98,4 +103,60 @@ describe('tags', () => {
     assert.equal(Object.getPrototypeOf(tags), null);
     assert.deepEqual(Object.keys(tags), ['__proto__']);
   });
+});
+
+// Found by the conformance fuzzer (test/conformance.test.ts), each against AWS's documented rules.
+describe('lengths count characters, as AWS counts tag lengths', () => {
+  const astral = '\u{1D49C}'; // one letter, two UTF-16 code units
+  it('accepts a 128-character key and a 256-character value of letters outside the BMP', () => {
+    assert.ok(validateTags({ [astral.repeat(128)]: astral.repeat(256) }));
+  });
+  it('rejects a 257-character value of such letters, counting 257', () =>
+    rejects(
+      () => validateTags({ a: astral.repeat(257) }),
+      'Invalid value for tag "a" in tags: a tag value must be at most 256 characters, got 257',
+    ));
+  it('counts a description in characters', () => {
+    assert.equal(validateDescription(astral.repeat(1024)), astral.repeat(1024));
+    rejects(
+      () => validateDescription(astral.repeat(1025)),
+      'description must be at most 1024 characters, got 1025',
+    );
+  });
+  it('cuts a quoted key after 40 characters, never inside a surrogate pair', () =>
+    rejects(
+      () => validateTags({ [astral.repeat(129)]: 'v' }),
+      `Invalid tag key "${astral.repeat(40)}..." in tags: a tag key must be at most 128 characters, got 129`,
+    ));
+});
+
+describe('character classes', () => {
+  it("accepts AWS's separators (\\p{Z}: line and paragraph separators too) in tags", () => {
+    assert.ok(validateTags({ 'a\u2028b': 'c\u2029d\u00a0e' }));
+  });
+  for (const c of ['\u0085', '\u009b', '\u0080']) {
+    it(`rejects the C1 control U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')} in a description`, () =>
+      rejects(() => validateDescription(`a${c}b`), 'description must not contain control characters'));
+  }
+});
+
+describe('patchOperations', () => {
+  it('an op outside the enum anywhere in the list wins over a refused op before it (AWS validates the input first)', () =>
+    rejects(
+      () =>
+        validateClientCertificatePatch([
+          { op: 'add', path: '/description' },
+          { op: 'REPLACE', path: '/description' },
+        ]),
+      "1 validation error detected: Value 'REPLACE' at 'updateClientCertificateInput.patchOperations.2.member.op' failed to satisfy constraint: Member must satisfy enum value set: [add, remove, move, test, replace, copy]",
+    ));
+  it('lists every op outside the enum, as AWS does', () =>
+    rejects(
+      () =>
+        validateClientCertificatePatch([
+          { op: 'x', path: '/description' },
+          { op: 'y', path: '/description' },
+        ]),
+      "2 validation errors detected: Value 'x' at 'updateClientCertificateInput.patchOperations.1.member.op' failed to satisfy constraint: Member must satisfy enum value set: [add, remove, move, test, replace, copy]; Value 'y' at 'updateClientCertificateInput.patchOperations.2.member.op' failed to satisfy constraint: Member must satisfy enum value set: [add, remove, move, test, replace, copy]",
+    ));
 });

@@ -17,9 +17,13 @@ function idFromArn(arn: string, t: Tenant): string {
       ? `its region ${parsed.arnRegion ? `'${parsed.arnRegion}'` : '(empty)'} is not the request's region '${t.region}'`
       : parsed.problem === 'service'
         ? 'it does not name an API Gateway resource'
-        : parsed.problem === 'resource'
-          ? 'it does not name a client certificate'
-          : 'it is not an ARN';
+        : parsed.problem === 'partition'
+          ? `its partition '${parsed.arnPartition}' is not 'aws'`
+          : parsed.problem === 'account'
+            ? 'it names an account, and API Gateway ARNs have none'
+            : parsed.problem === 'resource'
+              ? 'it does not name a client certificate'
+              : 'it is not an ARN';
   throw new BadRequestError(`Invalid ARN specified in the request: ${why}; expected ${expected}`);
 }
 
