@@ -48,6 +48,7 @@ const ROUTES: [RegExp, string[]][] = [
   [/^\/clientcertificates\/[^/]+\/?$/, ['GET', 'PATCH', 'DELETE']],
   [/^\/tags\/.+$/, ['GET', 'PUT', 'DELETE']],
   [/^\/health\/?$/, ['GET']],
+  [/^\/health\/(live|ready)\/?$/, ['GET']],
 ];
 
 export function errorResponse(err: ApiError, requestId?: string): Response {

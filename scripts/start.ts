@@ -170,7 +170,11 @@ const workerEnv: NodeJS.ProcessEnv = {
     process.env.UV_THREADPOOL_SIZE ?? String(requiredThreadpoolSize(config.workerConcurrency)),
 };
 run('api', 'api/main', env);
-for (let i = 0; i < config.workerProcesses; i++) run(`worker-${i + 1}`, 'worker/main', workerEnv);
+for (let i = 0; i < config.workerProcesses; i++) {
+  // Each worker's probe server (WORKER_HEALTH_PORT) takes the next port, so they never collide.
+  const port = config.workerHealthPort > 0 ? { WORKER_HEALTH_PORT: String(config.workerHealthPort + i) } : {};
+  run(`worker-${i + 1}`, 'worker/main', { ...workerEnv, ...port });
+}
 log.info(
   {
     url: `http://${config.host}:${config.port}`,

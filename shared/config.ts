@@ -114,6 +114,7 @@ const schema = z.object({
     .optional()
     .default('aws'),
   EMBEDDED_REDIS_PORT: intFrom('EMBEDDED_REDIS_PORT', 6390, 1, 65535),
+  WORKER_HEALTH_PORT: intFrom('WORKER_HEALTH_PORT', 0, 0, 65535),
 });
 
 /** One Redis Cluster seed node. */
@@ -201,6 +202,8 @@ export interface Config {
   certProfile: CertProfile;
   /** Port of the redis-server `npm start` launches when no Redis is configured or found. */
   embeddedRedisPort: number;
+  /** Port of a worker process's /health/live and /health/ready probe server (on HOST); 0 = none. */
+  workerHealthPort: number;
 }
 
 function checkKey(name: string, value: string): string | undefined {
@@ -288,5 +291,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     certProfile: e.CERT_PROFILE,
     adminPassword: e.ADMIN_PASSWORD || undefined,
     embeddedRedisPort: e.EMBEDDED_REDIS_PORT,
+    workerHealthPort: e.WORKER_HEALTH_PORT,
   };
 }

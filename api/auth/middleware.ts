@@ -7,7 +7,7 @@ import { isAllowed } from './credentials.js';
 import type { SigV4Verifier } from './sigv4.js';
 
 /** Paths served without a signature: probes, metrics, and the queue dashboard (it has its own basic auth). */
-export const PUBLIC_PATH = /^\/(health|metrics)\/?$|^\/admin\/queues(\/|$)/;
+export const PUBLIC_PATH = /^\/(health|metrics)\/?$|^\/health\/(live|ready)\/?$|^\/admin\/queues(\/|$)/;
 
 /**
  * Authenticates every non-public request (SigV4), sets the caller's tenant (account from the
