@@ -115,6 +115,12 @@ const schema = z.object({
     .default('aws'),
   EMBEDDED_REDIS_PORT: intFrom('EMBEDDED_REDIS_PORT', 6390, 1, 65535),
   WORKER_HEALTH_PORT: intFrom('WORKER_HEALTH_PORT', 0, 0, 65535),
+  REDIS_SENTINELS: z.string().optional(),
+  REDIS_SENTINEL_MASTER: z.string().optional(),
+  REDIS_SENTINEL_PASSWORD: z.string().optional(),
+  REDIS_PASSWORD: z.string().optional(),
+  REDIS_WAIT_REPLICAS: intFrom('REDIS_WAIT_REPLICAS', 0, 0, 100),
+  REDIS_WAIT_TIMEOUT_MS: intFrom('REDIS_WAIT_TIMEOUT_MS', 1000, 1, 60_000),
 });
 
 /** One Redis Cluster seed node. */
@@ -123,8 +129,8 @@ export interface RedisNode {
   port: number;
 }
 
-/** Parses `host:port,host:port` (IPv6 as `[::1]:7000`); returns the nodes or a problem. */
-export function parseClusterNodes(value: string): RedisNode[] | string {
+/** Parses `host:port,host:port` (IPv6 as `[::1]:7000`); returns the nodes or a problem naming `name`. */
+export function parseClusterNodes(value: string, name = 'REDIS_CLUSTER_NODES'): RedisNode[] | string {
   const nodes: RedisNode[] = [];
   for (const part of value
     .split(',')
@@ -133,11 +139,11 @@ export function parseClusterNodes(value: string): RedisNode[] | string {
     const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/.exec(part);
     const port = m ? Number(m[2]) : NaN;
     if (!m || port < 1 || port > 65535) {
-      return `REDIS_CLUSTER_NODES must be a comma-separated list of host:port, got ${JSON.stringify(part)}`;
+      return `${name} must be a comma-separated list of host:port, got ${JSON.stringify(part)}`;
     }
     nodes.push({ host: m[1]!.replace(/^\[|\]$/g, ''), port });
   }
-  if (nodes.length === 0) return 'REDIS_CLUSTER_NODES must name at least one host:port';
+  if (nodes.length === 0) return `${name} must name at least one host:port`;
   return nodes;
 }
 
@@ -204,6 +210,25 @@ export interface Config {
   embeddedRedisPort: number;
   /** Port of a worker process's /health/live and /health/ready probe server (on HOST); 0 = none. */
   workerHealthPort: number;
+  /**
+   * Redis Sentinels from REDIS_SENTINELS (`host:port,...`); when set, every connection asks them for
+   * the current primary of REDIS_SENTINEL_MASTER (ioredis's Sentinel support), and REDIS_URL and
+   * REDIS_CLUSTER_NODES must be unset.
+   */
+  redisSentinels: RedisNode[] | undefined;
+  /** The name the Sentinels monitor the primary under (REDIS_SENTINEL_MASTER). */
+  redisSentinelMaster: string | undefined;
+  /** Password of the Sentinels themselves (REDIS_SENTINEL_PASSWORD), if they require one. */
+  redisSentinelPassword: string | undefined;
+  /** Password of the Redis servers (REDIS_PASSWORD), for Sentinel and Cluster; a REDIS_URL's own wins. */
+  redisPassword: string | undefined;
+  /**
+   * Replicas that must confirm a change (WAIT) before the API acknowledges it; 0 = acknowledge once the
+   * primary has it. On Cluster, replicas of the shard that took the write.
+   */
+  redisWaitReplicas: number;
+  /** How long to wait for those confirmations before answering 503, ms. */
+  redisWaitTimeoutMs: number;
 }
 
 function checkKey(name: string, value: string): string | undefined {
@@ -249,6 +274,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     else redisClusterNodes = nodes;
     if (e.REDIS_URL) problems.push('set either REDIS_URL or REDIS_CLUSTER_NODES, not both');
   }
+  let redisSentinels: RedisNode[] | undefined;
+  const sentinelMaster = e.REDIS_SENTINEL_MASTER?.trim() || undefined;
+  if (e.REDIS_SENTINELS !== undefined && e.REDIS_SENTINELS.trim() !== '') {
+    const nodes = parseClusterNodes(e.REDIS_SENTINELS, 'REDIS_SENTINELS');
+    if (typeof nodes === 'string') problems.push(nodes);
+    else redisSentinels = nodes;
+    if (!sentinelMaster) problems.push('REDIS_SENTINEL_MASTER is required with REDIS_SENTINELS');
+    if (e.REDIS_URL || redisClusterNodes) {
+      problems.push('set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS');
+    }
+  } else if (sentinelMaster) {
+    problems.push('REDIS_SENTINEL_MASTER is set but REDIS_SENTINELS is not');
+  }
   if (e.WORKER_STALLED_INTERVAL_MS > e.WORKER_LOCK_DURATION_MS) {
     problems.push(
       `WORKER_STALLED_INTERVAL_MS (${e.WORKER_STALLED_INTERVAL_MS}) must not exceed WORKER_LOCK_DURATION_MS (${e.WORKER_LOCK_DURATION_MS})`,
@@ -292,5 +330,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminPassword: e.ADMIN_PASSWORD || undefined,
     embeddedRedisPort: e.EMBEDDED_REDIS_PORT,
     workerHealthPort: e.WORKER_HEALTH_PORT,
+    redisSentinels,
+    redisSentinelMaster: redisSentinels ? sentinelMaster : undefined,
+    redisSentinelPassword: e.REDIS_SENTINEL_PASSWORD || undefined,
+    redisPassword: e.REDIS_PASSWORD || undefined,
+    redisWaitReplicas: e.REDIS_WAIT_REPLICAS,
+    redisWaitTimeoutMs: e.REDIS_WAIT_TIMEOUT_MS,
   };
 }
