@@ -16,6 +16,8 @@ export interface RedisProcess {
   pause(): void;
   resume(): void;
   kill(): Promise<void>;
+  /** Starts it again, same port and arguments (e.g. a killed node coming back, as an orchestrator would). */
+  respawn(): Promise<void>;
   /** A redis-cli command against it; stdout trimmed. */
   cli(...args: string[]): Promise<string>;
 }
@@ -29,21 +31,29 @@ process.once('exit', () => {
 });
 
 async function spawnRedis(args: string[], port: number): Promise<RedisProcess> {
-  const proc = spawn('redis-server', args, { stdio: 'ignore' });
-  running.add(proc);
-  let alive = true;
-  const exited = new Promise<void>((resolve) =>
-    proc.once('exit', () => {
-      alive = false;
-      running.delete(proc);
-      resolve();
-    }),
-  );
+  let proc!: ChildProcess;
+  let alive = false;
+  let exited!: Promise<void>;
   const cli = async (...a: string[]) =>
     (await run('redis-cli', ['-p', String(port), ...a], { timeout: 5000 })).stdout.trim();
-  await waitFor(async () => !alive || (await cli('PING').catch(() => '')) === 'PONG', 10_000, 50);
-  if (!alive) throw new Error(`redis-server ${args.join(' ')} exited at start`);
+  const start = async () => {
+    const p = spawn('redis-server', args, { stdio: 'ignore' });
+    proc = p;
+    running.add(p);
+    alive = true;
+    exited = new Promise<void>((resolve) =>
+      p.once('exit', () => {
+        alive = false;
+        running.delete(p);
+        resolve();
+      }),
+    );
+    await waitFor(async () => !alive || (await cli('PING').catch(() => '')) === 'PONG', 10_000, 50);
+    if (!alive) throw new Error(`redis-server ${args.join(' ')} exited at start`);
+  };
+  await start();
   return {
+    respawn: start,
     port,
     get pid() {
       return proc.pid!;
