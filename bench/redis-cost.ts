@@ -13,7 +13,10 @@ import { DeleteClientCertificateCommand } from '@aws-sdk/client-api-gateway';
 
 const n = Number(process.argv[2] ?? 100);
 const redis = await startRedis();
-const cli = (...a: string[]) => execFileSync('redis-cli', ['-p', String(redis.port), ...a]).toString().trim();
+const cli = (...a: string[]) =>
+  execFileSync('redis-cli', ['-p', String(redis.port), ...a])
+    .toString()
+    .trim();
 const stats = () => {
   const out: Record<string, number> = {};
   for (const line of cli('INFO', 'commandstats').split('\n')) {
@@ -57,7 +60,8 @@ try {
   const used1 = Number(/used_memory:(\d+)/.exec(cli('INFO', 'memory'))![1]);
   const perGenerate = diff(s0, s1);
   const perDelete = diff(s1, s2);
-  const sum = (d: Record<string, number>) => Math.round(Object.values(d).reduce((a, b) => a + b, 0) * 10) / 10;
+  const sum = (d: Record<string, number>) =>
+    Math.round(Object.values(d).reduce((a, b) => a + b, 0) * 10) / 10;
   // Idle traffic (heartbeats, watchdog, QueueEvents' blocking reads) over the generation time, per certificate.
   const idlePerCert = (sum(idle) / 10_000) * (genMs / n);
   console.log(
