@@ -64,8 +64,8 @@ try {
     Math.round(Object.values(d).reduce((a, b) => a + b, 0) * 10) / 10;
   // Idle traffic (heartbeats, watchdog, QueueEvents' blocking reads) over the generation time, per certificate.
   const idlePerCert = (sum(idle) / 10_000) * (genMs / n);
-  console.log(
-    JSON.stringify(
+  process.stdout.write(
+    `${JSON.stringify(
       {
         certificates: n,
         commandsPerGenerate: sum(perGenerate),
@@ -80,7 +80,7 @@ try {
       },
       null,
       2,
-    ),
+    )}\n`,
   );
 } finally {
   client.destroy();
