@@ -1,61 +1,61 @@
 import { randomUUID } from 'node:crypto';
-import type { Queue } from 'bullmq';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import type { ClientCertificateStore } from '../shared/client-certificate.store.js';
 import {
   ApiError,
   InternalServerError,
-  MethodNotAllowedError,
-  NotFoundError,
   PayloadTooLargeError,
   ServiceUnavailableError,
   isRedisUnavailable,
 } from '../shared/errors.js';
-import type { Logger } from '../shared/logger.js';
-import { authenticate } from './auth/middleware.js';
-import type { SigV4Verifier } from './auth/sigv4.js';
+import { authenticate, authorise, throttlePerAccount } from './auth/middleware.js';
 import { METHODS_WITHOUT_BODY, type AppEnv } from './context.js';
-import type { Throttle } from './throttle.js';
-import type { ApiMetrics } from '../shared/metrics.js';
-import type { Issuer } from './issuer.js';
+import type { AppDeps } from './deps.js';
+import { answerWrongMethods, errorResponse, noRoute, ownPaths } from './routing.js';
 import { clientCertificateRoutes } from './routes/client-certificates.js';
-import { adminRoutes } from './routes/admin.js';
+import { ADMIN_BASE_PATH, adminRoutes } from './routes/admin.js';
 import { httpMetrics, metricsRoutes } from './routes/metrics.js';
-import { healthRoutes, type HealthCheck } from './routes/health.js';
+import { healthRoutes } from './routes/health.js';
 import { tagRoutes } from './routes/tags.js';
+
+export type { AppDeps } from './deps.js';
+export { errorResponse } from './routing.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
-export interface AppDeps {
-  issuer: Issuer;
-  store: ClientCertificateStore;
-  log: Logger;
-  health: HealthCheck;
-  /** SigV4 verification against the credentials file. */
-  verifier: SigV4Verifier;
-  /** Per account and region request-rate limit; absent = none. */
-  throttle?: Throttle;
-  /** Prometheus metrics: counts every request and serves /metrics. Absent: no /metrics. */
-  metrics?: ApiMetrics;
-  /** The queue dashboard at /admin/queues; absent (no ADMIN_PASSWORD): that path is a 404. */
-  admin?: { queue: Queue; password: string };
+/** Probes, metrics and the queue dashboard (which has its own basic auth): answered without a signature. */
+function publicRoutes(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.route('/', answerWrongMethods(healthRoutes(deps.health)));
+  // A feature that is off still owns its path, so it is a 404 rather than a request for a signature.
+  app.route(
+    '/',
+    deps.metrics
+      ? answerWrongMethods(metricsRoutes(deps.metrics))
+      : ownPaths(new Hono(), '/metrics', '/metrics/'),
+  );
+  app.route(
+    '/',
+    deps.admin
+      ? adminRoutes(deps.admin.queue, deps.admin.password)
+      : ownPaths(new Hono(), ADMIN_BASE_PATH, `${ADMIN_BASE_PATH}/*`),
+  );
+  return app;
 }
 
-/** Known paths and their methods, so a wrong method gets 405 rather than 404. */
-const ROUTES: [RegExp, string[]][] = [
-  [/^\/clientcertificates\/?$/, ['GET', 'POST']],
-  [/^\/clientcertificates\/[^/]+\/?$/, ['GET', 'PATCH', 'DELETE']],
-  [/^\/tags\/.+$/, ['GET', 'PUT', 'DELETE']],
-  [/^\/health\/?$/, ['GET']],
-  [/^\/health\/(live|ready)\/?$/, ['GET']],
-];
-
-export function errorResponse(err: ApiError, requestId?: string): Response {
-  const wire = err.toWire();
-  const headers = new Headers(wire.headers);
-  if (requestId) headers.set('x-amzn-requestid', requestId);
-  return new Response(JSON.stringify(wire.body), { status: wire.status, headers });
+/**
+ * The ClientCertificate API: every request is authenticated (SigV4), then counted against its
+ * account's rate, then authorised. Mounted after the public routes, its middleware also answers every
+ * path nobody serves: an unsigned request there gets AWS's 403, a signed one a 404.
+ */
+function signedRoutes(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.use(authenticate(deps.verifier));
+  if (deps.throttle) app.use(throttlePerAccount(deps.throttle));
+  app.use(authorise());
+  app.route('/', clientCertificateRoutes(deps));
+  app.route('/', tagRoutes(deps));
+  return answerWrongMethods(app);
 }
 
 /** Builds the HTTP API. No I/O of its own: everything it touches comes in through `deps`. */
@@ -102,23 +102,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // @hono/node-server build a full WHATWG Request, a cost every GET would pay for nothing.
   app.use((c, next) => (METHODS_WITHOUT_BODY.has(c.req.method) ? next() : limitBody(c, next)));
 
-  app.use(authenticate({ verifier: deps.verifier, throttle: deps.throttle }));
-
-  app.route('/', healthRoutes(deps.health));
-  if (deps.metrics) app.route('/', metricsRoutes(deps.metrics));
-  if (deps.admin) app.route('/', adminRoutes(deps.admin.queue, deps.admin.password));
-  app.route('/', clientCertificateRoutes(deps));
-  app.route('/', tagRoutes(deps));
-
-  app.notFound((c) => {
-    const known = ROUTES.find(([re]) => re.test(c.req.path));
-    if (known && !known[1].includes(c.req.method)) {
-      const res = errorResponse(new MethodNotAllowedError(c.req.method, c.req.path), c.get('requestId'));
-      res.headers.set('allow', known[1].join(', '));
-      return res;
-    }
-    return errorResponse(new NotFoundError(`No route for ${c.req.method} ${c.req.path}`), c.get('requestId'));
-  });
+  app.route('/', publicRoutes(deps));
+  app.route('/', signedRoutes(deps));
+  app.notFound(noRoute);
 
   app.onError((err, c) => {
     const log = c.get('log') ?? deps.log;

@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import type { Logger } from '../shared/logger.js';
 import type { Tenant } from '../shared/keys.js';
+import type { VerifiedCaller } from './auth/sigv4.js';
 
 /** Per-request values the middleware sets and the routes read. */
 export interface AppEnv {
@@ -10,6 +11,8 @@ export interface AppEnv {
     tenant: Tenant;
     /** The authenticated credential (never its secret). */
     caller: { accessKeyId: string; accountId: string };
+    /** The verified signature: credential, account, region and IAM action (set by `authenticate`). */
+    verified: VerifiedCaller;
   };
 }
 

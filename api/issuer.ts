@@ -9,8 +9,17 @@ import {
   isRedisUnavailable,
 } from '../shared/errors.js';
 import { newClientCertificateId } from '../shared/ids.js';
-import { generateJobId, type GenerateData, type GenerateResult } from '../shared/jobs.js';
+import {
+  JobTimeoutError,
+  generateJob,
+  issuedCertificate,
+  reserveIds,
+  type GenerateRequest,
+} from '../shared/issuance.js';
+import type { GenerateData, GenerateResult } from '../shared/jobs.js';
 import type { Tenant } from '../shared/keys.js';
+
+export type { GenerateRequest } from '../shared/issuance.js';
 import type { Logger } from '../shared/logger.js';
 import { notConfirmed } from './durable.store.js';
 import type { ReplicaConfirmer } from './replica-confirmer.js';
@@ -28,11 +37,6 @@ export interface IssuerDeps {
   admit?: () => Promise<void>;
   /** REDIS_WAIT_REPLICAS > 0: a new certificate is answered only once replicas confirm it. */
   confirmer?: ReplicaConfirmer;
-}
-
-export interface GenerateRequest {
-  description?: string;
-  tags: Record<string, string>;
 }
 
 /**
@@ -60,7 +64,7 @@ export function waitForJob(
     };
     const timer = setTimeout(() => {
       stop();
-      reject(new Error(`job ${jobId} timed out: no end reported within ${ttlMs} ms`));
+      reject(new JobTimeoutError(jobId, ttlMs));
     }, ttlMs);
     function stop() {
       clearTimeout(timer);
@@ -82,9 +86,9 @@ const RESERVATION_GRACE_MS = 5000;
 const ID_ATTEMPTS = 10;
 
 /**
- * Generate, as the API sees it: reserve an id (counting against the quota), enqueue one job whose id
- * derives from it, wait for it within `timeoutMs`, and settle the reservation whatever happens, so a
- * certificate is never created without the caller being told, nor told without being stored.
+ * Generate, as the API sees it: the issuance contract (shared/issuance.ts) for one certificate within
+ * `timeoutMs`, so a certificate is never created without the caller being told, nor told without
+ * being stored.
  */
 export class Issuer {
   constructor(private readonly deps: IssuerDeps) {}
@@ -96,14 +100,13 @@ export class Issuer {
     const id = await this.guard(() => this.reserveId(t, timeoutMs + RESERVATION_GRACE_MS));
     const jlog = log.child({ clientCertificateId: id });
 
-    const data: GenerateData = { ...t, clientCertificateId: id, tags: req.tags, deadline };
-    if (req.description !== undefined) data.description = req.description;
-    const jobId = generateJobId(data);
+    const job = generateJob(t, id, req, deadline);
+    const jobId = job.opts.jobId;
     // Listening before the job exists, the waiter cannot miss its end: no read of the job's state
     // after enqueueing (job.waitUntilFinished makes one) and no listener on the queue per request.
     const outcome = waitForJob(queueEvents, jobId, Math.max(1, deadline - Date.now()));
     try {
-      await queue.add('generate', data, { jobId });
+      await queue.add(job.name, job.data, job.opts);
     } catch (err) {
       outcome.cancel();
       await store.settle(t, id).catch(() => undefined);
@@ -118,17 +121,15 @@ export class Issuer {
     } catch (err) {
       failure = err;
     }
-    if (result && (result.status === 'created' || result.status === 'exists')) {
-      return this.durable(t, result.certificate, jlog);
-    }
+    const issued = issuedCertificate(result);
+    if (issued) return this.durable(t, issued, jlog);
 
     // No usable answer: the job failed, timed out, or ran too late. Whatever the job does from now
     // on, settle decides once: the certificate exists (answer it) or never will.
     const settled = await this.guard(() => store.settle(t, id));
     if (settled) return this.durable(t, settled, jlog);
     await queue.remove(jobId).catch(() => undefined); // still waiting: drop it; active: it will find no reservation
-    const timedOut = failure instanceof Error && /timed out|timeout/i.test(failure.message);
-    if (failure && !timedOut && !isRedisUnavailable(failure)) {
+    if (failure && !(failure instanceof JobTimeoutError) && !isRedisUnavailable(failure)) {
       jlog.error({ err: failure, jobId }, 'generation job failed');
       throw new InternalServerError(failure);
     }
@@ -204,10 +205,9 @@ export class Issuer {
   private async reserveId(t: Tenant, ttlMs: number): Promise<string> {
     const limit = this.deps.limitFor(t);
     for (let i = 0; i < ID_ATTEMPTS; i++) {
-      const id = newClientCertificateId();
-      const r = await this.deps.store.reserve(t, id, ttlMs, limit);
-      if (r === 'reserved') return id;
-      if (r === 'limit') {
+      const r = await reserveIds(this.deps.store, t, [newClientCertificateId()], ttlMs, limit);
+      if (r.reserved[0]) return r.reserved[0];
+      if (r.limitReached) {
         throw new LimitExceededError(
           `The maximum number of client certificates (${limit}) for this account in ${t.region} has been reached. Delete unused client certificates and try again.`,
         );

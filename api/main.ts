@@ -1,15 +1,10 @@
-import { loadConfig } from '../shared/config.js';
+// api/: the HTTP front (Hono), speaking API Gateway's ClientCertificate API; it enqueues, the workers generate.
+import { loadConfigOrExit } from '../shared/config.js';
 import { createLogger } from '../shared/logger.js';
 import { installShutdown } from '../shared/shutdown.js';
 import { startApi } from './server.js';
 
-let config;
-try {
-  config = loadConfig();
-} catch (err) {
-  process.stderr.write(`${(err as Error).message}\n`);
-  process.exit(1);
-}
+const config = loadConfigOrExit();
 const log = createLogger(config.logLevel, 'api');
 let api;
 try {

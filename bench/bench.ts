@@ -1,3 +1,4 @@
+// bench/: `npm run bench`: measuring (load.ts, figures.ts), processes (procs.ts) and the results table (report.ts).
 /**
  * `npm run bench`: how fast the service issues certificates on this machine, against the machine's
  * own bound, measured in one run. The README's Performance section says what each figure means.
@@ -21,16 +22,8 @@ import {
 } from '@aws-sdk/client-api-gateway';
 import { DEFAULT_KEY_POOL_SIZE, defaultWorkerConcurrency, loadConfig } from '../shared/config.js';
 import { requiredThreadpoolSize } from '../worker/threadpool.js';
-import { freePort, startRedis, type TestRedis } from '../test/helpers/redis-server.js';
-import {
-  closedLoop,
-  CREDENTIALS,
-  percentiles,
-  REGION,
-  SignedClient,
-  type ClosedLoopResult,
-  type Percentiles,
-} from './load.js';
+import { freePort, startRedis, type TestRedis } from '../devtools/redis-server.js';
+import { closedLoop, CREDENTIALS, percentiles, REGION, SignedClient } from './load.js';
 import {
   CpuWindow,
   procStatusKb,
@@ -41,6 +34,16 @@ import {
   waitQuiet,
   type ServiceProcess,
 } from './procs.js';
+import {
+  againstRaw,
+  meanRaw,
+  ratioToRaw,
+  round,
+  type LoopDelay,
+  type RawRun,
+  type SustainedRun,
+} from './figures.js';
+import { table } from './report.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** BullMQ renews a job's lock every lockDuration / 2: the worker's event loop must never stall that long. */
@@ -193,7 +196,7 @@ interface RawProcess {
   cpuMs: number;
 }
 
-async function rawBound(seconds: number, processes = cores) {
+async function rawBound(seconds: number, processes = cores): Promise<RawRun> {
   const script = `
     const { generateKeyPairSync } = require('node:crypto');
     const end = Date.now() + ${seconds * 1000};
@@ -291,7 +294,7 @@ async function generateLean(client: SignedClient): Promise<void> {
 }
 
 /** Worker event-loop delay (ms beyond the sampling period) from the runtime-stats lines inside a window. */
-function workerLoopDelay(workers: ServiceProcess[], from: number, to: number) {
+function workerLoopDelay(workers: ServiceProcess[], from: number, to: number): LoopDelay {
   let p99 = 0;
   let max = 0;
   let samples = 0;
@@ -325,54 +328,6 @@ async function waitHealthy(client: SignedClient, workers: number, timeoutMs = 60
     await sleep(200);
   }
   throw new Error(`service not healthy with ${workers} worker(s) within ${timeoutMs} ms: ${last}`);
-}
-
-interface SustainedRun extends Omit<ClosedLoopResult, 'windowStart' | 'windowEnd'> {
-  clients: number;
-  workerLoopDelay?: ReturnType<typeof workerLoopDelay>;
-  cpu?: ReturnType<CpuWindow['end']>;
-}
-
-type RawRun = Awaited<ReturnType<typeof rawBound>>;
-type RawFigures = { keysPerSecond: number; keysPerCpuSecond: number; keys: number; keyTimeCv: number };
-
-/** The mean of several measurements of the raw bound (and the keys they generated, together). */
-function meanRaw(runs: RawRun[]): RawFigures {
-  const mean = (f: (r: RawRun) => number) => round(runs.reduce((s, r) => s + f(r), 0) / runs.length);
-  return {
-    keysPerSecond: mean((r) => r.keysPerSecond),
-    keysPerCpuSecond: mean((r) => r.keysPerCpuSecond),
-    keys: runs.reduce((s, r) => s + r.keys, 0),
-    keyTimeCv: mean((r) => r.keyTimeCv),
-  };
-}
-
-/**
- * A sustained run set against the raw bound: its ratio, and its CPU efficiency (the CPU its
- * certificates' keys need at the raw cost per key / the CPU our processes, bench included, used).
- */
-function againstRaw(r: SustainedRun, raw: RawFigures) {
-  return {
-    ...ratioToRaw(r.perSecond, r.ok, raw),
-    rawKeysPerSecond: raw.keysPerSecond,
-    cpu: r.cpu && {
-      ...r.cpu,
-      efficiency: round(r.ok / raw.keysPerCpuSecond / r.cpu.oursCpuSeconds, 3),
-    },
-  };
-}
-
-/**
- * `perSecond` (from `keys` certificates) over the bound, and one standard error of that ratio from
- * key-to-key variation alone: a count of N keys whose times vary by `keyTimeCv` is known to about
- * cv/√N, in the run and in the bound alike.
- */
-function ratioToRaw(perSecond: number, keys: number, raw: RawFigures) {
-  const ratio = perSecond / raw.keysPerSecond;
-  return {
-    ratioToRaw: round(ratio, 3),
-    ratioStdErr: round(ratio * raw.keyTimeCv * Math.sqrt(1 / Math.max(1, keys) + 1 / raw.keys), 3),
-  };
 }
 
 /** The processes whose CPU is ours: API, workers, redis-server and the bench itself. */
@@ -446,8 +401,6 @@ async function getThroughput(client: SignedClient, path: string, seconds: number
     cpu,
   };
 }
-
-const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 // ---------------------------------------------------------------------------------------------
 
@@ -667,170 +620,12 @@ async function main() {
   return results;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Report.
-
-type Row = [string, string, string, boolean | undefined];
-
-/**
- * Whether a throughput ratio is judged against its target: --quick's windows hold too few keys (RSA
- * keygen time varies ~50 % from key to key), so its ratios are shown, not judged.
- */
-const judge = (ok: boolean) => (quick ? undefined : ok);
-const QUICK_NOTE = quick ? ' (full run)' : '';
-
-function table(r: Record<string, unknown>): string {
-  const rows: Row[] = [];
-  const raw = r.rawBound as RawFigures & { runs: RawRun[] };
-  rows.push([
-    'raw bound: RSA-2048 keygen, all cores',
-    `${raw.keysPerSecond} keys/s (mean of ${raw.runs.map((x) => x.keysPerSecond).join(', ')})`,
-    '',
-    undefined,
-  ]);
-  rows.push([
-    '  other load on the machine meanwhile',
-    `${raw.runs.map((x) => x.otherCores).join(' / ')} cores`,
-    '0',
-    undefined,
-  ]);
-  rows.push(['  keygen CPU cost', `${raw.keysPerCpuSecond} keys per CPU-second`, '', undefined]);
-  rows.push([
-    '  keygen time, key to key',
-    `varies by ${raw.keyTimeCv} (standard deviation / mean): ratios carry ± one standard error`,
-    '',
-    undefined,
-  ]);
-  type Run = SustainedRun & ReturnType<typeof againstRaw> & { rssPeakMb: Record<string, number> };
-  const runs = r.sustained as Run[];
-  runs.forEach((s, i) => {
-    rows.push([
-      `sustained run ${i + 1} (${s.clients} clients)`,
-      `${s.perSecond} certs/s = ${s.ratioToRaw} ± ${s.ratioStdErr} x raw (${s.rawKeysPerSecond}, the bound before and after it)`,
-      `>= 0.9 x raw${QUICK_NOTE}`,
-      judge(s.ratioToRaw >= 0.9),
-    ]);
-    const l: Percentiles = s.latencyMs;
-    rows.push([`  latency p50 / p95 / p99`, `${l.p50} / ${l.p95} / ${l.p99} ms`, '', undefined]);
-    if (s.errors) rows.push([`  errors`, JSON.stringify(s.errorKinds), '0', false]);
-    if (s.cpu) {
-      rows.push([`  CPU efficiency (keygen CPU / all our CPU)`, `${s.cpu.efficiency}`, '', undefined]);
-      rows.push([`  other load on the machine meanwhile`, `${s.cpu.otherCores} cores`, '0', undefined]);
-    }
-    if (s.workerLoopDelay) {
-      const d = s.workerLoopDelay;
-      rows.push([
-        `  worker event-loop delay p99 (max)`,
-        `${d.p99Ms} ms (${d.maxMs} ms)`,
-        `<< ${LOCK_RENEW_MS} ms`,
-        d.maxMs < LOCK_RENEW_MS / 10,
-      ]);
-    }
-    for (const [name, mb] of Object.entries(s.rssPeakMb)) {
-      rows.push([
-        `  peak RSS ${name}`,
-        `${mb} MB`,
-        name === 'api' ? '<= 150 MB' : '',
-        name === 'api' ? mb <= 150 : undefined,
-      ]);
-    }
-  });
-  const overall = r.sustainedOverall as { perSecond: number; ratioToRaw: number; ratioStdErr: number };
-  rows.push([
-    'sustained, both runs together',
-    `${overall.perSecond} certs/s = ${overall.ratioToRaw} ± ${overall.ratioStdErr} x raw`,
-    `>= 0.9 x raw${QUICK_NOTE}`,
-    judge(overall.ratioToRaw >= 0.9),
-  ]);
-  if (runs.length === 2) {
-    for (const name of Object.keys(runs[0]!.rssPeakMb)) {
-      const a = runs[0]!.rssPeakMb[name]!;
-      const b = runs[1]!.rssPeakMb[name];
-      if (b === undefined) continue;
-      // The target is the API's (the issue's); a worker's heap settles over minutes: `npm run soak` shows it.
-      const api = name === 'api';
-      rows.push([
-        `  RSS growth run 1 -> 2, ${name}`,
-        `${round(b - a, 1)} MB`,
-        api ? '<= 10 %' : '(see soak)',
-        api ? b <= a * 1.1 : undefined,
-      ]);
-    }
-  }
-  const burst = r.burstAfterIdle as { latencyMs: Percentiles };
-  rows.push([
-    'burst after 8 s idle: p50',
-    `${burst.latencyMs.p50} ms`,
-    '<= 20 ms',
-    burst.latencyMs.p50 <= 20,
-  ]);
-  rows.push([
-    'burst after 8 s idle: p99',
-    `${burst.latencyMs.p99} ms`,
-    '<= 50 ms',
-    burst.latencyMs.p99 <= 50,
-  ]);
-  type GetRun = { perSecond: number; serverCpuMsPerRequest?: number; cpu?: { otherCores: number } };
-  const get = r.get as {
-    available: boolean;
-    status?: number;
-    ratio?: number;
-    service?: GetRun;
-    bareHono?: GetRun;
-  };
-  if (get.available) {
-    const g = (x: { perSecond: number; serverCpuMsPerRequest?: number; cpu?: { otherCores: number } }) =>
-      `${x.perSecond} req/s (${x.serverCpuMsPerRequest} ms CPU/req; other load ${x.cpu?.otherCores} cores)`;
-    rows.push(['GetClientCertificate', g(get.service!), '', undefined]);
-    rows.push(['bare Hono handler', g(get.bareHono!), '', undefined]);
-    rows.push(['  ratio', `${get.ratio}`, '>= 0.5', get.ratio! >= 0.5]);
-  } else rows.push(['GetClientCertificate', `not available (${get.status})`, '>= 0.5 x bare', undefined]);
-  const hwm = r.peakRssMb as { api: number; workers: number[] } | undefined;
-  if (hwm) {
-    rows.push(['VmHWM api', `${hwm.api} MB`, '<= 150 MB', hwm.api <= 150]);
-    rows.push(['VmHWM workers', hwm.workers.map((w) => `${w} MB`).join(', '), '', undefined]);
-  }
-  const sc = r.scaling as
-    | {
-        processes1: SustainedRun;
-        processes2: SustainedRun;
-        ratio: number;
-        hardware?: {
-          oneProcess: { keysPerSecond: number };
-          allProcesses: { keysPerSecond: number; processes: number };
-          ratio: number;
-        };
-      }
-    | undefined;
-  if (sc) {
-    rows.push(['scaling: 1 process x concurrency 1', `${sc.processes1.perSecond} certs/s`, '', undefined]);
-    rows.push(['scaling: 2 processes x concurrency 1', `${sc.processes2.perSecond} certs/s`, '', undefined]);
-    rows.push(['  ratio', `${sc.ratio}`, `>= 1.8${QUICK_NOTE}`, judge(sc.ratio >= 1.8)]);
-    if (sc.hardware) {
-      const h = sc.hardware;
-      rows.push([
-        `  the hardware: raw keygen 1 -> ${h.allProcesses.processes} processes`,
-        `${h.oneProcess.keysPerSecond} -> ${h.allProcesses.keysPerSecond} keys/s = ${h.ratio} x`,
-        '',
-        undefined,
-      ]);
-    }
-  }
-  const cells = [
-    ['metric', 'measured', 'target', 'ok'],
-    ...rows.map(([m, v, t, ok]) => [m, v, t, ok === undefined ? '' : ok ? 'yes' : 'NO']),
-  ];
-  const w = [0, 1, 2, 3].map((i) => Math.max(3, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) => `| ${c.map((x, i) => x.padEnd(w[i]!)).join(' | ')} |`;
-  return [line(cells[0]!), line(w.map((n) => '-'.repeat(n))), ...cells.slice(1).map(line)].join('\n');
-}
-
 try {
   const results = await main();
   mkdirSync(dirname(flags.out), { recursive: true });
   writeFileSync(flags.out, `${JSON.stringify(results, null, 2)}\n`);
   out(
-    `\n${table(results)}\n\nload average at start ${JSON.stringify((results.machine as { loadAverageAtStart: number[] }).loadAverageAtStart)}, at end ${JSON.stringify((results.machine as { loadAverageAtEnd: number[] }).loadAverageAtEnd)} (${cores} cores)\n`,
+    `\n${table(results, { quick, lockRenewMs: LOCK_RENEW_MS })}\n\nload average at start ${JSON.stringify((results.machine as { loadAverageAtStart: number[] }).loadAverageAtStart)}, at end ${JSON.stringify((results.machine as { loadAverageAtEnd: number[] }).loadAverageAtEnd)} (${cores} cores)\n`,
   );
   await cleanup();
   // Service logs are kept only when asked (the Get phase alone writes megabytes) or on failure.

@@ -10,15 +10,9 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DeleteClientCertificateCommand } from '@aws-sdk/client-api-gateway';
-import { awsClient, generate } from '../test/helpers/aws-client.js';
-import {
-  killAll,
-  serviceEnv,
-  spawnApi,
-  spawnWorker,
-  type ServiceProcess,
-} from '../test/helpers/processes.js';
-import { startRedis } from '../test/helpers/redis-server.js';
+import { awsClient, generate } from '../devtools/aws-client.js';
+import { killAll, serviceEnv, spawnApi, spawnWorker, type ServiceProcess } from '../devtools/processes.js';
+import { startRedis } from '../devtools/redis-server.js';
 
 const { values } = parseArgs({
   options: {

@@ -1,3 +1,4 @@
+// scripts/: the launcher (`npm start`) and the operator CLIs (`npm run bulk`, `npm run rekey`, `npm run soak`).
 /**
  * `npm start`: the API and a worker pool in one command, for local use.
  *
@@ -11,17 +12,12 @@ import { createConnection } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig, type Config } from '../shared/config.js';
+import { loadConfigOrExit } from '../shared/config.js';
 import { createLogger } from '../shared/logger.js';
+import { redisServerArgs } from '../shared/redis-server.js';
 import { requiredThreadpoolSize } from '../worker/threadpool.js';
 
-let config: Config;
-try {
-  config = loadConfig();
-} catch (err) {
-  process.stderr.write(`${(err as Error).message}\n`);
-  process.exit(1);
-}
+const config = loadConfigOrExit();
 const log = createLogger(config.logLevel, 'launcher');
 const children = new Set<ChildProcess>();
 let stopping = false;
@@ -67,22 +63,7 @@ async function chooseRedis(): Promise<string | undefined> {
   mkdirSync(dir, { recursive: true });
   redisProc = spawn(
     'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir,
-      '--appendonly',
-      'yes',
-      '--appendfsync',
-      'everysec',
-      '--save',
-      '',
-      '--maxmemory-policy',
-      'noeviction',
-    ],
+    redisServerArgs({ port, dir, appendonly: true, appendfsync: 'everysec' }),
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
   redisProc.once('exit', (code) => {

@@ -1,3 +1,4 @@
+// shared/: code both processes (api/, worker/) and the operator scripts import: config, Redis, keys, store, jobs, errors.
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { AWS_REGION } from './validation.js';
@@ -9,9 +10,10 @@ export class ConfigError extends Error {
 
 /**
  * A number from an environment variable: `def` when unset or empty, else a whole number (or, with
- * `decimal`, a non-negative decimal) within `min`..`max`; anything else is an error naming `name`.
+ * `decimal`, a non-negative decimal) within `min`..`max`. Messages leave out the variable's name;
+ * {@link loadConfig} puts it in front.
  */
-const numberFrom = (name: string, def: number, min: number, max: number, decimal = false) =>
+const numberFrom = (def: number, min: number, max: number, decimal = false) =>
   z
     .string()
     .optional()
@@ -19,17 +21,47 @@ const numberFrom = (name: string, def: number, min: number, max: number, decimal
       if (v === undefined || v.trim() === '') return def;
       if (!(decimal ? /^\d+(\.\d+)?$/ : /^\d+$/).test(v.trim())) {
         const kind = decimal ? 'a non-negative number' : 'a whole number';
-        ctx.addIssue({ code: 'custom', message: `${name} must be ${kind}, got ${JSON.stringify(v)}` });
+        ctx.addIssue({ code: 'custom', message: `must be ${kind}, got ${JSON.stringify(v)}` });
         return z.NEVER;
       }
       const n = Number(v.trim());
       if (n < min || n > max) {
-        ctx.addIssue({ code: 'custom', message: `${name} must be between ${min} and ${max}, got ${n}` });
+        ctx.addIssue({ code: 'custom', message: `must be between ${min} and ${max}, got ${n}` });
         return z.NEVER;
       }
       return n;
-    });
-const intFrom = (name: string, def: number, min: number, max: number) => numberFrom(name, def, min, max);
+    })
+    .meta({ accepts: `${decimal ? 'number' : 'whole number'}, ${min}-${max}` });
+const intFrom = (def: number, min: number, max: number) => numberFrom(def, min, max);
+
+/** One of `values`, `def` when unset. */
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T, def: T[number]) =>
+  z
+    .enum(values, { error: (iss) => `must be one of ${values.join(', ')}, got ${JSON.stringify(iss.input)}` })
+    .optional()
+    .default(def as never)
+    .meta({ accepts: values.map((v) => `\`${v}\``).join(', ') });
+
+/** A string that must match `pattern`; unset gives `def`. */
+function matching(pattern: RegExp, message: string): z.ZodOptional<z.ZodString>;
+function matching(pattern: RegExp, message: string, def: string): z.ZodDefault<z.ZodString>;
+function matching(pattern: RegExp, message: string, def?: string) {
+  const s = z.string().regex(pattern, message);
+  return def === undefined ? s.optional() : s.default(def);
+}
+
+/** Text whose surrounding spaces do not count; unset or blank gives undefined. */
+const trimmed = () =>
+  z
+    .string()
+    .optional()
+    .transform((v) => v?.trim() || undefined);
+
+const base64Key = (v: string) => {
+  const buf = Buffer.from(v, 'base64');
+  return buf.length === 32 && buf.toString('base64') === v.replace(/\s/g, '');
+};
+const KEY_MESSAGE = 'must be the base64 encoding of exactly 32 bytes (e.g. from `openssl rand -base64 32`)';
 
 /**
  * Shapes of issued certificates: `aws` is AWS's exact, extension-less certificate; `modern` adds
@@ -59,70 +91,6 @@ export const DEFAULT_KEY_POOL_SIZE = 32;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-const schema = z.object({
-  NODE_ENV: z.enum(['development', 'production', 'test']).optional().default('development'),
-  HOST: z.string().min(1).optional().default('127.0.0.1'),
-  PORT: intFrom('PORT', 8080, 0, 65535),
-  REDIS_URL: z
-    .string()
-    .optional()
-    .refine(
-      (v) => v === undefined || /^rediss?:\/\//.test(v),
-      'REDIS_URL must start with redis:// or rediss://',
-    ),
-  REDIS_PREFIX: z
-    .string()
-    .optional()
-    .default('cc')
-    .refine((v) => /^[A-Za-z0-9_-]{1,32}$/.test(v), 'REDIS_PREFIX must be 1-32 characters of [A-Za-z0-9_-]'),
-  WORKER_CONCURRENCY: intFrom('WORKER_CONCURRENCY', defaultWorkerConcurrency(), 1, 256),
-  KEY_POOL_SIZE: intFrom('KEY_POOL_SIZE', DEFAULT_KEY_POOL_SIZE, 0, 10_000),
-  RUNTIME_STATS_INTERVAL_MS: intFrom('RUNTIME_STATS_INTERVAL_MS', 10_000, 0, 3_600_000),
-  WORKER_PROCESSES: intFrom('WORKER_PROCESSES', 1, 0, 64),
-  GENERATE_TIMEOUT_MS: intFrom('GENERATE_TIMEOUT_MS', 30_000, 100, 600_000),
-  LOG_LEVEL: z.enum(LOG_LEVELS).optional().default('info'),
-  MASTER_KEY: z.string().optional(),
-  MASTER_KEYS_PREVIOUS: z.string().optional(),
-  MASTER_KEY_FILE: z.string().optional().default('.data/master.key'),
-  DEFAULT_REGION: z
-    .string()
-    .optional()
-    .default('us-east-1')
-    .refine((v) => AWS_REGION.test(v), 'DEFAULT_REGION must look like an AWS region, e.g. us-east-1'),
-  DEFAULT_ACCOUNT_ID: z
-    .string()
-    .optional()
-    .default('000000000000')
-    .refine((v) => /^\d{12}$/.test(v), 'DEFAULT_ACCOUNT_ID must be 12 digits'),
-  REDIS_CLUSTER_NODES: z.string().optional(),
-  WORKER_LOCK_DURATION_MS: intFrom('WORKER_LOCK_DURATION_MS', 10_000, 1000, 600_000),
-  WORKER_STALLED_INTERVAL_MS: intFrom('WORKER_STALLED_INTERVAL_MS', 5000, 500, 600_000),
-  WORKER_WATCHDOG_INTERVAL_MS: intFrom('WORKER_WATCHDOG_INTERVAL_MS', 5000, 0, 600_000),
-  SHUTDOWN_TIMEOUT_MS: intFrom('SHUTDOWN_TIMEOUT_MS', 0, 0, 3_600_000),
-  CREDENTIALS_FILE: z.string().optional(),
-  CLIENT_CERTIFICATE_LIMIT: intFrom('CLIENT_CERTIFICATE_LIMIT', 60, 0, 1_000_000),
-  RATE_LIMIT_RPS: numberFrom('RATE_LIMIT_RPS', 10, 0, 1_000_000, true),
-  RATE_LIMIT_BURST: intFrom('RATE_LIMIT_BURST', 40, 1, 1_000_000),
-  EMBEDDED_REDIS: z.enum(['auto', 'never']).optional().default('auto'),
-  EMBEDDED_REDIS_DIR: z.string().optional().default('.data/redis'),
-  ADMIN_PASSWORD: z.string().optional(),
-  CERT_PROFILE: z
-    .enum(CERT_PROFILES, {
-      error: (iss) =>
-        `CERT_PROFILE must be one of ${CERT_PROFILES.join(', ')}, got ${JSON.stringify(iss.input)}`,
-    })
-    .optional()
-    .default('aws'),
-  EMBEDDED_REDIS_PORT: intFrom('EMBEDDED_REDIS_PORT', 6390, 1, 65535),
-  WORKER_HEALTH_PORT: intFrom('WORKER_HEALTH_PORT', 0, 0, 65535),
-  REDIS_SENTINELS: z.string().optional(),
-  REDIS_SENTINEL_MASTER: z.string().optional(),
-  REDIS_SENTINEL_PASSWORD: z.string().optional(),
-  REDIS_PASSWORD: z.string().optional(),
-  REDIS_WAIT_REPLICAS: intFrom('REDIS_WAIT_REPLICAS', 0, 0, 100),
-  REDIS_WAIT_TIMEOUT_MS: intFrom('REDIS_WAIT_TIMEOUT_MS', 1000, 1, 60_000),
-});
-
 /** One Redis Cluster seed node. */
 export interface RedisNode {
   host: string;
@@ -147,194 +115,234 @@ export function parseClusterNodes(value: string, name = 'REDIS_CLUSTER_NODES'): 
   return nodes;
 }
 
-export interface Config {
-  nodeEnv: 'development' | 'production' | 'test';
-  host: string;
-  port: number;
-  /** Redis URL; undefined means "the default, 127.0.0.1:6379, or an embedded one". */
-  redisUrl: string | undefined;
-  /**
-   * Redis Cluster seed nodes from REDIS_CLUSTER_NODES (`host:port,...`); when set, every connection is
-   * an ioredis Cluster and REDIS_URL must be unset.
-   */
-  redisClusterNodes: RedisNode[] | undefined;
-  /** Prefix of every Redis key this service writes (records and BullMQ). */
-  redisPrefix: string;
-  /** Jobs one worker process runs at once; default one per core. */
-  workerConcurrency: number;
-  /** Pre-generated RSA keys each worker process keeps in memory; 0 = generate per job. */
-  keyPoolSize: number;
-  /** How often a worker logs event-loop delay, memory and key-pool figures, ms; 0 = never. */
-  runtimeStatsIntervalMs: number;
-  /** Worker processes `npm start` launches beside the API. */
-  workerProcesses: number;
-  /** How long the API waits for a generation job, in milliseconds. */
-  generateTimeoutMs: number;
-  /**
-   * How long a worker's job lock lives without renewal, ms. A killed worker's job is re-run at most
-   * lock duration + stalled interval after the kill, so keep that sum well below GENERATE_TIMEOUT_MS.
-   */
-  workerLockDurationMs: number;
-  /** How often workers look for stalled jobs (locks that expired), ms. */
-  workerStalledIntervalMs: number;
-  /** How often the worker watchdog checks that the BullMQ worker still takes jobs, ms; 0 disables it. */
-  workerWatchdogIntervalMs: number;
-  /**
-   * Hard limit on a graceful shutdown, ms; after it the process exits anyway. 0 means the process's
-   * default: GENERATE_TIMEOUT_MS + 10 s for the API (in-flight requests may wait that long), 25 s for a worker.
-   */
-  shutdownTimeoutMs: number;
-  logLevel: (typeof LOG_LEVELS)[number];
-  /** Base64 of 32 bytes; undefined in development means "use or create MASTER_KEY_FILE". */
-  masterKey: string | undefined;
-  /** Older master keys still accepted for decryption (rotation). */
-  previousMasterKeys: string[];
-  masterKeyFile: string;
-  defaultRegion: string;
-  defaultAccountId: string;
-  /** JSON file of SigV4 credentials; undefined outside production means "the test/test credential". */
-  credentialsFile: string | undefined;
-  /** Certificates per account and region unless the credentials file overrides it; 0 = unlimited. */
-  clientCertificateLimit: number;
-  /** Sustained requests per second per account and region; 0 turns throttling off. */
-  rateLimitRps: number;
-  /** Requests an idle account and region may make at once. */
-  rateLimitBurst: number;
-  embeddedRedis: 'auto' | 'never';
-  embeddedRedisDir: string;
-  /** Password of the `admin` user of the /admin/queues dashboard; undefined: the dashboard is off. */
-  adminPassword: string | undefined;
-  /** Shape of the certificates workers issue. */
-  certProfile: CertProfile;
-  /** Port of the redis-server `npm start` launches when no Redis is configured or found. */
-  embeddedRedisPort: number;
-  /** Port of a worker process's /health/live and /health/ready probe server (on HOST); 0 = none. */
-  workerHealthPort: number;
-  /**
-   * Redis Sentinels from REDIS_SENTINELS (`host:port,...`); when set, every connection asks them for
-   * the current primary of REDIS_SENTINEL_MASTER (ioredis's Sentinel support), and REDIS_URL and
-   * REDIS_CLUSTER_NODES must be unset.
-   */
-  redisSentinels: RedisNode[] | undefined;
-  /** The name the Sentinels monitor the primary under (REDIS_SENTINEL_MASTER). */
-  redisSentinelMaster: string | undefined;
-  /** Password of the Sentinels themselves (REDIS_SENTINEL_PASSWORD), if they require one. */
-  redisSentinelPassword: string | undefined;
-  /** Password of the Redis servers (REDIS_PASSWORD), for Sentinel and Cluster; a REDIS_URL's own wins. */
-  redisPassword: string | undefined;
-  /**
-   * Replicas that must confirm a change (WAIT) before the API acknowledges it; 0 = acknowledge once the
-   * primary has it. On Cluster, replicas of the shard that took the write.
-   */
-  redisWaitReplicas: number;
-  /** How long to wait for those confirmations before answering 503, ms. */
-  redisWaitTimeoutMs: number;
+/**
+ * Every environment variable the service reads: its name (the key), its default (`default()` or the
+ * helper's first argument, which is also what docs/configuration.md shows) and its description (which
+ * becomes the table's text). `Config` is derived from this object, with each name in camelCase
+ * (`KEY_POOL_SIZE` -> `keyPoolSize`). Adding a variable is one entry here plus `npm run docs:config`.
+ */
+export const variables = z.object({
+  NODE_ENV: oneOf(['development', 'production', 'test'], 'development').describe(
+    'Run mode. `production` requires `MASTER_KEY` and `CREDENTIALS_FILE`.',
+  ),
+  HOST: z
+    .string()
+    .min(1, 'must not be empty')
+    .optional()
+    .default('127.0.0.1')
+    .describe('API bind address (`0.0.0.0` in the container image).'),
+  PORT: intFrom(8080, 0, 65535).describe('API port.'),
+  REDIS_URL: matching(/^rediss?:\/\//, 'must start with redis:// or rediss://').describe(
+    "`redis://` or `rediss://` URL. Unset: 127.0.0.1:6379, or `npm start`'s embedded Redis.",
+  ),
+  REDIS_PREFIX: matching(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 characters of [A-Za-z0-9_-]', 'cc').describe(
+    'Prefix of every Redis key this service writes (records and BullMQ); `[A-Za-z0-9_-]{1,32}`.',
+  ),
+  WORKER_CONCURRENCY: intFrom(defaultWorkerConcurrency(), 1, 256)
+    .meta({ defaultText: 'number of cores + 1' })
+    .describe(
+      'Jobs one worker process runs at once: one key generation per core, plus one that covers the moments a slot waits for Redis between jobs (11-12 % more certificates/s on 2 cores).',
+    ),
+  KEY_POOL_SIZE: intFrom(DEFAULT_KEY_POOL_SIZE, 0, 10_000).describe(
+    'Pre-generated RSA-2048 keys each worker process keeps in memory (`0` = generate per job). Refilled one at a time, only while no job waits for a key; each key is used once; a crash loses only unused keys.',
+  ),
+  RUNTIME_STATS_INTERVAL_MS: intFrom(10_000, 0, 3_600_000).describe(
+    'How often a worker logs `runtime stats` (event-loop delay p50/p99/max, RSS, heap, key-pool state), ms; `0` = never.',
+  ),
+  WORKER_PROCESSES: intFrom(1, 0, 64).describe('Worker processes `npm start` launches beside the API.'),
+  GENERATE_TIMEOUT_MS: intFrom(30_000, 100, 600_000).describe(
+    'How long a GenerateClientCertificate waits for its job before answering 503, ms.',
+  ),
+  LOG_LEVEL: oneOf(LOG_LEVELS, 'info').describe('Lowest level of log lines written.'),
+  MASTER_KEY: trimmed()
+    .refine((v) => v === undefined || base64Key(v), KEY_MESSAGE)
+    .describe(
+      'Base64 of 32 bytes (`openssl rand -base64 32`) that encrypts private keys at rest. Required with `NODE_ENV=production`; outside production, unset means "use or create `MASTER_KEY_FILE`".',
+    ),
+  MASTER_KEYS_PREVIOUS: z
+    .string()
+    .optional()
+    .transform((v) =>
+      (v ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .refine((keys) => keys.every(base64Key), `${KEY_MESSAGE} (comma-separated)`)
+    .describe('Comma-separated older master keys, still accepted for decryption (rotation).'),
+  MASTER_KEY_FILE: z
+    .string()
+    .optional()
+    .default('.data/master.key')
+    .describe(
+      'Without `MASTER_KEY` outside production: a development key is generated here once (git-ignored) and a warning logged.',
+    ),
+  DEFAULT_REGION: matching(AWS_REGION, 'must look like an AWS region, e.g. us-east-1', 'us-east-1').describe(
+    'Not used by the API (every signature names its region); validated for tools.',
+  ),
+  DEFAULT_ACCOUNT_ID: matching(/^\d{12}$/, 'must be 12 digits', '000000000000').describe(
+    'Account of the development credential `test`/`test` (12 digits).',
+  ),
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return undefined;
+      const nodes = parseClusterNodes(v);
+      if (typeof nodes !== 'string') return nodes;
+      ctx.addIssue({ code: 'custom', message: nodes.replace(/^REDIS_CLUSTER_NODES /, '') });
+      return z.NEVER;
+    })
+    .describe(
+      '`host:port,host:port,...` seed nodes of a Redis Cluster (IPv6 as `[::1]:7000`); every connection then uses ioredis Cluster. Exclusive with `REDIS_URL`.',
+    ),
+  WORKER_LOCK_DURATION_MS: intFrom(10_000, 1000, 600_000).describe(
+    "How long a worker's job lock lives without renewal, ms. A killed worker's job is re-run at most this plus `WORKER_STALLED_INTERVAL_MS` later, so keep the sum well below `GENERATE_TIMEOUT_MS`.",
+  ),
+  WORKER_STALLED_INTERVAL_MS: intFrom(5000, 500, 600_000).describe(
+    'How often workers look for jobs whose lock expired, ms; at most `WORKER_LOCK_DURATION_MS`.',
+  ),
+  WORKER_WATCHDOG_INTERVAL_MS: intFrom(5000, 0, 600_000).describe(
+    'How often a worker checks that its BullMQ worker still takes jobs, and replaces it if not, ms; `0` turns the watchdog off.',
+  ),
+  SHUTDOWN_TIMEOUT_MS: intFrom(0, 0, 3_600_000)
+    .meta({ defaultText: '`0`: API `GENERATE_TIMEOUT_MS` + 10 s, worker 25 s' })
+    .describe(
+      'Hard limit on a graceful shutdown after SIGTERM/SIGINT, ms; after it the process exits anyway, and a second signal exits at once. Give the container at least this much (`stop_grace_period`).',
+    ),
+  CREDENTIALS_FILE: trimmed().describe(
+    'JSON array of SigV4 credentials, re-read on `SIGHUP`. Required by the API with `NODE_ENV=production`; unset otherwise: only the development credential `test`/`test`.',
+  ),
+  CLIENT_CERTIFICATE_LIMIT: intFrom(60, 0, 1_000_000).describe(
+    'Certificates per account and region (`0` = unlimited); the credentials file may override it per account.',
+  ),
+  RATE_LIMIT_RPS: numberFrom(10, 0, 1_000_000, true).describe(
+    'Sustained requests per second per account and region, shared by all API processes (`0` = no throttling).',
+  ),
+  RATE_LIMIT_BURST: intFrom(40, 1, 1_000_000).describe(
+    'Requests an idle account and region may make at once.',
+  ),
+  EMBEDDED_REDIS: oneOf(['auto', 'never'], 'auto').describe(
+    '`never`: `npm start` does not launch a redis-server of its own when no Redis is configured or found.',
+  ),
+  EMBEDDED_REDIS_DIR: z
+    .string()
+    .optional()
+    .default('.data/redis')
+    .describe('Data folder of the embedded redis-server.'),
+  ADMIN_PASSWORD: z
+    .string()
+    .optional()
+    .transform((v) => v || undefined)
+    .describe(
+      'Password of user `admin` for the queue dashboard at `/admin/queues`; unset: the dashboard is off (404).',
+    ),
+  CERT_PROFILE: oneOf(CERT_PROFILES, 'aws').describe(
+    "Shape of issued certificates: `aws` = AWS's exact, extension-less certificate; `modern` adds basicConstraints CA:false, keyUsage digitalSignature, extendedKeyUsage clientAuth and a subject key identifier.",
+  ),
+  EMBEDDED_REDIS_PORT: intFrom(6390, 1, 65535).describe(
+    'Port of the redis-server `npm start` launches when no Redis is configured or found.',
+  ),
+  WORKER_HEALTH_PORT: intFrom(0, 0, 65535).describe(
+    "Port of a worker process's `/health/live` and `/health/ready` probe server (on `HOST`); `0` = none. `npm start` gives each worker the next port.",
+  ),
+  REDIS_SENTINELS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return undefined;
+      const nodes = parseClusterNodes(v, 'REDIS_SENTINELS');
+      if (typeof nodes !== 'string') return nodes;
+      ctx.addIssue({ code: 'custom', message: nodes.replace(/^REDIS_SENTINELS /, '') });
+      return z.NEVER;
+    })
+    .describe(
+      '`host:port,host:port,...` of Redis Sentinels; every connection then asks them for the current primary of `REDIS_SENTINEL_MASTER` (ioredis Sentinel support). Exclusive with `REDIS_URL` and `REDIS_CLUSTER_NODES`.',
+    ),
+  REDIS_SENTINEL_MASTER: trimmed().describe(
+    'The name the Sentinels monitor the primary under; required with `REDIS_SENTINELS`.',
+  ),
+  REDIS_SENTINEL_PASSWORD: trimmed().describe("The Sentinels' own password, if they require one."),
+  REDIS_PASSWORD: trimmed().describe(
+    "Password of the Redis servers, for Sentinel and Cluster (a `REDIS_URL`'s own password wins).",
+  ),
+  REDIS_WAIT_REPLICAS: intFrom(0, 0, 100).describe(
+    'Replicas that must confirm a change (`WAIT`, per shard on Cluster) before the API answers 2xx for it; not confirmed in time: 503 and the change is settled (docs/high-availability.md). `0` = answer once the primary has it.',
+  ),
+  REDIS_WAIT_TIMEOUT_MS: intFrom(1000, 1, 60_000).describe(
+    'How long the API waits for `REDIS_WAIT_REPLICAS` confirmations before answering 503, ms.',
+  ),
+});
+
+type Variables = z.output<typeof variables>;
+
+/** Rules between variables. They run even when a variable is bad, so one start reports every problem. */
+function crossChecks(e: Variables, ctx: z.RefinementCtx): void {
+  const problem = (message: string) => ctx.addIssue({ code: 'custom', message, input: e });
+  if (e.REDIS_CLUSTER_NODES !== undefined && e.REDIS_URL) {
+    problem('set either REDIS_URL or REDIS_CLUSTER_NODES, not both');
+  }
+  if (e.REDIS_SENTINELS !== undefined) {
+    if (!e.REDIS_SENTINEL_MASTER) problem('REDIS_SENTINEL_MASTER is required with REDIS_SENTINELS');
+    if (e.REDIS_URL || e.REDIS_CLUSTER_NODES !== undefined) {
+      problem('set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS');
+    }
+  } else if (e.REDIS_SENTINEL_MASTER) {
+    problem('REDIS_SENTINEL_MASTER is set but REDIS_SENTINELS is not');
+  }
+  const lock = e.WORKER_LOCK_DURATION_MS;
+  const stalled = e.WORKER_STALLED_INTERVAL_MS;
+  if (typeof lock === 'number' && typeof stalled === 'number' && stalled > lock) {
+    problem(`WORKER_STALLED_INTERVAL_MS (${stalled}) must not exceed WORKER_LOCK_DURATION_MS (${lock})`);
+  }
+  if (e.NODE_ENV === 'production' && !e.MASTER_KEY) {
+    problem('MASTER_KEY is required when NODE_ENV=production');
+  }
+  // CREDENTIALS_FILE is required in production only by the API (api/auth/credentials.ts): workers never need it.
 }
 
-function checkKey(name: string, value: string): string | undefined {
-  const buf = Buffer.from(value, 'base64');
-  if (buf.length !== 32 || buf.toString('base64') !== value.replace(/\s/g, '')) {
-    return `${name} must be the base64 encoding of exactly 32 bytes (e.g. from \`openssl rand -base64 32\`)`;
-  }
-  return undefined;
+/** `KEY_POOL_SIZE` -> `keyPoolSize`, as a type. */
+type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}`
+  ? `${Lowercase<Head>}${Capitalize<CamelCase<Tail>>}`
+  : Lowercase<S>;
+type Camel<T> = { [K in keyof T as K extends string ? CamelCase<K> : never]: T[K] };
+
+/** `KEY_POOL_SIZE` -> `keyPoolSize`. */
+export function camelCase(name: string): string {
+  return name.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 }
+
+/** The whole configuration: the variables, checked together, under their camelCase names. */
+export const configSchema = variables
+  .superRefine(crossChecks, { when: () => true })
+  .transform(
+    (e) => Object.fromEntries(Object.entries(e).map(([k, v]) => [camelCase(k), v])) as Camel<Variables>,
+  );
+
+export type Config = z.output<typeof configSchema>;
 
 /**
  * Reads and validates the service's configuration. Pure: it reads only `env`.
- * @throws ConfigError naming every variable that is wrong.
+ * @throws ConfigError naming every variable that is wrong, all at once.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = schema.safeParse(env);
-  const problems: string[] = [];
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const name = String(issue.path[0] ?? '');
-      problems.push(issue.message.includes(name) ? issue.message : `${name}: ${issue.message}`);
-    }
-    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  const parsed = configSchema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) =>
+    issue.path.length ? `${String(issue.path[0])} ${issue.message}` : issue.message,
+  );
+  throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+}
+
+/**
+ * {@link loadConfig} for a process's entry point: a bad configuration is written to stderr and the
+ * process exits with 1, before anything starts.
+ */
+export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(1);
   }
-  const e = parsed.data;
-  const masterKey = e.MASTER_KEY?.trim() || undefined;
-  if (masterKey) {
-    const p = checkKey('MASTER_KEY', masterKey);
-    if (p) problems.push(p);
-  }
-  const previousMasterKeys = (e.MASTER_KEYS_PREVIOUS ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  for (const k of previousMasterKeys) {
-    const p = checkKey('MASTER_KEYS_PREVIOUS', k);
-    if (p) problems.push(`${p} (comma-separated)`);
-  }
-  let redisClusterNodes: RedisNode[] | undefined;
-  if (e.REDIS_CLUSTER_NODES !== undefined && e.REDIS_CLUSTER_NODES.trim() !== '') {
-    const nodes = parseClusterNodes(e.REDIS_CLUSTER_NODES);
-    if (typeof nodes === 'string') problems.push(nodes);
-    else redisClusterNodes = nodes;
-    if (e.REDIS_URL) problems.push('set either REDIS_URL or REDIS_CLUSTER_NODES, not both');
-  }
-  let redisSentinels: RedisNode[] | undefined;
-  const sentinelMaster = e.REDIS_SENTINEL_MASTER?.trim() || undefined;
-  if (e.REDIS_SENTINELS !== undefined && e.REDIS_SENTINELS.trim() !== '') {
-    const nodes = parseClusterNodes(e.REDIS_SENTINELS, 'REDIS_SENTINELS');
-    if (typeof nodes === 'string') problems.push(nodes);
-    else redisSentinels = nodes;
-    if (!sentinelMaster) problems.push('REDIS_SENTINEL_MASTER is required with REDIS_SENTINELS');
-    if (e.REDIS_URL || redisClusterNodes) {
-      problems.push('set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS');
-    }
-  } else if (sentinelMaster) {
-    problems.push('REDIS_SENTINEL_MASTER is set but REDIS_SENTINELS is not');
-  }
-  if (e.WORKER_STALLED_INTERVAL_MS > e.WORKER_LOCK_DURATION_MS) {
-    problems.push(
-      `WORKER_STALLED_INTERVAL_MS (${e.WORKER_STALLED_INTERVAL_MS}) must not exceed WORKER_LOCK_DURATION_MS (${e.WORKER_LOCK_DURATION_MS})`,
-    );
-  }
-  if (e.NODE_ENV === 'production' && !masterKey) {
-    problems.push('MASTER_KEY is required when NODE_ENV=production');
-  }
-  // CREDENTIALS_FILE is required in production only by the API (api/auth/credentials.ts): workers never need it.
-  const credentialsFile = e.CREDENTIALS_FILE?.trim() || undefined;
-  if (problems.length) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
-  return {
-    nodeEnv: e.NODE_ENV,
-    host: e.HOST,
-    port: e.PORT,
-    redisUrl: e.REDIS_URL,
-    redisClusterNodes,
-    redisPrefix: e.REDIS_PREFIX,
-    workerConcurrency: e.WORKER_CONCURRENCY,
-    keyPoolSize: e.KEY_POOL_SIZE,
-    runtimeStatsIntervalMs: e.RUNTIME_STATS_INTERVAL_MS,
-    workerProcesses: e.WORKER_PROCESSES,
-    generateTimeoutMs: e.GENERATE_TIMEOUT_MS,
-    workerLockDurationMs: e.WORKER_LOCK_DURATION_MS,
-    workerStalledIntervalMs: e.WORKER_STALLED_INTERVAL_MS,
-    workerWatchdogIntervalMs: e.WORKER_WATCHDOG_INTERVAL_MS,
-    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
-    logLevel: e.LOG_LEVEL,
-    masterKey,
-    previousMasterKeys,
-    masterKeyFile: e.MASTER_KEY_FILE,
-    defaultRegion: e.DEFAULT_REGION,
-    defaultAccountId: e.DEFAULT_ACCOUNT_ID,
-    credentialsFile,
-    clientCertificateLimit: e.CLIENT_CERTIFICATE_LIMIT,
-    rateLimitRps: e.RATE_LIMIT_RPS,
-    rateLimitBurst: e.RATE_LIMIT_BURST,
-    embeddedRedis: e.EMBEDDED_REDIS,
-    embeddedRedisDir: e.EMBEDDED_REDIS_DIR,
-    certProfile: e.CERT_PROFILE,
-    adminPassword: e.ADMIN_PASSWORD || undefined,
-    embeddedRedisPort: e.EMBEDDED_REDIS_PORT,
-    workerHealthPort: e.WORKER_HEALTH_PORT,
-    redisSentinels,
-    redisSentinelMaster: redisSentinels ? sentinelMaster : undefined,
-    redisSentinelPassword: e.REDIS_SENTINEL_PASSWORD || undefined,
-    redisPassword: e.REDIS_PASSWORD || undefined,
-    redisWaitReplicas: e.REDIS_WAIT_REPLICAS,
-    redisWaitTimeoutMs: e.REDIS_WAIT_TIMEOUT_MS,
-  };
 }

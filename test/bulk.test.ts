@@ -14,6 +14,7 @@ import { runBulk, QuotaError, stateFile } from '../scripts/bulk/batch.js';
 import { Progress } from '../scripts/bulk/progress.js';
 import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
 import { startService } from './helpers/service.js';
+import { RECORD_FIELDS } from './helpers/records.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const TENANT = { accountId: '111122223333', region: 'eu-west-1' };
@@ -119,25 +120,13 @@ describe('npm run bulk', () => {
     });
     try {
       const out = join(dir, 'five.ndjson');
-      const r = await spawnBulk(
-        [
-          '--count',
-          '5',
-          '--description',
-          'edge proxies',
-          '--tag',
-          'team=ops',
-          '--tag',
-          'env=test',
-          '--account',
-          API_TENANT.accountId,
-          '--region',
-          API_TENANT.region,
-          '--out',
-          out,
-        ],
-        { REDIS_URL: redis.url, REDIS_PREFIX: svc.keys.prefix },
-      ).done;
+      // prettier-ignore
+      const argv = [
+        '--count', '5', '--description', 'edge proxies', '--tag', 'team=ops', '--tag', 'env=test',
+        '--account', API_TENANT.accountId, '--region', API_TENANT.region, '--out', out,
+      ];
+      const env = { REDIS_URL: redis.url, REDIS_PREFIX: svc.keys.prefix };
+      const r = await spawnBulk(argv, env).done;
       assert.equal(r.code, 0, r.stderr);
       // Not a terminal: plain progress lines, ending with the total.
       const lines = r.stderr.split('\n');
@@ -152,14 +141,7 @@ describe('npm run bulk', () => {
       assert.equal(new Set(recs.map((x) => x.clientCertificateId)).size, 5);
       const store = new ClientCertificateStore(svc.redis, svc.keys);
       for (const rec of recs) {
-        assert.deepEqual(Object.keys(rec).sort(), [
-          'clientCertificateId',
-          'createdDate',
-          'description',
-          'expirationDate',
-          'pemEncodedCertificate',
-          'tags',
-        ]);
+        assert.deepEqual(Object.keys(rec).sort(), RECORD_FIELDS);
         assert.equal(rec.description, 'edge proxies');
         assert.deepEqual(rec.tags, { team: 'ops', env: 'test' });
         new X509Certificate(rec.pemEncodedCertificate as string);
@@ -177,25 +159,7 @@ describe('npm run bulk', () => {
       assert.deepEqual(await store.count(API_TENANT), { existing: 5, pending: 0 });
       assert.equal(existsSync(stateFile(out)), false, 'a completed batch leaves no state behind');
 
-      const again = await spawnBulk(
-        [
-          '--count',
-          '5',
-          '--description',
-          'edge proxies',
-          '--tag',
-          'team=ops',
-          '--tag',
-          'env=test',
-          '--account',
-          API_TENANT.accountId,
-          '--region',
-          API_TENANT.region,
-          '--out',
-          out,
-        ],
-        { REDIS_URL: redis.url, REDIS_PREFIX: svc.keys.prefix },
-      ).done;
+      const again = await spawnBulk(argv, env).done;
       assert.equal(again.code, 0, again.stderr);
       assert.match(again.stderr, /already holds 5 records: nothing to do/);
       assert.equal(records(out).length, 5);

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { describe, it } from 'node:test';
+import { readConfigDocs, renderConfigDocs } from '../devtools/config-docs.js';
 import { ConfigError, loadConfig } from '../shared/config.js';
 import { KeyVault, keyAad } from '../shared/crypto/key-vault.js';
 
@@ -13,7 +15,7 @@ describe('loadConfig', () => {
     assert.equal(c.redisUrl, undefined);
     assert.equal(c.defaultRegion, 'us-east-1');
     assert.equal(c.defaultAccountId, '000000000000');
-    assert.ok(c.workerConcurrency >= 1);
+    assert.equal(c.workerConcurrency, availableParallelism() + 1);
   });
 
   const bad: [Record<string, string>, RegExp][] = [
@@ -41,6 +43,28 @@ describe('loadConfig', () => {
       () => loadConfig({ PORT: 'x', LOG_LEVEL: 'loud' }),
       (err: Error) => /PORT/.test(err.message) && /LOG_LEVEL/.test(err.message),
     );
+  });
+
+  it('reports the rules between variables even when a single variable is also bad', () => {
+    assert.throws(
+      () =>
+        loadConfig({
+          PORT: 'x',
+          NODE_ENV: 'production',
+          WORKER_LOCK_DURATION_MS: '2000',
+          WORKER_STALLED_INTERVAL_MS: '3000',
+        }),
+      (err: Error) =>
+        /PORT must be a whole number/.test(err.message) &&
+        /MASTER_KEY is required when NODE_ENV=production/.test(err.message) &&
+        /WORKER_STALLED_INTERVAL_MS \(3000\) must not exceed WORKER_LOCK_DURATION_MS \(2000\)/.test(
+          err.message,
+        ),
+    );
+  });
+
+  it('docs/configuration.md is what `npm run docs:config` makes from the schema', async () => {
+    assert.equal(await readConfigDocs(), await renderConfigDocs(), 'stale: run npm run docs:config');
   });
 });
 

@@ -1,25 +1,19 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { generateJobId } from '../shared/jobs.js';
-import { awsClient, describe as show, generate, type Outcome } from './helpers/aws-client.js';
-import { killAll, serviceEnv, spawnApi, spawnWorker } from './helpers/processes.js';
+import { useRedis } from './helpers/fixture.js';
+import { awsClient, showOutcome, generate, type Outcome } from './helpers/aws-client.js';
+import { serviceEnv, spawnApi, spawnWorker } from './helpers/processes.js';
 import { TENANT, storeView } from './helpers/records.js';
-import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
+import { waitFor } from './helpers/redis-server.js';
 
 const TIMEOUT_MS = 1500;
 
 describe('no worker running', () => {
-  let redis: TestRedis;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await killAll();
-    await redis?.destroy();
-  });
+  const fx = useRedis();
 
   it('answers 503 with Retry-After after GENERATE_TIMEOUT_MS, and the job never creates a certificate later', async () => {
-    const env = serviceEnv({ url: redis.url }, { GENERATE_TIMEOUT_MS: String(TIMEOUT_MS) });
+    const env = serviceEnv({ url: fx.redis.url }, { GENERATE_TIMEOUT_MS: String(TIMEOUT_MS) });
     const api = await spawnApi(env);
     const client = awsClient(api.url, { requestTimeoutMs: 30_000 });
 
@@ -28,7 +22,7 @@ describe('no worker running', () => {
     assert.equal(((await health.json()) as { workers: number }).workers, 0);
 
     const lost = await generate(client, { description: 'nobody will make me' });
-    assert.equal(lost.ok, false, show(lost));
+    assert.equal(lost.ok, false, showOutcome(lost));
     if (lost.ok) return;
     assert.equal(lost.status, 503);
     assert.equal(lost.type, 'ServiceUnavailableException');
@@ -37,9 +31,9 @@ describe('no worker running', () => {
       'The certificate could not be generated within 2 s; no certificate was created. Retry later.',
     );
     assert.ok(Number(lost.retryAfter) >= 1, `Retry-After: ${lost.retryAfter}`);
-    assert.ok(lost.ms >= TIMEOUT_MS - 50, `answered before the timeout: ${show(lost)}`);
+    assert.ok(lost.ms >= TIMEOUT_MS - 50, `answered before the timeout: ${showOutcome(lost)}`);
 
-    const view = storeView({ redisUrl: redis.url }, env.REDIS_PREFIX!);
+    const view = storeView({ redisUrl: fx.redis.url }, env.REDIS_PREFIX!);
     try {
       // The id the API reserved and gave up is known only from its log line.
       const gaveUp = await api.waitForLog((l) => l.msg === 'generation not finished in time', 10_000);
@@ -53,7 +47,7 @@ describe('no worker running', () => {
       // lands (each miss is itself a 503 that must leave nothing behind).
       let fresh: Outcome | undefined;
       await waitFor(async () => (fresh = await generate(client, { description: 'made' })).ok, 60_000, 100);
-      assert.ok(fresh?.ok, fresh && show(fresh));
+      assert.ok(fresh?.ok, fresh && showOutcome(fresh));
       await waitFor(async () => (await view.queue.getJobCounts('waiting', 'active')).waiting === 0, 10_000);
       const all = await view.all();
       assert.deepEqual(

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { awsClient, describe as show, generate, type Outcome } from './helpers/aws-client.js';
-import { killAll, serviceEnv, spawnApi, spawnWorker } from './helpers/processes.js';
+import { describe, it } from 'node:test';
+import { useRedis } from './helpers/fixture.js';
+import { awsClient, showOutcome, generate, type Outcome } from './helpers/aws-client.js';
+import { serviceEnv, spawnApi, spawnWorker } from './helpers/processes.js';
 import { assertConsistent, storeView } from './helpers/records.js';
-import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
+import { waitFor } from './helpers/redis-server.js';
 
 /** A hang detector, not a speed test: fail-fast answers take milliseconds, a hang takes forever. */
 const FAIL_FAST_BOUND_MS = 5000;
@@ -15,18 +16,11 @@ async function health(url: string): Promise<{ status: number; body: Record<strin
 }
 
 describe('Redis outage', () => {
-  let redis: TestRedis;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await killAll();
-    await redis?.destroy();
-  });
+  const fx = useRedis();
 
   it('fails fast with 503 while Redis is down and recovers without a restart when it is back', async (t) => {
     const env = serviceEnv(
-      { url: redis.url },
+      { url: fx.redis.url },
       { GENERATE_TIMEOUT_MS: '5000', WORKER_WATCHDOG_INTERVAL_MS: '1000', WORKER_CONCURRENCY: '2' },
     );
     const [api, worker] = await Promise.all([spawnApi(env), spawnWorker(env)]);
@@ -39,26 +33,26 @@ describe('Redis outage', () => {
     };
 
     const warm = await record(generate(client));
-    assert.ok(warm.ok, show(warm));
+    assert.ok(warm.ok, showOutcome(warm));
     await waitFor(async () => (await health(api.url)).status === 200, 15_000, 200);
 
-    await redis.stop(true);
+    await fx.redis.stop(true);
 
     const down = await Promise.all([1, 2, 3].map(() => record(generate(client))));
     for (const o of down) {
-      assert.equal(o.ok, false, show(o));
+      assert.equal(o.ok, false, showOutcome(o));
       if (o.ok) continue;
-      assert.equal(o.status, 503, show(o));
+      assert.equal(o.status, 503, showOutcome(o));
       assert.equal(o.type, 'ServiceUnavailableException');
       assert.match(o.message, /Redis is unavailable.*Retry later/);
       assert.ok(Number(o.retryAfter) >= 1, `Retry-After: ${o.retryAfter}`);
-      assert.ok(o.ms < FAIL_FAST_BOUND_MS, `not fail-fast: ${show(o)}`);
+      assert.ok(o.ms < FAIL_FAST_BOUND_MS, `not fail-fast: ${showOutcome(o)}`);
     }
     const h = await health(api.url);
     assert.equal(h.status, 503);
     assert.equal(h.body.redis, 'down');
 
-    await redis.start();
+    await fx.redis.start();
     const back = Date.now();
     // Poll with real requests: the first 201 proves API, queue events and worker all came back.
     await waitFor(async () => (await record(generate(client))).ok, RECOVERY_BOUND_MS + 10_000, 250);
@@ -68,10 +62,10 @@ describe('Redis outage', () => {
 
     // And it keeps working under load, with the same processes.
     const after = await Promise.all([1, 2, 3, 4].map(() => record(generate(client))));
-    for (const o of after) assert.ok(o.ok, show(o));
+    for (const o of after) assert.ok(o.ok, showOutcome(o));
     assert.ok(api.alive && worker.alive);
 
-    const view = storeView({ redisUrl: redis.url }, env.REDIS_PREFIX!);
+    const view = storeView({ redisUrl: fx.redis.url }, env.REDIS_PREFIX!);
     try {
       // The restarted Redis had no persistence: only what was created after it came back is there.
       const afterRestart = outcomes.filter((o) => o !== warm);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
-import { awsClient, describe as show, generate } from './helpers/aws-client.js';
+import { afterEach, describe, it } from 'node:test';
+import { useRedis } from './helpers/fixture.js';
+import { awsClient, showOutcome, generate } from './helpers/aws-client.js';
 import {
   killAll,
   serviceEnv,
@@ -10,23 +11,16 @@ import {
   type LogLine,
 } from './helpers/processes.js';
 import { assertConsistent, storeView } from './helpers/records.js';
-import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
+import { waitFor } from './helpers/redis-server.js';
 
 const enqueued = (l: LogLine) => l.msg === 'generation job enqueued';
 
 describe('graceful shutdown', () => {
-  let redis: TestRedis;
-  before(async () => {
-    redis = await startRedis();
-  });
+  const fx = useRedis();
   afterEach(() => killAll());
-  after(async () => {
-    await killAll();
-    await redis?.destroy();
-  });
 
   it('SIGTERM to an API lets in-flight requests finish with 201, refuses new ones, then exits 0', async () => {
-    const env = serviceEnv({ url: redis.url }, { GENERATE_TIMEOUT_MS: '30000' });
+    const env = serviceEnv({ url: fx.redis.url }, { GENERATE_TIMEOUT_MS: '30000' });
     const api = await spawnApi(env);
     const client = awsClient(api.url, { requestTimeoutMs: 40_000 });
     // No worker yet: the requests stay in flight for as long as the test wants.
@@ -45,11 +39,11 @@ describe('graceful shutdown', () => {
 
     const worker = await spawnWorker(env);
     const outcomes = await Promise.all(inFlight);
-    for (const o of outcomes) assert.ok(o.ok, show(o));
+    for (const o of outcomes) assert.ok(o.ok, showOutcome(o));
     assert.deepEqual(await waitForExit(api, 15_000), { code: 0, signal: null });
     assert.ok(api.logs.some((l) => l.msg === 'shutdown complete'));
 
-    const view = storeView({ redisUrl: redis.url }, env.REDIS_PREFIX!);
+    const view = storeView({ redisUrl: fx.redis.url }, env.REDIS_PREFIX!);
     try {
       await assertConsistent(outcomes, view);
     } finally {
@@ -59,7 +53,7 @@ describe('graceful shutdown', () => {
   });
 
   it('a second signal makes the API exit at once, even with requests in flight', async () => {
-    const env = serviceEnv({ url: redis.url }, { GENERATE_TIMEOUT_MS: '30000' });
+    const env = serviceEnv({ url: fx.redis.url }, { GENERATE_TIMEOUT_MS: '30000' });
     const api = await spawnApi(env);
     const pending = generate(awsClient(api.url, { requestTimeoutMs: 40_000 }));
     await api.waitForLog(enqueued, 15_000);
@@ -74,7 +68,10 @@ describe('graceful shutdown', () => {
   });
 
   it('the hard timeout ends a drain that takes too long', async () => {
-    const env = serviceEnv({ url: redis.url }, { GENERATE_TIMEOUT_MS: '30000', SHUTDOWN_TIMEOUT_MS: '3000' });
+    const env = serviceEnv(
+      { url: fx.redis.url },
+      { GENERATE_TIMEOUT_MS: '30000', SHUTDOWN_TIMEOUT_MS: '3000' },
+    );
     const api = await spawnApi(env);
     const pending = generate(awsClient(api.url, { requestTimeoutMs: 40_000 }));
     await api.waitForLog(enqueued, 15_000);
@@ -87,7 +84,7 @@ describe('graceful shutdown', () => {
   });
 
   it('SIGTERM to a worker finishes its active jobs, takes no new ones, and exits 0', async () => {
-    const env = serviceEnv({ url: redis.url }, { GENERATE_TIMEOUT_MS: '60000', WORKER_CONCURRENCY: '3' });
+    const env = serviceEnv({ url: fx.redis.url }, { GENERATE_TIMEOUT_MS: '60000', WORKER_CONCURRENCY: '3' });
     const [api, leaving] = await Promise.all([spawnApi(env), spawnWorker(env)]);
     const client = awsClient(api.url, { requestTimeoutMs: 70_000 });
     const requests = Array.from({ length: 9 }, (_, i) => generate(client, { description: `drain ${i}` }));
@@ -111,8 +108,8 @@ describe('graceful shutdown', () => {
     // What it did not take waits for the next worker, and every caller still gets a 201.
     const next = await spawnWorker(env);
     const outcomes = await Promise.all(requests);
-    for (const o of outcomes) assert.ok(o.ok, show(o));
-    const view = storeView({ redisUrl: redis.url }, env.REDIS_PREFIX!);
+    for (const o of outcomes) assert.ok(o.ok, showOutcome(o));
+    const view = storeView({ redisUrl: fx.redis.url }, env.REDIS_PREFIX!);
     try {
       await assertConsistent(outcomes, view);
       for (const jobId of activeAtSignal) {

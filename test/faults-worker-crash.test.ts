@@ -1,25 +1,18 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { awsClient, describe as show, generate } from './helpers/aws-client.js';
-import { killAll, serviceEnv, spawnApi, spawnWorker, type LogLine } from './helpers/processes.js';
+import { describe, it } from 'node:test';
+import { useRedis } from './helpers/fixture.js';
+import { awsClient, showOutcome, generate } from './helpers/aws-client.js';
+import { serviceEnv, spawnApi, spawnWorker, type LogLine } from './helpers/processes.js';
 import { assertConsistent, storeView } from './helpers/records.js';
-import { startRedis, type TestRedis } from './helpers/redis-server.js';
 
 const TIMEOUT_MS = 30_000;
 
 describe('a worker killed mid-job', () => {
-  let redis: TestRedis;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await killAll();
-    await redis?.destroy();
-  });
+  const fx = useRedis();
 
   it('re-runs its jobs elsewhere: every request gets a 201 or a clean 5xx, nothing twice, nothing lost', async () => {
     const env = serviceEnv(
-      { url: redis.url },
+      { url: fx.redis.url },
       {
         GENERATE_TIMEOUT_MS: String(TIMEOUT_MS),
         // Short locks so the dead worker's jobs are found within a few seconds.
@@ -46,10 +39,10 @@ describe('a worker killed mid-job', () => {
     await victim.kill();
 
     const outcomes = await Promise.all(requests);
-    const summary = outcomes.map(show).join('\n');
+    const summary = outcomes.map(showOutcome).join('\n');
     for (const o of outcomes) assert.ok(o.ms < TIMEOUT_MS + 10_000, `answered too late:\n${summary}`);
 
-    const view = storeView({ redisUrl: redis.url }, env.REDIS_PREFIX!);
+    const view = storeView({ redisUrl: fx.redis.url }, env.REDIS_PREFIX!);
     try {
       await assertConsistent(outcomes, view);
       // The killed jobs really went through stall detection and were finished by the survivor. (A

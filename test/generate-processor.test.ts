@@ -36,7 +36,7 @@ describe('generate processor: first start and re-runs', () => {
     processGenerate = createGenerateProcessor({
       store,
       vault: new KeyVault([randomBytes(32).toString('base64')]),
-      keys: counting,
+      keySource: counting,
       log: createLogger('silent', 'test'),
     });
   });

@@ -13,6 +13,7 @@ import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
 import { startService } from './helpers/service.js';
 import { signedFetch } from './helpers/signed-fetch.js';
 import type { KeySource } from '../worker/key-source.js';
+import { RECORD_FIELDS } from './helpers/records.js';
 
 const TENANT = { accountId: '000000000000', region: 'us-east-1' };
 
@@ -66,14 +67,7 @@ describe('GenerateClientCertificate end to end (real Redis, BullMQ, worker, HTTP
     assert.equal(res.status, 201);
     assert.match(res.headers.get('content-type')!, /^application\/json/);
     const body = (await res.json()) as Record<string, unknown>;
-    assert.deepEqual(Object.keys(body).sort(), [
-      'clientCertificateId',
-      'createdDate',
-      'description',
-      'expirationDate',
-      'pemEncodedCertificate',
-      'tags',
-    ]);
+    assert.deepEqual(Object.keys(body).sort(), RECORD_FIELDS);
     assert.ok(Number.isInteger(body.createdDate));
     assert.equal((body.expirationDate as number) - (body.createdDate as number), 31_536_000);
 

@@ -3,6 +3,7 @@ import { createPublicKey, sign, verify } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { KeyPool } from '../worker/key-pool.js';
 import { generateRsaKey, type RsaKey } from '../worker/key-source.js';
+import { manualClock, settle } from './helpers/clock.js';
 import { waitFor } from './helpers/redis-server.js';
 
 /** The key's identity: its public key, as DER hex. */
@@ -67,10 +68,12 @@ describe('key pool', () => {
 
   it('fills itself to its size in the background', async () => {
     const g = countingGenerator();
-    pool = new KeyPool({ size: 3, generate: g.generate });
+    const clock = manualClock();
+    pool = new KeyPool({ size: 3, generate: g.generate, clock });
     await waitFor(() => pool!.stats().ready === 3, 30_000);
-    // Full: nothing more is generated.
-    await new Promise((r) => setTimeout(r, 300));
+    // Full: nothing more is generated, however long it waits.
+    clock.advance(60_000);
+    await settle();
     assert.equal(g.calls, 3);
     assert.deepEqual(pool.stats(), { ready: 3, generating: 0, waiting: 0, hits: 0, misses: 0 });
     await pool.close();
@@ -107,8 +110,10 @@ describe('key pool', () => {
 
   it('take() on an empty pool waits for a generation; a pool of size 0 never keeps keys', async () => {
     const g = countingGenerator();
-    pool = new KeyPool({ size: 0, generate: g.generate });
-    await new Promise((r) => setTimeout(r, 100));
+    const clock = manualClock();
+    pool = new KeyPool({ size: 0, generate: g.generate, clock });
+    clock.advance(60_000);
+    await settle();
     assert.equal(g.calls, 0, 'size 0: no background generation');
     const [a, b] = await Promise.all([pool.take(), pool.take()]);
     assertWorkingPair(a);
@@ -161,15 +166,19 @@ describe('key pool', () => {
 
   it('waits until takes stop for refillDelayMs before refilling', async () => {
     const g = manualGenerator(spare);
-    pool = new KeyPool({ size: 1, refillDelayMs: 400, generate: g.generate });
+    const clock = manualClock();
+    pool = new KeyPool({ size: 1, refillDelayMs: 400, generate: g.generate, clock });
     g.finish();
     await waitFor(() => pool!.stats().ready === 1);
     assert.equal(g.started, 1);
-    const t = Date.now();
     await pool.take();
     assert.equal(g.started, 1, 'no refill right after a take');
-    await waitFor(() => g.started === 2, 15_000);
-    assert.ok(Date.now() - t >= 390, 'refilled only after the pause');
+    clock.advance(399);
+    await settle();
+    assert.equal(g.started, 1, 'no refill before the pause is over');
+    clock.advance(1);
+    await settle();
+    assert.equal(g.started, 2, 'refilled once the pause is over');
     const closing = pool.close();
     g.finish();
     await closing;
@@ -178,18 +187,24 @@ describe('key pool', () => {
   it('reports a failed generation to the waiting take and retries refilling after a pause', async () => {
     const g = manualGenerator(spare);
     const errors: unknown[] = [];
+    const clock = manualClock();
     pool = new KeyPool({
       size: 1,
       generate: g.generate,
-      retryDelayMs: 1500, // long enough that the check below runs inside the pause even on a busy machine
+      retryDelayMs: 1500,
       onError: (e) => errors.push(e),
+      clock,
     });
     const take = pool.take();
     g.fail(new Error('openssl said no'));
     await assert.rejects(take, /openssl said no/);
     assert.equal(errors.length, 1);
+    clock.advance(1499);
+    await settle();
     assert.equal(g.started, 1, 'no refill during the pause');
-    await waitFor(() => g.started === 2, 15_000);
+    clock.advance(1);
+    await settle();
+    assert.equal(g.started, 2, 'refilling again once the pause is over');
     g.finish();
     await waitFor(() => pool!.stats().ready === 1);
     await pool.close();
@@ -199,17 +214,15 @@ describe('key pool', () => {
     // Timers run on a monotonic clock and Date.now() on the wall clock: a timer can fire while
     // Date.now() still reads a millisecond or two before its due time (seen in CI). Simulate 50 ms.
     const g = manualGenerator(spare);
-    pool = new KeyPool({ size: 1, generate: g.generate, retryDelayMs: 300 });
+    const clock = manualClock();
+    pool = new KeyPool({ size: 1, generate: g.generate, retryDelayMs: 300, clock });
     g.fail(new Error('openssl said no'));
-    await new Promise((r) => setImmediate(r));
+    await settle();
     assert.equal(g.started, 1);
-    const realNow = Date.now;
-    Date.now = () => realNow() - 50;
-    try {
-      await waitFor(() => g.started === 2, 5_000);
-    } finally {
-      Date.now = realNow;
-    }
+    clock.lag = 50;
+    clock.advance(300);
+    await settle();
+    assert.equal(g.started, 2, 'the pause ended when its timer fired');
     g.finish();
     await waitFor(() => pool!.stats().ready === 1);
     await pool.close();
@@ -217,14 +230,16 @@ describe('key pool', () => {
 
   it('close() stops refilling, drops unused keys and refuses later takes', async () => {
     const g = countingGenerator();
-    pool = new KeyPool({ size: 2, generate: g.generate });
+    const clock = manualClock();
+    pool = new KeyPool({ size: 2, generate: g.generate, clock });
     await waitFor(() => pool!.stats().ready === 2, 30_000);
     await pool.take();
     await pool.close();
     assert.equal(pool.stats().ready, 0);
     assert.equal(pool.stats().generating, 0);
     const calls = g.calls;
-    await new Promise((r) => setTimeout(r, 500));
+    clock.advance(60_000);
+    await settle();
     assert.equal(g.calls, calls, 'nothing generated after close');
     await assert.rejects(pool.take(), /key pool is closed/);
   });

@@ -13,7 +13,7 @@ import {
   UpdateClientCertificateCommand,
 } from '@aws-sdk/client-api-gateway';
 import { parseClusterNodes } from '../shared/config.js';
-import { awsClient, describe as show, generate } from './helpers/aws-client.js';
+import { awsClient, showOutcome, generate } from './helpers/aws-client.js';
 import { useRedisCluster } from './helpers/fixture.js';
 import { serviceEnv, spawnApi, spawnWorker } from './helpers/processes.js';
 import { assertConsistent, storeView } from './helpers/records.js';
@@ -45,7 +45,7 @@ describe('Redis Cluster', () => {
         generate(clients[i % 2]!, { description: `on a cluster ${i}`, tags: { n: String(i) } }),
       ),
     );
-    for (const o of outcomes) assert.ok(o.ok, show(o));
+    for (const o of outcomes) assert.ok(o.ok, showOutcome(o));
     const first = outcomes[0]!;
     assert.ok(first.ok);
     assert.equal(first.cert.description, 'on a cluster 0');
@@ -121,7 +121,7 @@ describe('Redis Cluster', () => {
     const [api] = await Promise.all([spawnApi(env), spawnWorker(env)]);
     const client = awsClient(api.url, { requestTimeoutMs: 30_000 });
     const before = await generate(client);
-    assert.ok(before.ok, show(before));
+    assert.ok(before.ok, showOutcome(before));
 
     const owner = await fx.cluster.ownerOf('{000000000000:us-east-1}');
     const master = fx.cluster.nodes.find((n) => n.port === owner)!;
@@ -129,12 +129,12 @@ describe('Redis Cluster', () => {
     const down = [];
     for (let i = 0; i < 4; i++) down.push(await generate(client));
     for (const o of down) {
-      assert.equal(o.ok, false, show(o));
+      assert.equal(o.ok, false, showOutcome(o));
       if (o.ok) continue;
       // A dependency failure is a 503 the caller may retry, never a 500.
-      assert.equal(o.status, 503, show(o));
+      assert.equal(o.status, 503, showOutcome(o));
       assert.equal(o.type, 'ServiceUnavailableException');
-      assert.ok(o.ms < 5000, `not fail-fast: ${show(o)}`);
+      assert.ok(o.ms < 5000, `not fail-fast: ${showOutcome(o)}`);
     }
 
     await master.start();

@@ -19,7 +19,7 @@ import {
   type RedisTarget,
 } from '../shared/redis.js';
 import { runRekey } from '../scripts/rekey/reseal.js';
-import { awsClient, describe as show, generate } from './helpers/aws-client.js';
+import { awsClient, showOutcome, generate } from './helpers/aws-client.js';
 import { useRedis, useRedisCluster } from './helpers/fixture.js';
 import { ROOT, killAll, serviceEnv, spawnApi, spawnWorker } from './helpers/processes.js';
 import { startService } from './helpers/service.js';
@@ -71,7 +71,7 @@ async function issue(client: APIGatewayClient, tenant: Tenant, n: number): Promi
   const out: Issued[] = [];
   for (let i = 0; i < n; i++) {
     const o = await generate(client, { description: `rekey ${i}`, tags: { n: String(i) } });
-    assert.ok(o.ok, show(o));
+    assert.ok(o.ok, showOutcome(o));
     out.push({ tenant, id: o.cert.clientCertificateId!, pem: o.cert.pemEncodedCertificate! });
   }
   return out;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { awsClient, describe as show, generate } from './helpers/aws-client.js';
+import { awsClient, showOutcome, generate } from './helpers/aws-client.js';
 import { killAll, serviceEnv, spawnApi, spawnWorker, type ServiceProcess } from './helpers/processes.js';
 import { assertConsistent, storeView } from './helpers/records.js';
 import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
@@ -32,7 +32,7 @@ describe('scale-out', () => {
     const outcomes = await Promise.all(
       Array.from({ length: 24 }, (_, i) => generate(clients[i % 2]!, { description: `replica ${i}` })),
     );
-    for (const o of outcomes) assert.ok(o.ok, show(o));
+    for (const o of outcomes) assert.ok(o.ok, showOutcome(o));
 
     const view = storeView({ redisUrl: redis.url }, env.REDIS_PREFIX!);
     try {

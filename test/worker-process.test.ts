@@ -45,26 +45,33 @@ describe('worker process', () => {
   });
   after(async () => redis.destroy());
 
-  it('relaunches itself with UV_THREADPOOL_SIZE large enough, fills its key pool and stops on SIGTERM', async () => {
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    delete env.UV_THREADPOOL_SIZE;
-    Object.assign(env, {
+  /** `worker/main.ts` as its own process on this Redis, with a fresh prefix and master key; `undefined` unsets. */
+  const spawnWorkerMain = (vars: Record<string, string | undefined>, stderr: 'pipe' | 'ignore') => {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
       REDIS_URL: redis.url,
       REDIS_PREFIX: `w${randomBytes(4).toString('hex')}`,
       MASTER_KEY: randomBytes(32).toString('base64'),
-      WORKER_CONCURRENCY: '6',
-      KEY_POOL_SIZE: '1',
       LOG_LEVEL: 'info',
-    });
-    const proc = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
+      ...vars,
+    };
+    for (const [k, v] of Object.entries(vars)) if (v === undefined) delete env[k];
+    return spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
       env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', stderr],
     });
+  };
+
+  it('relaunches itself with UV_THREADPOOL_SIZE large enough, fills its key pool and stops on SIGTERM', async () => {
+    const proc = spawnWorkerMain(
+      { UV_THREADPOOL_SIZE: undefined, WORKER_CONCURRENCY: '6', KEY_POOL_SIZE: '1' },
+      'pipe',
+    );
     const lines: Record<string, unknown>[] = [];
     let stderr = '';
-    proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     let buf = '';
-    proc.stdout.on('data', (d: Buffer) => {
+    proc.stdout!.on('data', (d: Buffer) => {
       buf += d.toString();
       const parts = buf.split('\n');
       buf = parts.pop()!;
@@ -89,22 +96,12 @@ describe('worker process', () => {
   });
 
   it('never leaves its relaunched child behind, even when killed with SIGKILL', async () => {
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    Object.assign(env, {
-      UV_THREADPOOL_SIZE: '2',
-      REDIS_URL: redis.url,
-      REDIS_PREFIX: `w${randomBytes(4).toString('hex')}`,
-      MASTER_KEY: randomBytes(32).toString('base64'),
-      WORKER_CONCURRENCY: '2',
-      KEY_POOL_SIZE: '0',
-      LOG_LEVEL: 'info',
-    });
-    const proc = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
-      env,
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
+    const proc = spawnWorkerMain(
+      { UV_THREADPOOL_SIZE: '2', WORKER_CONCURRENCY: '2', KEY_POOL_SIZE: '0' },
+      'ignore',
+    );
     let out = '';
-    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     const parentExited = new Promise<void>((r) => proc.on('exit', () => r()));
     let childPid = 0;
     try {

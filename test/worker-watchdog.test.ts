@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { ClientCertificateStore } from '../shared/client-certificate.store.js';
 import { directKeySource, generateRsaKey, type KeySource } from '../worker/key-source.js';
 import { startWorker, watchdogVerdict, type RunningWorker, type WatchdogSample } from '../worker/worker.js';
-import { awsClient, describe as show, generate } from './helpers/aws-client.js';
+import { awsClient, showOutcome, generate } from './helpers/aws-client.js';
 import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
 import { startService, type TestService } from './helpers/service.js';
 
@@ -71,7 +71,7 @@ describe('worker watchdog', () => {
     await waitFor(() => !wedged.isRunning(), 10_000);
 
     const outcome = await generate(awsClient(svc.api.url, { requestTimeoutMs: 30_000 }));
-    assert.ok(outcome.ok, show(outcome));
+    assert.ok(outcome.ok, showOutcome(outcome));
     assert.equal(running.restarts, 1);
     assert.notEqual(running.worker, wedged);
     assert.ok(svc.logs.lines.some((l) => l.includes('watchdog: worker stopped taking jobs; replacing it')));
@@ -110,7 +110,7 @@ describe('worker shutdown timeout', () => {
     const next = startWorker({ ...base, ...stall, keySource: directKeySource });
     extra.push(next);
     const outcome = await pending;
-    assert.ok(outcome.ok, show(outcome));
+    assert.ok(outcome.ok, showOutcome(outcome));
     release(); // the abandoned run resumes, finds the record and stores nothing
 
     const store = new ClientCertificateStore(s.redis, s.keys);

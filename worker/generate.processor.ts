@@ -11,7 +11,7 @@ import type { KeySource } from './key-source.js';
 export interface ProcessorDeps {
   store: ClientCertificateStore;
   vault: KeyVault;
-  keys: KeySource;
+  keySource: KeySource;
   log: Logger;
   /** Shape of the certificates issued; default `aws`. */
   profile?: CertProfile;
@@ -48,7 +48,7 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
       return { status: 'expired', clientCertificateId: d.clientCertificateId };
     }
 
-    const key = await deps.keys.take();
+    const key = await deps.keySource.take();
     const createdDate = Math.floor(now() / 1000);
     const pem = buildCertificate({
       publicKeyPem: key.publicKeyPem,

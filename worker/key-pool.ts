@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../shared/clock.js';
 import { generateRsaKey, type KeySource, type RsaKey } from './key-source.js';
 
 export interface KeyPoolOptions {
@@ -20,6 +21,8 @@ export interface KeyPoolOptions {
   onError?: (err: unknown) => void;
   /** Pause before refilling again after a failed generation, ms. Default 1000. */
   retryDelayMs?: number;
+  /** Time for the refill delay and the retry pause; default the system clock. */
+  clock?: Clock;
 }
 
 export interface KeyPoolStats {
@@ -63,12 +66,13 @@ export class KeyPool implements KeySource {
   private readonly onError: (err: unknown) => void;
   private readonly retryDelayMs: number;
   private readonly refillDelayMs: number;
+  private readonly clock: Clock;
   private lastTake = 0;
-  private refillTimer: NodeJS.Timeout | undefined;
+  private cancelRefill: (() => void) | undefined;
   private readonly running = new Set<Promise<void>>();
   private closed = false;
   private backoffUntil = 0;
-  private backoffTimer: NodeJS.Timeout | undefined;
+  private cancelBackoff: (() => void) | undefined;
   private hits = 0;
   private misses = 0;
 
@@ -81,13 +85,14 @@ export class KeyPool implements KeySource {
     this.onError = opts.onError ?? (() => undefined);
     this.retryDelayMs = opts.retryDelayMs ?? 1000;
     this.refillDelayMs = opts.refillDelayMs ?? 100;
+    this.clock = opts.clock ?? systemClock;
     this.pump();
   }
 
   /** The next unused key: from the pool at once, or the first generation to finish. */
   take(): Promise<RsaKey> {
     if (this.closed) return Promise.reject(new Error('key pool is closed'));
-    this.lastTake = Date.now();
+    this.lastTake = this.clock.now();
     const key = this.keys.shift();
     if (key) {
       this.hits++;
@@ -107,8 +112,8 @@ export class KeyPool implements KeySource {
    */
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.backoffTimer);
-    clearTimeout(this.refillTimer);
+    this.cancelBackoff?.();
+    this.cancelRefill?.();
     this.keys.length = 0;
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
@@ -129,19 +134,16 @@ export class KeyPool implements KeySource {
     // waiting; its failure is reported to it).
     while (this.running.size < this.waiters.length) this.startOne();
     if (this.closed || this.waiters.length > 0) return;
-    if (Date.now() < this.backoffUntil) return;
+    if (this.clock.now() < this.backoffUntil) return;
     const missing = this.size - this.keys.length;
     if (missing <= 0 || this.running.size >= this.refillParallelism) return;
-    const quietFor = Date.now() - this.lastTake;
+    const quietFor = this.clock.now() - this.lastTake;
     if (quietFor < this.refillDelayMs) {
       // Still in a burst: look again once it has been quiet long enough.
-      if (!this.refillTimer) {
-        this.refillTimer = setTimeout(() => {
-          this.refillTimer = undefined;
-          this.pump();
-        }, this.refillDelayMs - quietFor);
-        this.refillTimer.unref();
-      }
+      this.cancelRefill ??= this.clock.after(this.refillDelayMs - quietFor, () => {
+        this.cancelRefill = undefined;
+        this.pump();
+      });
       return;
     }
     while (this.running.size < Math.min(missing, this.refillParallelism)) this.startOne();
@@ -163,15 +165,14 @@ export class KeyPool implements KeySource {
         this.onError(err);
         const waiter = this.waiters.shift();
         if (waiter) waiter.reject(err);
-        this.backoffUntil = Date.now() + this.retryDelayMs;
-        clearTimeout(this.backoffTimer);
-        // The timer ends the pause: pump() must not ask Date.now(), which can still read a little
-        // before backoffUntil when the timer (on the monotonic clock) fires; it would then never retry.
-        this.backoffTimer = setTimeout(() => {
+        this.backoffUntil = this.clock.now() + this.retryDelayMs;
+        this.cancelBackoff?.();
+        // The timer ends the pause: pump() must not ask the clock, whose wall time can still read a
+        // little before backoffUntil when the timer (on the monotonic clock) fires; it would then never retry.
+        this.cancelBackoff = this.clock.after(this.retryDelayMs, () => {
           this.backoffUntil = 0;
           this.pump();
-        }, this.retryDelayMs);
-        this.backoffTimer.unref();
+        });
         this.pump();
       },
     );

@@ -1,4 +1,5 @@
-import { loadConfig } from '../shared/config.js';
+// worker/: the worker process: takes generate jobs from the queue, makes the key and certificate, stores the record.
+import { loadConfigOrExit } from '../shared/config.js';
 import { loadKeyVault } from '../shared/crypto/master-key.js';
 import { Keys } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
@@ -97,13 +98,4 @@ function run() {
     await keySource.close();
     redis.disconnect();
   });
-}
-
-function loadConfigOrExit() {
-  try {
-    return loadConfig();
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`);
-    process.exit(1);
-  }
 }

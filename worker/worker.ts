@@ -98,7 +98,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   const processor = createGenerateProcessor({
     store,
     vault: deps.vault,
-    keys: deps.keySource,
+    keySource: deps.keySource,
     log,
     profile: deps.certProfile,
   });

@@ -6,22 +6,14 @@ import type { Throttle } from '../throttle.js';
 import { isAllowed } from './credentials.js';
 import type { SigV4Verifier } from './sigv4.js';
 
-/** Paths served without a signature: probes, metrics, and the queue dashboard (it has its own basic auth). */
-export const PUBLIC_PATH = /^\/(health|metrics)\/?$|^\/health\/(live|ready)\/?$|^\/admin\/queues(\/|$)/;
-
 /**
- * Authenticates every non-public request (SigV4), sets the caller's tenant (account from the
- * credential, region from the signature's scope), applies the account's request-rate budget, then
- * checks the credential's `allow` list. The body is read here once; Hono caches it, so the routes
- * read it again with `c.req.text()` for free.
+ * Verifies the request's SigV4 signature and sets the caller's tenant (account from the credential,
+ * region from the signature's scope). The body is read here once; Hono caches it, so the routes read
+ * it again with `c.req.text()` for free.
  */
-export function authenticate(deps: {
-  verifier: SigV4Verifier;
-  throttle?: Throttle;
-}): MiddlewareHandler<AppEnv> {
+export function authenticate(verifier: SigV4Verifier): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    if (PUBLIC_PATH.test(c.req.path)) return next();
-    const caller = await deps.verifier.verify({
+    const caller = await verifier.verify({
       method: c.req.method,
       url: new URL(c.req.url),
       headers: c.req.raw.headers,
@@ -34,19 +26,32 @@ export function authenticate(deps: {
     });
     const tenant = { accountId: caller.accountId, region: caller.region };
     c.set('tenant', tenant);
+    c.set('verified', caller);
     c.set('caller', { accessKeyId: caller.credential.accessKeyId, accountId: caller.accountId });
     c.get('log').debug({ accessKeyId: caller.credential.accessKeyId, ...tenant }, 'authenticated');
+    return next();
+  };
+}
 
-    if (deps.throttle) {
-      const waitMs = await deps.throttle.take(tenant);
-      if (waitMs > 0) {
-        throw new TooManyRequestsError(
-          `Too Many Requests: account ${tenant.accountId} exceeded ${deps.throttle.options.rps} requests per second (burst ${deps.throttle.options.burst}) in ${tenant.region}. Retry after the Retry-After interval.`,
-          Math.max(1, Math.ceil(waitMs / 1000)),
-        );
-      }
+/** Spends one request of the caller's account and region budget; 429 with Retry-After when it is empty. */
+export function throttlePerAccount(throttle: Throttle): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const tenant = c.get('tenant');
+    const waitMs = await throttle.take(tenant);
+    if (waitMs > 0) {
+      throw new TooManyRequestsError(
+        `Too Many Requests: account ${tenant.accountId} exceeded ${throttle.options.rps} requests per second (burst ${throttle.options.burst}) in ${tenant.region}. Retry after the Retry-After interval.`,
+        Math.max(1, Math.ceil(waitMs / 1000)),
+      );
     }
+    return next();
+  };
+}
 
+/** Checks the authenticated credential's `allow` list against the request's IAM action. */
+export function authorise(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const caller = c.get('verified');
     if (!isAllowed(caller.credential, caller.action)) {
       throw new UnauthorizedError(
         `User: ${caller.credential.accessKeyId} (account ${caller.accountId}) is not authorized to perform: ${caller.action} on resource: ${resourceArn(caller.region, c.req.path)}`,

@@ -8,6 +8,7 @@ import { Hono, type MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { basicAuth } from 'hono/basic-auth';
 import type { AppEnv } from '../context.js';
+import { ownPaths } from '../routing.js';
 
 export const ADMIN_BASE_PATH = '/admin/queues';
 export const ADMIN_USER = 'admin';
@@ -87,5 +88,6 @@ export function adminRoutes(queue: Queue, password: string) {
   // The page's own address is without the slash (its <base href> has it); a typed slash lands there too.
   app.get(`${ADMIN_BASE_PATH}/`, (c) => c.redirect(ADMIN_BASE_PATH, 301));
   app.route(ADMIN_BASE_PATH, serverAdapter.registerPlugin());
-  return app;
+  // Everything under the base path is the dashboard's, served or not: never a request for a signature.
+  return ownPaths(app, ADMIN_BASE_PATH, `${ADMIN_BASE_PATH}/*`);
 }

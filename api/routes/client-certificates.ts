@@ -8,7 +8,7 @@ import {
   validateDescription,
   validateTags,
 } from '../../shared/validation.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../context.js';
 import {
   HAL_MEDIA_TYPE,

@@ -3,7 +3,7 @@ import { clientCertificateArn, parseClientCertificateArn } from '../../shared/cl
 import { BadRequestError } from '../../shared/errors.js';
 import type { Tenant } from '../../shared/keys.js';
 import { TAGS_MAX, parseJsonObject, validateTagKey, validateTags } from '../../shared/validation.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../context.js';
 import { certificateId, certificateNotFound } from '../representation.js';
 

@@ -15,6 +15,7 @@ import type { Queue, QueueEvents } from 'bullmq';
 import { toJson, type ClientCertificate } from '../../shared/client-certificate.js';
 import type { ClientCertificateStore, RedisClient } from '../../shared/client-certificate.store.js';
 import { newClientCertificateId } from '../../shared/ids.js';
+import { generateJob, reserveIds } from '../../shared/issuance.js';
 import { generateJobId, type GenerateData, type GenerateResult } from '../../shared/jobs.js';
 import type { Keys, Tenant } from '../../shared/keys.js';
 import { UsageError, type BulkArgs } from './args.js';
@@ -183,17 +184,7 @@ export async function runBulk(args: BulkArgs, deps: BulkDeps): Promise<BulkResul
       const fresh = await reserve(t, need, ttlMs, deps, batchKey, args);
       const deadline = Date.now() + ttlMs - 60_000;
       for (let i = 0; i < fresh.length; i += CHUNK) {
-        const jobs = fresh.slice(i, i + CHUNK).map((id) => {
-          const data: GenerateData = {
-            ...t,
-            clientCertificateId: id,
-            tags: args.tags,
-            deadline,
-            batchId: state.batchId,
-          };
-          if (args.description !== undefined) data.description = args.description;
-          return { name: 'generate' as const, data, opts: { jobId: generateJobId(data) } };
-        });
+        const jobs = fresh.slice(i, i + CHUNK).map((id) => generateJob(t, id, args, deadline, state.batchId));
         await queue.addBulk(jobs);
         for (const j of jobs) outstanding.add(j.data.clientCertificateId);
         result.enqueued += jobs.length;
@@ -233,11 +224,10 @@ async function reserve(
       const ids = Array.from({ length: Math.min(CHUNK, need - reserved.length) }, newClientCertificateId);
       // Recorded in the batch first: an id reserved by a run that then dies is still found by the next.
       await deps.redis.sadd(batchKey, ...ids);
-      const outcomes = await Promise.all(ids.map((id) => deps.store.reserve(t, id, ttlMs, deps.limit)));
-      const lost: string[] = [];
-      ids.forEach((id, i) => (outcomes[i] === 'reserved' ? reserved.push(id) : lost.push(id)));
-      if (lost.length) await deps.redis.srem(batchKey, ...lost);
-      if (outcomes.includes('limit')) {
+      const r = await reserveIds(deps.store, t, ids, ttlMs, deps.limit);
+      reserved.push(...r.reserved);
+      if (r.taken.length) await deps.redis.srem(batchKey, ...r.taken);
+      if (r.limitReached) {
         // Someone else took the last slots meanwhile: issue nothing rather than part of the batch.
         await undo();
         throw quotaError(args, deps.limit, await deps.store.count(t), need);

@@ -24,7 +24,7 @@ export function loadKeyVault(config: Config, log: Logger, opts: { createDevKey?:
       'MASTER_KEY is not set: using a development master key from a local file; set MASTER_KEY in production',
     );
   }
-  return new KeyVault([current, ...config.previousMasterKeys]);
+  return new KeyVault([current, ...config.masterKeysPrevious]);
 }
 
 function readOrCreateDevKey(file: string): string {

@@ -1,20 +1,26 @@
+// test/helpers/: fixtures for the tests (useRedis, useService, ...); shared development tools live in devtools/.
 import { after, before } from 'node:test';
 import { killAll } from './processes.js';
 import { startRedisCluster, type TestRedisCluster } from './redis-cluster.js';
-import { startRedis, type TestRedis } from './redis-server.js';
+import { startRedis, type StartRedisOptions, type TestRedis } from './redis-server.js';
 import { startService, type ServiceOptions, type TestService } from './service.js';
 
 /**
- * Gives the enclosing describe() its own redis-server on a free port: started in a before() hook,
- * destroyed in an after() hook (see useService for when the field is set).
+ * Gives the enclosing describe() its own redis-server on a free port: started in a before() hook; in
+ * the after() hook, the processes spawned through helpers/processes.js are killed first, then the
+ * server is destroyed (see useService for when the field is set).
  */
-export function useRedis(): { redis: TestRedis } {
+export function useRedis(opts: StartRedisOptions = {}): { redis: TestRedis } {
   const fx: Partial<{ redis: TestRedis }> = {};
   before(async () => {
-    fx.redis = await startRedis();
+    fx.redis = await startRedis(opts);
   });
   after(async () => {
-    await fx.redis?.destroy();
+    try {
+      await killAll();
+    } finally {
+      await fx.redis?.destroy();
+    }
   });
   return fx as { redis: TestRedis };
 }

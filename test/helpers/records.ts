@@ -10,6 +10,16 @@ import type { Outcome } from './aws-client.js';
 
 export const TENANT: Tenant = { accountId: '000000000000', region: 'us-east-1' };
 
+/** The fields of a public client certificate record (with a description), sorted: never a key. */
+export const RECORD_FIELDS = [
+  'clientCertificateId',
+  'createdDate',
+  'description',
+  'expirationDate',
+  'pemEncodedCertificate',
+  'tags',
+];
+
 /** A direct view of what a test service stored, for assertions from outside its processes. */
 export interface StoreView {
   redis: RedisClient;

@@ -1,0 +1,24 @@
+import type { Queue } from 'bullmq';
+import type { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import type { Logger } from '../shared/logger.js';
+import type { ApiMetrics } from '../shared/metrics.js';
+import type { SigV4Verifier } from './auth/sigv4.js';
+import type { Issuer } from './issuer.js';
+import type { HealthCheck } from './routes/health.js';
+import type { Throttle } from './throttle.js';
+
+/** Everything the HTTP API touches, passed to `createApp` (api/app.ts) and on to the routes. */
+export interface AppDeps {
+  issuer: Issuer;
+  store: ClientCertificateStore;
+  log: Logger;
+  health: HealthCheck;
+  /** SigV4 verification against the credentials file. */
+  verifier: SigV4Verifier;
+  /** Per account and region request-rate limit; absent = none. */
+  throttle?: Throttle;
+  /** Prometheus metrics: counts every request and serves /metrics. Absent: no /metrics. */
+  metrics?: ApiMetrics;
+  /** The queue dashboard at /admin/queues; absent (no ADMIN_PASSWORD): that path is a 404. */
+  admin?: { queue: Queue; password: string };
+}

@@ -1,0 +1,73 @@
+/**
+ * The issuance contract, one certificate (the API, api/issuer.ts) or many (the bulk CLI,
+ * scripts/bulk/batch.ts):
+ *
+ * 1. **reserve** an id against the account's quota ({@link reserveIds}) before anything is enqueued;
+ * 2. **enqueue** one job whose id derives from the certificate id ({@link generateJob}), so the same
+ *    certificate can never be enqueued twice;
+ * 3. **wait** for the job's end; a created or existing certificate is the answer ({@link issuedCertificate});
+ * 4. **settle** (`ClientCertificateStore.settle`) whenever the wait gives no certificate: it exists
+ *    after all, or its id is released and a late job can no longer create it.
+ *
+ * Following these steps is what keeps a certificate from being created unseen or counted twice.
+ */
+import type { ClientCertificate } from './client-certificate.js';
+import type { ClientCertificateStore } from './client-certificate.store.js';
+import { generateJobId, type GenerateData, type GenerateResult } from './jobs.js';
+import type { Tenant } from './keys.js';
+
+/** What the caller asked for. */
+export interface GenerateRequest {
+  description?: string;
+  tags: Record<string, string>;
+}
+
+/** The `generate` job for a reserved id: its data and its derived job id. */
+export function generateJob(
+  t: Tenant,
+  clientCertificateId: string,
+  req: GenerateRequest,
+  /** Epoch ms after which nobody waits for it. */
+  deadline: number,
+  batchId?: string,
+): { name: 'generate'; data: GenerateData; opts: { jobId: string } } {
+  const data: GenerateData = { ...t, clientCertificateId, tags: req.tags, deadline };
+  if (req.description !== undefined) data.description = req.description;
+  if (batchId !== undefined) data.batchId = batchId;
+  return { name: 'generate', data, opts: { jobId: generateJobId(data) } };
+}
+
+/**
+ * Reserves `ids` for `ttlMs`, counted against `limit` (0 = none). An id another request holds is
+ * `taken` (draw a new one); `limitReached` means at least one did not fit the quota.
+ */
+export async function reserveIds(
+  store: ClientCertificateStore,
+  t: Tenant,
+  ids: string[],
+  ttlMs: number,
+  limit: number,
+): Promise<{ reserved: string[]; taken: string[]; limitReached: boolean }> {
+  const outcomes = await Promise.all(ids.map((id) => store.reserve(t, id, ttlMs, limit)));
+  const reserved = ids.filter((_, i) => outcomes[i] === 'reserved');
+  const taken = ids.filter((_, i) => outcomes[i] !== 'reserved');
+  return { reserved, taken, limitReached: outcomes.includes('limit') };
+}
+
+/** The certificate a finished job answers with, or undefined (cancelled, expired): then settle. */
+export function issuedCertificate(result: GenerateResult | undefined): ClientCertificate | undefined {
+  return result && (result.status === 'created' || result.status === 'exists')
+    ? result.certificate
+    : undefined;
+}
+
+/** A job whose end was not reported within the wait: not a failure of the job, which may still run. */
+export class JobTimeoutError extends Error {
+  override name = 'JobTimeoutError';
+  constructor(
+    readonly jobId: string,
+    readonly ttlMs: number,
+  ) {
+    super(`job ${jobId} timed out: no end reported within ${ttlMs} ms`);
+  }
+}
