@@ -21,6 +21,8 @@ import type { Tenant } from '../shared/keys.js';
 
 export type { GenerateRequest } from '../shared/issuance.js';
 import type { Logger } from '../shared/logger.js';
+import { notConfirmed } from './durable.store.js';
+import type { ReplicaConfirmer } from './replica-confirmer.js';
 
 export interface IssuerDeps {
   queue: Queue<GenerateData, GenerateResult>;
@@ -33,6 +35,8 @@ export interface IssuerDeps {
   limitFor: (t: Tenant) => number;
   /** Load shedding: throws (429) when the backlog cannot finish in time; called before anything is reserved. */
   admit?: () => Promise<void>;
+  /** REDIS_WAIT_REPLICAS > 0: a new certificate is answered only once replicas confirm it. */
+  confirmer?: ReplicaConfirmer;
 }
 
 /**
@@ -118,12 +122,12 @@ export class Issuer {
       failure = err;
     }
     const issued = issuedCertificate(result);
-    if (issued) return issued;
+    if (issued) return this.durable(t, issued, jlog);
 
     // No usable answer: the job failed, timed out, or ran too late. Whatever the job does from now
     // on, settle decides once: the certificate exists (answer it) or never will.
     const settled = await this.guard(() => store.settle(t, id));
-    if (settled) return settled;
+    if (settled) return this.durable(t, settled, jlog);
     await queue.remove(jobId).catch(() => undefined); // still waiting: drop it; active: it will find no reservation
     if (failure && !(failure instanceof JobTimeoutError) && !isRedisUnavailable(failure)) {
       jlog.error({ err: failure, jobId }, 'generation job failed');
@@ -138,6 +142,64 @@ export class Issuer {
       Math.max(1, Math.ceil(timeoutMs / 10_000)),
       failure,
     );
+  }
+
+  /**
+   * With REDIS_WAIT_REPLICAS > 0, answers `c` only once WAIT has seen it on that many replicas of its
+   * shard. Otherwise the certificate is undone (or, if the primary no longer has it, its reservation
+   * released) before the 503, so it never reappears and the caller's retry counts once against the
+   * quota. See replica-confirmer.ts for the design.
+   */
+  private async durable(t: Tenant, c: ClientCertificate, log: Logger): Promise<ClientCertificate> {
+    const confirmer = this.deps.confirmer;
+    if (!confirmer) return c;
+    const id = c.clientCertificateId;
+    const key = this.deps.store.keys.certificate(t, id);
+    let acks = -1;
+    try {
+      const r = await confirmer.run(key, (s) => s.fence(t, id));
+      acks = r.acks;
+      if (r.value && r.confirmed) return c;
+      if (!r.value) {
+        // Acknowledged by a primary that is gone: the record did not survive the failover.
+        log.warn({ acks }, 'new certificate missing on the current primary: releasing its reservation');
+        await confirmer.run(key, (s) => s.settle(t, id));
+        throw notConfirmed(confirmer, acks, 'The certificate');
+      }
+    } catch (err) {
+      if (err instanceof ServiceUnavailableError) throw err;
+      log.warn({ err }, 'could not confirm the new certificate on the replicas');
+    }
+    await this.undo(t, id, log);
+    throw notConfirmed(confirmer, acks, 'The certificate');
+  }
+
+  /**
+   * Deletes a certificate the caller is being told failed, until a WAIT confirms the delete: the
+   * first attempt before the 503 goes out (so an immediate retry finds the quota freed), further ones
+   * a second apart in the background (at most 30). Each delete follows the record in its shard's
+   * replication stream, so a replica that has the delete no longer has the certificate.
+   */
+  private async undo(t: Tenant, id: string, log: Logger): Promise<void> {
+    const confirmer = this.deps.confirmer!;
+    const key = this.deps.store.keys.certificate(t, id);
+    const attempt = async (n: number): Promise<boolean> => {
+      try {
+        const r = await confirmer.run(key, (s) => s.delete(t, id));
+        if (r.confirmed) log.warn({ attempt: n, existed: r.value }, 'unconfirmed certificate undone');
+        return r.confirmed;
+      } catch {
+        return false; // Redis away: try again
+      }
+    };
+    if (await attempt(1)) return;
+    void (async () => {
+      for (let n = 2; n <= 30; n++) {
+        await new Promise((r) => setTimeout(r, 1000).unref());
+        if (await attempt(n)) return;
+      }
+      log.error('unconfirmed certificate not confirmed undone: a failover could bring it back');
+    })();
   }
 
   private async reserveId(t: Tenant, ttlMs: number): Promise<string> {

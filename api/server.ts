@@ -20,6 +20,8 @@ import { SigV4Verifier } from './auth/sigv4.js';
 import { LoadShedder } from './load-shedder.js';
 import { Throttle } from './throttle.js';
 import { Issuer } from './issuer.js';
+import { DurableStore } from './durable.store.js';
+import { ReplicaConfirmer } from './replica-confirmer.js';
 import type { HealthReport } from './routes/health.js';
 
 export interface ApiServer {
@@ -59,7 +61,18 @@ export type ApiConfig = Pick<
   | 'rateLimitBurst'
 > &
   Partial<Pick<Config, 'redisClusterNodes' | 'adminPassword'>> &
-  Partial<Pick<Config, 'allowedRegions' | 'keepAliveTimeoutMs' | 'metricsToken' | 'adminReadWrite'>>;
+  Partial<Pick<Config, 'allowedRegions' | 'keepAliveTimeoutMs' | 'metricsToken' | 'adminReadWrite'>> &
+  Partial<
+    Pick<
+      Config,
+      | 'redisSentinels'
+      | 'redisSentinelMaster'
+      | 'redisSentinelPassword'
+      | 'redisPassword'
+      | 'redisWaitReplicas'
+      | 'redisWaitTimeoutMs'
+    >
+  >;
 
 export interface ApiOptions {
   /** Credentials to accept instead of CREDENTIALS_FILE (tests). */
@@ -105,7 +118,20 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
   // Events published before the subscription starts would be missed: wait for it (bounded).
   await Promise.race([queueEvents.waitUntilReady(), new Promise((r) => setTimeout(r, 5000).unref())]);
 
-  const store = new ClientCertificateStore(redis, keys);
+  // REDIS_WAIT_REPLICAS > 0: changes are acknowledged once replicas confirm them (replica-confirmer.ts).
+  const confirmer = config.redisWaitReplicas
+    ? new ReplicaConfirmer(
+        config,
+        redis,
+        keys,
+        config.redisWaitReplicas,
+        config.redisWaitTimeoutMs ?? 1000,
+        log,
+      )
+    : undefined;
+  const store = confirmer
+    ? new DurableStore(redis, keys, confirmer)
+    : new ClientCertificateStore(redis, keys);
   const shedder = new LoadShedder(LoadShedder.queueCounts(queue), config.generateTimeoutMs);
   LoadShedder.observe(queueEvents, shedder);
   const issuer = new Issuer({
@@ -116,6 +142,7 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     timeoutMs: config.generateTimeoutMs,
     limitFor: (t) => credentials.limitFor(t.accountId) ?? config.clientCertificateLimit,
     admit: opts.loadShedding === false ? undefined : () => shedder.admit(),
+    confirmer,
   });
 
   const health = async (): Promise<HealthReport> => {
@@ -259,6 +286,7 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
         await bounded(queueEvents.close());
         await bounded(queue.close());
         eventsRedis.disconnect();
+        confirmer?.close();
         redis.disconnect();
       })();
       return closing;

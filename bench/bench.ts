@@ -417,13 +417,17 @@ async function main() {
   let api: ServiceProcess | undefined;
   let workers: ServiceProcess[] = [];
   if (!url) {
-    redis = await startRedis();
+    // A replicated Redis named in the environment (REDIS_SENTINELS or REDIS_CLUSTER_NODES, with their
+    // passwords) is used as it is, under the bench's own prefix; otherwise a private redis-server. An
+    // external Redis's CPU is not counted among ours.
+    const external = Boolean(process.env.REDIS_SENTINELS || process.env.REDIS_CLUSTER_NODES);
+    if (!external) redis = await startRedis();
     const port = await freePort();
     serviceEnv = {
       ...process.env,
       NODE_ENV: 'development',
       HOST: '127.0.0.1',
-      REDIS_URL: redis.url,
+      ...(redis ? { REDIS_URL: redis.url } : {}),
       REDIS_PREFIX: 'bench',
       MASTER_KEY: masterKey,
       LOG_LEVEL: cfg.logLevel,

@@ -1,7 +1,7 @@
 /**
  * Soak test: `npm run soak -- --minutes N [--rate R] [--workers W] [--apis A] [--concurrency C]`.
  *
- * Starts its own redis-server, A API processes and W worker processes (the real entry points), then
+ * Starts its own redis-server (or uses REDIS_SENTINELS / REDIS_CLUSTER_NODES when set), A API processes and W worker processes (the real entry points), then
  * drives a steady R Generate calls per second through the AWS SDK for N minutes, deleting each
  * certificate again so the account never fills up. Every minute it prints the calls that succeeded,
  * the errors by type, Generate latency percentiles and each process's resident memory, so a leak
@@ -63,23 +63,23 @@ interface Minute {
 const fresh = (): Minute => ({ ok: 0, errors: new Map(), latencies: [], skipped: 0 });
 
 async function main() {
-  const redis = await startRedis();
-  const env = serviceEnv(
-    { url: redis.url },
-    {
-      LOG_LEVEL: 'info',
-      GENERATE_TIMEOUT_MS: '30000',
-      KEY_POOL_SIZE: process.env.KEY_POOL_SIZE ?? '32',
-      // One account drives all the load: AWS's per-account throttle (10/s) would turn the soak into a
-      // throttling test. Quota stays on: every certificate is deleted again.
-      RATE_LIMIT_RPS: '0',
-    },
-  );
+  // REDIS_SENTINELS or REDIS_CLUSTER_NODES in the environment (and their passwords, which the child
+  // processes inherit): soak that replicated Redis under a fresh prefix; otherwise a private redis-server.
+  const clusterNodes = process.env.REDIS_CLUSTER_NODES;
+  const redis = process.env.REDIS_SENTINELS || clusterNodes ? undefined : await startRedis();
+  const env = serviceEnv(redis ? { url: redis.url } : clusterNodes ? { clusterNodes } : { url: '' }, {
+    LOG_LEVEL: 'info',
+    GENERATE_TIMEOUT_MS: '30000',
+    KEY_POOL_SIZE: process.env.KEY_POOL_SIZE ?? '32',
+    // One account drives all the load: AWS's per-account throttle (10/s) would turn the soak into a
+    // throttling test. Quota stays on: every certificate is deleted again.
+    RATE_LIMIT_RPS: '0',
+  });
   let procs: ServiceProcess[] = [];
   let workers: ServiceProcess[] = [];
   const stopAll = async () => {
     await killAll();
-    await redis.destroy();
+    await redis?.destroy();
   };
   process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
   try {
@@ -88,7 +88,7 @@ async function main() {
     procs = [...apis, ...workers];
     const clients = apis.map((a) => awsClient(a.url, { requestTimeoutMs: 40_000 }));
     out(
-      `soak: ${minutes} min at ${rate} Generate/s (then Delete), ${apiCount} API, ${workerCount} worker process(es), redis ${redis.url}`,
+      `soak: ${minutes} min at ${rate} Generate/s (then Delete), ${apiCount} API, ${workerCount} worker process(es), redis ${redis?.url ?? process.env.REDIS_SENTINELS ?? clusterNodes}`,
     );
     const header = [
       'min',

@@ -2,7 +2,7 @@
 /**
  * `npm start`: the API and a worker pool in one command, for local use.
  *
- * Redis: REDIS_URL when given; otherwise 127.0.0.1:6379 when something answers there; otherwise a
+ * Redis: REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS when given; otherwise 127.0.0.1:6379 when something answers there; otherwise a
  * private `redis-server` (AOF on, data in EMBEDDED_REDIS_DIR) on EMBEDDED_REDIS_PORT, stopped on exit.
  * The API and each worker run as child processes, restarted if they die, stopped on SIGINT/SIGTERM.
  */
@@ -40,7 +40,8 @@ function pingRedis(host: string, port: number, timeoutMs = 500): Promise<boolean
 }
 
 async function chooseRedis(): Promise<string | undefined> {
-  if (config.redisUrl || process.env.REDIS_CLUSTER_NODES) return config.redisUrl;
+  // A configured Redis (URL, Cluster or Sentinel) is used as it is: never a local one instead.
+  if (config.redisUrl || config.redisClusterNodes || config.redisSentinels) return config.redisUrl;
   if (await pingRedis('127.0.0.1', 6379)) {
     log.info('using the Redis answering on 127.0.0.1:6379 (set REDIS_URL to choose another)');
     return 'redis://127.0.0.1:6379';
@@ -159,7 +160,11 @@ const workerEnv: NodeJS.ProcessEnv = {
     process.env.UV_THREADPOOL_SIZE ?? String(requiredThreadpoolSize(config.workerConcurrency)),
 };
 run('api', 'api/main', env);
-for (let i = 0; i < config.workerProcesses; i++) run(`worker-${i + 1}`, 'worker/main', workerEnv);
+for (let i = 0; i < config.workerProcesses; i++) {
+  // Each worker's probe server (WORKER_HEALTH_PORT) takes the next port, so they never collide.
+  const port = config.workerHealthPort > 0 ? { WORKER_HEALTH_PORT: String(config.workerHealthPort + i) } : {};
+  run(`worker-${i + 1}`, 'worker/main', { ...workerEnv, ...port });
+}
 log.info(
   {
     url: `http://${config.host}:${config.port}`,

@@ -61,6 +61,13 @@ return 1`,
 redis.call('ZREM', KEYS[2], ARGV[1])
 return 0`,
   },
+  // KEYS: cert, fence. 1 the certificate exists (and the fence was written after it), 0 it does not.
+  ccFence: {
+    numberOfKeys: 2,
+    lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('SET', KEYS[2], '1', 'PX', 10000)
+return 1`,
+  },
   // KEYS: cert, tags, index. ARGV: id. 1 deleted, 0 not found.
   ccDelete: {
     numberOfKeys: 3,
@@ -217,6 +224,15 @@ export class ClientCertificateStore {
   async settle(t: Tenant, id: string): Promise<ClientCertificate | undefined> {
     const exists = await this.redis.ccSettle(this.keys.certificate(t, id), this.keys.pending(t), id);
     return exists === 1 ? this.get(t, id) : undefined;
+  }
+
+  /**
+   * Whether certificate `id` exists; when it does, also writes the tenant's fence key after it, so a
+   * WAIT on this connection afterwards covers the certificate whichever connection created it.
+   */
+  async fence(t: Tenant, id: string): Promise<boolean> {
+    if (!isId(id)) return false;
+    return (await this.redis.ccFence(this.keys.certificate(t, id), this.keys.fence(t))) === 1;
   }
 
   async get(t: Tenant, id: string): Promise<ClientCertificate | undefined> {

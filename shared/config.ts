@@ -114,8 +114,8 @@ export interface RedisNode {
   port: number;
 }
 
-/** Parses `host:port,host:port` (IPv6 as `[::1]:7000`); returns the nodes or a problem. */
-export function parseClusterNodes(value: string): RedisNode[] | string {
+/** Parses `host:port,host:port` (IPv6 as `[::1]:7000`); returns the nodes or a problem naming `name`. */
+export function parseClusterNodes(value: string, name = 'REDIS_CLUSTER_NODES'): RedisNode[] | string {
   const nodes: RedisNode[] = [];
   for (const part of value
     .split(',')
@@ -124,11 +124,11 @@ export function parseClusterNodes(value: string): RedisNode[] | string {
     const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/.exec(part);
     const port = m ? Number(m[2]) : NaN;
     if (!m || port < 1 || port > 65535) {
-      return `REDIS_CLUSTER_NODES must be a comma-separated list of host:port, got ${JSON.stringify(part)}`;
+      return `${name} must be a comma-separated list of host:port, got ${JSON.stringify(part)}`;
     }
     nodes.push({ host: m[1]!.replace(/^\[|\]$/g, ''), port });
   }
-  if (nodes.length === 0) return 'REDIS_CLUSTER_NODES must name at least one host:port';
+  if (nodes.length === 0) return `${name} must name at least one host:port`;
   return nodes;
 }
 
@@ -301,6 +301,35 @@ export const variables = z.object({
     .describe(
       '`true` lets the queue dashboard retry, promote, clean and delete jobs; otherwise it is read-only. Wrong dashboard passwords are slowed down either way.',
     ),
+  WORKER_HEALTH_PORT: intFrom(0, 0, 65535).describe(
+    "Port of a worker process's `/health/live` and `/health/ready` probe server (on `HOST`); `0` = none. `npm start` gives each worker the next port.",
+  ),
+  REDIS_SENTINELS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return undefined;
+      const nodes = parseClusterNodes(v, 'REDIS_SENTINELS');
+      if (typeof nodes !== 'string') return nodes;
+      ctx.addIssue({ code: 'custom', message: nodes.replace(/^REDIS_SENTINELS /, '') });
+      return z.NEVER;
+    })
+    .describe(
+      '`host:port,host:port,...` of Redis Sentinels; every connection then asks them for the current primary of `REDIS_SENTINEL_MASTER` (ioredis Sentinel support). Exclusive with `REDIS_URL` and `REDIS_CLUSTER_NODES`.',
+    ),
+  REDIS_SENTINEL_MASTER: trimmed().describe(
+    'The name the Sentinels monitor the primary under; required with `REDIS_SENTINELS`.',
+  ),
+  REDIS_SENTINEL_PASSWORD: trimmed().describe("The Sentinels' own password, if they require one."),
+  REDIS_PASSWORD: trimmed().describe(
+    "Password of the Redis servers, for Sentinel and Cluster (a `REDIS_URL`'s own password wins).",
+  ),
+  REDIS_WAIT_REPLICAS: intFrom(0, 0, 100).describe(
+    'Replicas that must confirm a change (`WAIT`, per shard on Cluster) before the API answers 2xx for it; not confirmed in time: 503 and the change is settled (docs/high-availability.md). `0` = answer once the primary has it.',
+  ),
+  REDIS_WAIT_TIMEOUT_MS: intFrom(1000, 1, 60_000).describe(
+    'How long the API waits for `REDIS_WAIT_REPLICAS` confirmations before answering 503, ms.',
+  ),
 });
 
 type Variables = z.output<typeof variables>;
@@ -310,6 +339,14 @@ function crossChecks(e: Variables, ctx: z.RefinementCtx): void {
   const problem = (message: string) => ctx.addIssue({ code: 'custom', message, input: e });
   if (e.REDIS_CLUSTER_NODES !== undefined && e.REDIS_URL) {
     problem('set either REDIS_URL or REDIS_CLUSTER_NODES, not both');
+  }
+  if (e.REDIS_SENTINELS !== undefined) {
+    if (!e.REDIS_SENTINEL_MASTER) problem('REDIS_SENTINEL_MASTER is required with REDIS_SENTINELS');
+    if (e.REDIS_URL || e.REDIS_CLUSTER_NODES !== undefined) {
+      problem('set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS');
+    }
+  } else if (e.REDIS_SENTINEL_MASTER) {
+    problem('REDIS_SENTINEL_MASTER is set but REDIS_SENTINELS is not');
   }
   const lock = e.WORKER_LOCK_DURATION_MS;
   const stalled = e.WORKER_STALLED_INTERVAL_MS;

@@ -43,6 +43,14 @@ export class Keys {
     return `${this.tenant(t)}:pending`;
   }
 
+  /**
+   * String, a few seconds' TTL: written only so that a WAIT on the same connection covers an earlier
+   * write by another connection to the same shard (see api/replica-confirmer.ts).
+   */
+  fence(t: Tenant): string {
+    return `${this.tenant(t)}:fence`;
+  }
+
   /** String: the account and region's request-rate state (GCRA theoretical arrival time, epoch ms). */
   throttle(t: Tenant): string {
     return `${this.tenant(t)}:throttle`;

@@ -6,10 +6,44 @@ export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 /** A standalone connection or a Redis Cluster client: the store, BullMQ and heartbeats take either. */
 export type RedisClient = Redis | Cluster;
 
-/** Where Redis is: a URL (standalone) or Redis Cluster seed nodes. */
+/** Where Redis is: a URL (standalone), Redis Cluster seed nodes, or Sentinels and the primary's name. */
 export interface RedisTarget {
   redisUrl?: string | undefined;
   redisClusterNodes?: RedisNode[] | undefined;
+  redisSentinels?: RedisNode[] | undefined;
+  redisSentinelMaster?: string | undefined;
+  redisSentinelPassword?: string | undefined;
+  /** Password of the Redis servers (Sentinel and Cluster; with a URL, only when the URL has none). */
+  redisPassword?: string | undefined;
+}
+
+/**
+ * After a failover a connection may still reach the old primary, now a replica that answers writes
+ * with READONLY: reconnect (asking the Sentinels, or the cluster, where the primary is now) and resend
+ * the command. ioredis's documented remedy.
+ */
+export function reconnectOnReadonly(err: Error): 2 | false {
+  return err.message.startsWith('READONLY') ? 2 : false;
+}
+
+/**
+ * ioredis options for a primary found through Sentinel: the connection asks the Sentinels for the
+ * current primary of `name` whenever it (re)connects. A killed primary drops its sockets, and a
+ * demoted one drops its clients (Redis does on a role change) or answers READONLY, so every path
+ * leads back to the Sentinels. Not `failoverDetector`: in ioredis 5.11 a +switch-master arriving
+ * while the client is already reconnecting aborts that reconnect and leaves the client ended for
+ * good ("Connection is closed."); the failover tests hit it about one run in three.
+ */
+export function sentinelOptions(t: RedisTarget, options: RedisOptions): RedisOptions {
+  return {
+    reconnectOnError: reconnectOnReadonly,
+    sentinelRetryStrategy: (times) => Math.min(100 * times, 1000),
+    ...options,
+    sentinels: t.redisSentinels,
+    name: t.redisSentinelMaster,
+    ...(t.redisSentinelPassword ? { sentinelPassword: t.redisSentinelPassword } : {}),
+    ...(t.redisPassword ? { password: t.redisPassword } : {}),
+  };
 }
 
 /**
@@ -59,7 +93,7 @@ export function clusterOptions(options: RedisOptions, name: string): ClusterOpti
     retryDelayOnTryAgain: failFast ? 100 : 300,
     maxRedirections: failFast ? 8 : 16,
     slotsRefreshTimeout: 2000,
-    redisOptions: { ...node, connectionName: name },
+    redisOptions: { reconnectOnError: reconnectOnReadonly, ...node, connectionName: name },
   };
 }
 
@@ -75,8 +109,12 @@ export function createRedis(
   name: string,
 ): RedisClient {
   const t: RedisTarget = typeof target === 'object' ? target : { redisUrl: target };
-  if (t.redisClusterNodes?.length) return new Cluster(t.redisClusterNodes, clusterOptions(options, name));
-  return new Redis(t.redisUrl ?? DEFAULT_REDIS_URL, { ...options, connectionName: name });
+  const auth: RedisOptions = t.redisPassword ? { password: t.redisPassword } : {};
+  if (t.redisClusterNodes?.length) {
+    return new Cluster(t.redisClusterNodes, clusterOptions({ ...auth, ...options }, name));
+  }
+  if (t.redisSentinels?.length) return new Redis({ ...sentinelOptions(t, options), connectionName: name });
+  return new Redis(t.redisUrl ?? DEFAULT_REDIS_URL, { ...auth, ...options, connectionName: name });
 }
 
 /** A new connection with the same target and options as `client` (a Cluster or a standalone one). */

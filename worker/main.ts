@@ -8,6 +8,7 @@ import { startRuntimeStats } from '../shared/runtime-stats.js';
 import { installShutdown } from '../shared/shutdown.js';
 import { EXIT_CONFIG, outlivesCa, readCertificateAuthority } from './certificate-authority.js';
 import { KeyPool } from './key-pool.js';
+import { startWorkerHealthServer, type WorkerHealthServer } from './health.server.js';
 import { directKeySource, type KeySource } from './key-source.js';
 import { currentThreadpoolSize, relaunchWithThreadpool, requiredThreadpoolSize } from './threadpool.js';
 import { startWorker } from './worker.js';
@@ -52,6 +53,21 @@ function run() {
     stalledIntervalMs: config.workerStalledIntervalMs,
     watchdogIntervalMs: config.workerWatchdogIntervalMs,
   });
+  let health: WorkerHealthServer | undefined;
+  if (config.workerHealthPort > 0) {
+    startWorkerHealthServer({
+      host: config.host,
+      port: config.workerHealthPort,
+      redis,
+      running: () => running.worker.isRunning(),
+    }).then(
+      (h) => (health = h),
+      (err: unknown) => {
+        log.fatal({ err, port: config.workerHealthPort }, 'cannot listen for health probes');
+        process.exit(1);
+      },
+    );
+  }
   const stopStats =
     config.runtimeStatsIntervalMs > 0
       ? startRuntimeStats(
@@ -80,7 +96,9 @@ function run() {
   const hardTimeoutMs = config.shutdownTimeoutMs || 25_000;
   installShutdown(log, hardTimeoutMs, async () => {
     stopStats();
+    // The probes stay up while jobs drain: live says 200, ready 503 (the worker no longer runs).
     await running.close(Math.max(500, hardTimeoutMs - 3000));
+    await health?.close();
     await keySource.close();
     redis.disconnect();
   });

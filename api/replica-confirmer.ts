@@ -1,0 +1,198 @@
+import calculateSlot from 'cluster-key-slot';
+import { Redis, type RedisOptions } from 'ioredis';
+import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import type { Keys } from '../shared/keys.js';
+import type { Logger } from '../shared/logger.js';
+import {
+  createRedis,
+  failFastOptions,
+  isCluster,
+  type RedisClient,
+  type RedisTarget,
+} from '../shared/redis.js';
+
+/**
+ * Durable acknowledgement (REDIS_WAIT_REPLICAS > 0): a change is acknowledged only once `WAIT` has
+ * seen it on that many replicas of the shard that took it.
+ *
+ * Design, and why:
+ * - WAIT covers the writes of the connection it is sent on (Redis remembers each client's replication
+ *   offset after its last write). So a change and its WAIT must share one connection to one primary,
+ *   and nothing may be resent elsewhere between them. Here each primary (one for standalone and
+ *   Sentinel, one per Cluster master) has its own connection that never resends a command after a
+ *   reconnect; a round counts as confirmed only if that connection did not drop during it (a failover
+ *   in between would otherwise have WAIT confirm the new primary's state).
+ * - WAIT blocks its connection until it returns, so the request path's shared connection must not
+ *   send it (every Get would stall behind it while replicas are slow). Changes are grouped instead
+ *   (group commit): while one round's WAIT is out, new changes queue, and the next round runs all of
+ *   them and one WAIT. A change waits at most two rounds: about 2 x REDIS_WAIT_TIMEOUT_MS when the
+ *   replicas do not answer, a millisecond or two when they do.
+ * - Update, Delete, TagResource and UntagResource run their script on that connection, then WAIT.
+ * - Generate's record is written by a worker, on another connection. The API then runs `fence` on the
+ *   primary's connection: it checks that the record exists there and writes a short-lived key in the
+ *   tenant's slot; the replication stream is ordered, so a WAIT that sees the fence on N replicas has
+ *   seen the record too. A record missing there was lost in a failover after the worker wrote it.
+ * - Not confirmed in time: the caller gets 503 with Retry-After. Update, TagResource and UntagResource
+ *   are idempotent: a retry applies the same change again. A Delete may have taken effect: its retry
+ *   answers 404 when it did. A Generate is undone (record, tags and index entry deleted, through this
+ *   same path) before the 503, so the caller's retry counts once against the quota and the 503'd
+ *   certificate never reappears; a missing record's reservation is released so a re-run job cannot
+ *   create it later. The one window left: the primary dies after a replica received the record but
+ *   before it received the undo (WAIT has just said the replicas are not keeping up).
+ */
+export class ReplicaConfirmer {
+  private readonly channels = new Map<string, Channel>();
+  private closed = false;
+
+  constructor(
+    private readonly target: RedisTarget,
+    /** The request path's client: for a Cluster, its slot map says which master owns a key. */
+    private readonly main: RedisClient,
+    private readonly keys: Keys,
+    readonly replicas: number,
+    readonly timeoutMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Runs `op` on the connection to the primary that owns `key` (grouped with other changes), then
+   * WAITs for `replicas` replicas. @returns the op's value and whether WAIT confirmed it in time.
+   * @throws what the op throws (e.g. Redis unavailable).
+   */
+  run<T>(key: string, op: (store: ClientCertificateStore) => Promise<T>): Promise<Confirmed<T>> {
+    return this.channel(key).submit(op);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const c of this.channels.values()) c.conn.disconnect();
+    this.channels.clear();
+  }
+
+  private options(): RedisOptions {
+    return {
+      ...failFastOptions(),
+      // A command never follows the connection to another server: what ran before a drop stays
+      // unconfirmed rather than being confirmed by WAIT on the new primary.
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      reconnectOnError: (err) => err.message.startsWith('READONLY'),
+      commandTimeout: this.timeoutMs + 2000,
+    };
+  }
+
+  private channel(key: string): Channel {
+    if (this.closed) throw new Error('replica confirmer closed');
+    let id = 'primary';
+    let node: { host: string; port: number } | undefined;
+    if (isCluster(this.main)) {
+      const owner = this.main.slots[calculateSlot(key)]?.[0];
+      if (!owner) throw new Error(`no known master for slot of ${key}`);
+      id = owner;
+      const i = owner.lastIndexOf(':');
+      node = { host: owner.slice(0, i), port: Number(owner.slice(i + 1)) };
+    }
+    let c = this.channels.get(id);
+    if (!c) {
+      const name = 'cc-api-durable';
+      const conn: Redis = node
+        ? new Redis({
+            ...(this.target.redisPassword ? { password: this.target.redisPassword } : {}),
+            ...this.options(),
+            host: node.host,
+            port: node.port,
+            connectionName: name,
+          })
+        : (createRedis({ ...this.target, redisClusterNodes: undefined }, this.options(), name) as Redis);
+      conn.on('error', (err) => this.log.debug({ err, node: id }, 'durable connection error'));
+      c = new Channel(conn, new ClientCertificateStore(conn, this.keys), this.replicas, this.timeoutMs);
+      this.channels.set(id, c);
+    }
+    return c;
+  }
+}
+
+export interface Confirmed<T> {
+  value: T;
+  /** Replicas WAIT counted; -1 when WAIT itself failed. */
+  acks: number;
+  confirmed: boolean;
+}
+
+interface Member {
+  op: (store: ClientCertificateStore) => Promise<unknown>;
+  resolve: (r: Confirmed<unknown>) => void;
+  reject: (err: unknown) => void;
+}
+
+/** One primary's connection and its group-commit loop. */
+class Channel {
+  private queue: Member[] = [];
+  private running = false;
+  /** Incremented whenever the connection drops: a round spanning a drop is not confirmed. */
+  private epoch = 0;
+
+  constructor(
+    readonly conn: Redis,
+    private readonly store: ClientCertificateStore,
+    private readonly replicas: number,
+    private readonly timeoutMs: number,
+  ) {
+    conn.on('close', () => (this.epoch += 1));
+  }
+
+  /** Waits (at most 2 s) for the connection to be usable; an op on one that is not fails at once. */
+  private async ready(): Promise<void> {
+    if (this.conn.status === 'ready') return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.conn.off('ready', done);
+        resolve();
+      };
+      const timer = setTimeout(done, 2000);
+      this.conn.once('ready', done);
+    });
+  }
+
+  submit<T>(op: (store: ClientCertificateStore) => Promise<T>): Promise<Confirmed<T>> {
+    return new Promise<Confirmed<T>>((resolve, reject) => {
+      this.queue.push({ op, resolve: resolve as (r: Confirmed<unknown>) => void, reject });
+      if (!this.running) void this.loop();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0);
+        await this.ready();
+        const epoch = this.epoch;
+        const ready = this.conn.status === 'ready';
+        // Each op's reply is awaited before WAIT is sent: a script's EVALSHA that meets NOSCRIPT is
+        // resent as EVAL, which must not land after the WAIT meant to cover it.
+        const results = await Promise.all(
+          batch.map((m) =>
+            m.op(this.store).then(
+              (value) => ({ ok: true as const, value }),
+              (err: unknown) => ({ ok: false as const, err }),
+            ),
+          ),
+        );
+        const acks =
+          results.some((r) => r.ok) && ready
+            ? await this.conn.wait(this.replicas, this.timeoutMs).catch(() => -1)
+            : -1;
+        const confirmed = acks >= this.replicas && epoch === this.epoch && this.conn.status === 'ready';
+        batch.forEach((m, i) => {
+          const r = results[i]!;
+          if (r.ok) m.resolve({ value: r.value, acks, confirmed });
+          else m.reject(r.err);
+        });
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+}

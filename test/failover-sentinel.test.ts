@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { failoverScenario } from './helpers/failover-load.js';
+import { killAll, serviceEnv } from './helpers/processes.js';
+import { startSentinelSet, type TestSentinelSet } from './helpers/redis-replicated.js';
+
+const LIMIT = 60;
+
+async function scenario(set: TestSentinelSet, waitReplicas: number) {
+  const env = serviceEnv(
+    { url: '' },
+    {
+      REDIS_SENTINELS: set.sentinelAddrs,
+      REDIS_SENTINEL_MASTER: set.masterName,
+      REDIS_WAIT_REPLICAS: String(waitReplicas),
+      REDIS_WAIT_TIMEOUT_MS: '500',
+      GENERATE_TIMEOUT_MS: '5000',
+      CLIENT_CERTIFICATE_LIMIT: String(LIMIT),
+      KEY_POOL_SIZE: '16',
+      WORKER_CONCURRENCY: '3',
+      WORKER_WATCHDOG_INTERVAL_MS: '1000',
+      LOG_LEVEL: process.env.FAILOVER_DEBUG ? 'debug' : 'info',
+    },
+  );
+  return failoverScenario({
+    env,
+    primary: set.primary,
+    replicas: set.replicas,
+    target: {
+      redisSentinels: set.sentinels.map((s) => ({ host: '127.0.0.1', port: s.port })),
+      redisSentinelMaster: set.masterName,
+    },
+  });
+}
+
+/**
+ * The issue's scenario 3(a) on a primary, two replicas and three Sentinels (down-after 1 s): see
+ * failoverScenario for the steps.
+ */
+describe('Sentinel failover under load (real redis-server, redis-server --sentinel)', () => {
+  let set: TestSentinelSet | undefined;
+  after(async () => {
+    await killAll();
+    await set?.destroy();
+  });
+
+  it('with REDIS_WAIT_REPLICAS=1 loses no acknowledged change and answers 2xx again within 20 s', async (t) => {
+    set = await startSentinelSet();
+    const r = await scenario(set, 1);
+    t.diagnostic(JSON.stringify(r));
+    assert.deepEqual(r.lost, [], 'certificates answered 201 are gone');
+    assert.deepEqual(r.wrongDescription, []);
+    assert.deepEqual(r.resurrected, [], 'deletes answered 202 were undone');
+    assert.ok(r.stored <= LIMIT, `${r.stored} certificates stored, limit ${LIMIT}`);
+    assert.ok(r.recoveryMs <= 20_000, `first 2xx ${r.recoveryMs} ms after the kill`);
+    assert.ok(r.created > 10, 'the load issued too few certificates to mean anything');
+    await killAll();
+    await set.destroy();
+    set = undefined;
+  });
+
+  it('with REDIS_WAIT_REPLICAS=0 (the default) the same scenario loses acknowledged changes', async (t) => {
+    set = await startSentinelSet();
+    const r = await scenario(set, 0);
+    t.diagnostic(JSON.stringify(r));
+    assert.ok(r.inWindow > 0, 'no certificate was answered while the replicas were cut off');
+    assert.ok(
+      r.lost.length + r.resurrected.length > 0,
+      'nothing was lost: the scenario cannot tell WAIT apart',
+    );
+    assert.ok(r.recoveryMs <= 20_000, `first 2xx ${r.recoveryMs} ms after the kill`);
+  });
+});

@@ -1,0 +1,179 @@
+import { DeleteClientCertificateCommand, type APIGatewayClient } from '@aws-sdk/client-api-gateway';
+import type { RedisTarget } from '../../shared/redis.js';
+import { awsClient, generate } from './aws-client.js';
+import { spawnApi, spawnWorker, type LogLine } from './processes.js';
+import { TENANT, storeView, type StoreView } from './records.js';
+import type { RedisProcess } from './redis-replicated.js';
+import { waitFor } from './redis-server.js';
+
+/** What six clients were told while Redis failed over under them. */
+export interface LoadLog {
+  /** Certificates answered 201: id → description, and when (epoch ms). */
+  created: Map<string, { description: string; at: number }>;
+  /** Certificates whose Delete was answered 202. */
+  deleted: Set<string>;
+  /** Certificates whose Delete got anything else (its outcome unknown to the caller). */
+  deleteUnknown: Set<string>;
+  /** Every 2xx, epoch ms, in order. */
+  successes: number[];
+  /** Non-2xx answers by status (network errors as 0). */
+  failures: Map<number, number>;
+  /** Generate failures by status and message. */
+  messages: Map<string, number>;
+}
+
+/**
+ * Six clients, each looping: Generate (a unique description), and every other certificate it got
+ * a Delete, until `stop()`; every answer is recorded. Returns the log and a stop function that waits
+ * for the calls in flight.
+ */
+export function startLoad(url: string, clients = 6): { log: LoadLog; stop: () => Promise<void> } {
+  const log: LoadLog = {
+    created: new Map(),
+    deleted: new Set(),
+    deleteUnknown: new Set(),
+    successes: [],
+    failures: new Map(),
+    messages: new Map(),
+  };
+  let stopping = false;
+  const fail = (status: number | undefined) =>
+    log.failures.set(status ?? 0, (log.failures.get(status ?? 0) ?? 0) + 1);
+  const loop = async (n: number, client: APIGatewayClient) => {
+    for (let i = 0; !stopping; i++) {
+      const description = `client-${n}-${i}-${Date.now()}`;
+      const o = await generate(client, { description });
+      if (!o.ok) {
+        fail(o.status);
+        log.messages.set(`${o.status} ${o.message}`, (log.messages.get(`${o.status} ${o.message}`) ?? 0) + 1);
+        if (o.status === 400)
+          await new Promise((r) => setTimeout(r, 100)); // quota reached
+        else if (o.status !== undefined && o.status >= 500) await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      const id = o.cert.clientCertificateId!;
+      log.created.set(id, { description, at: Date.now() });
+      log.successes.push(Date.now());
+      if (i % 2 === 1) {
+        try {
+          const d = await client.send(new DeleteClientCertificateCommand({ clientCertificateId: id }));
+          if (d.$metadata.httpStatusCode === 202) {
+            log.deleted.add(id);
+            log.successes.push(Date.now());
+          } else log.deleteUnknown.add(id);
+        } catch (err) {
+          log.deleteUnknown.add(id);
+          fail((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode);
+        }
+      }
+    }
+  };
+  const sdks = Array.from({ length: clients }, () => awsClient(url, { requestTimeoutMs: 30_000 }));
+  const loops = sdks.map((c, n) => loop(n, c));
+  return {
+    log,
+    async stop() {
+      stopping = true;
+      await Promise.all(loops);
+      for (const c of sdks) c.destroy();
+    },
+  };
+}
+
+/** What the store holds now against what the clients were told. */
+export async function audit(log: LoadLog, view: StoreView) {
+  const stored = new Map((await view.all(TENANT)).map((c) => [c.clientCertificateId, c]));
+  const lost: string[] = [];
+  const wrongDescription: string[] = [];
+  for (const [id, { description }] of log.created) {
+    if (log.deleted.has(id) || log.deleteUnknown.has(id)) continue;
+    const c = stored.get(id);
+    if (!c) lost.push(id);
+    else if (c.description !== description) wrongDescription.push(id);
+  }
+  const resurrected = [...log.deleted].filter((id) => stored.has(id));
+  return { stored: stored.size, lost, wrongDescription, resurrected };
+}
+
+export interface ScenarioSpec {
+  /** Environment of the API and worker processes (serviceEnv(...) with the Redis variables set). */
+  env: Record<string, string>;
+  /** The primary to kill and the replicas that could have had its writes. */
+  primary: RedisProcess;
+  replicas: RedisProcess[];
+  /** Where to read the store from afterwards. */
+  target: RedisTarget;
+  /** Runs once the primary is killed and the replicas resumed (e.g. bring the node back as a replica). */
+  afterKill?: () => Promise<void>;
+  loadMs?: number;
+}
+
+/**
+ * The issue's failover scenario: six clients issuing and deleting for `loadMs` (default 8 s); then the
+ * replicas are frozen (SIGSTOP) and their links cut on the primary (CLIENT KILL TYPE replica), so
+ * what the primary takes from then on exists nowhere else (stopping them alone loses nothing: the
+ * data waits in their sockets' buffers); 2 s more load; the primary SIGKILLed and the replicas
+ * resumed. Load goes on until the service answers a 2xx again (at most 20 s), then 1.5 s more.
+ * @returns what the store holds against what the clients were told, and how long recovery took.
+ */
+export async function failoverScenario(spec: ScenarioSpec) {
+  const [api, worker] = await Promise.all([spawnApi(spec.env), spawnWorker(spec.env)]);
+  const load = startLoad(api.url);
+  await new Promise((r) => setTimeout(r, spec.loadMs ?? 8000));
+
+  for (const r of spec.replicas) r.pause();
+  await spec.primary.cli('CLIENT', 'KILL', 'TYPE', 'replica');
+  const cutAt = Date.now();
+  await new Promise((r) => setTimeout(r, 2000));
+  await spec.primary.kill();
+  const killedAt = Date.now();
+  for (const r of spec.replicas) r.resume();
+  const after = spec.afterKill?.().catch((err: unknown) => err);
+
+  const recovered = () => load.log.successes.some((t) => t > killedAt + 200);
+  await waitFor(recovered, 20_000, 100).catch(() => undefined);
+  const recoveryMs = (load.log.successes.find((t) => t > killedAt + 200) ?? NaN) - killedAt;
+  // When it did not recover, say what Redis looked like, for the failure message.
+  const redisState = recovered()
+    ? undefined
+    : await Promise.all(
+        spec.replicas.map(async (r) => (await r.cli('ROLE')).split('\n').slice(0, 3).join(' ')),
+      ).catch((err: unknown) => String(err));
+  await new Promise((r) => setTimeout(r, 1500)); // a little load on the new primary
+  await load.stop();
+  const afterKillError = await after;
+
+  const view = storeView(spec.target, spec.env.REDIS_PREFIX!);
+  try {
+    const a = await audit(load.log, view);
+    const inWindow = [...load.log.created.values()].filter((c) => c.at > cutAt && c.at < killedAt).length;
+    const problems = [
+      ...worker.logs.map((l): LogLine => ({ ...l, p: 'worker' })),
+      ...api.logs.map((l): LogLine => ({ ...l, p: 'api' })),
+    ]
+      .filter(
+        (l) =>
+          (l.level ?? 0) >= (process.env.FAILOVER_DEBUG ? 20 : 40) && Date.parse(String(l.time)) > killedAt,
+      )
+      .map((l) =>
+        `${String(l.p)} ${l.msg} ${JSON.stringify((l.err as { message?: string })?.message ?? l.reason ?? '').slice(0, 160)}`.replace(
+          /gen-\d+-[a-z0-9-]+/g,
+          'gen-*',
+        ),
+      );
+    return {
+      ...a,
+      recoveryMs,
+      inWindow,
+      created: load.log.created.size,
+      deleted: load.log.deleted.size,
+      failures: Object.fromEntries(load.log.failures),
+      messages: Object.fromEntries(load.log.messages),
+      problems: [...new Set(problems)].slice(0, process.env.FAILOVER_DEBUG ? 60 : 10),
+      redisState,
+      afterKillError: afterKillError ? String(afterKillError) : undefined,
+    };
+  } finally {
+    await view.close();
+  }
+}
