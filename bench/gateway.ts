@@ -17,11 +17,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { clientTlsOptions } from '../shared/client-tls.js';
-import { freePort, startRedis, waitFor } from '../test/helpers/redis-server.js';
-import { nginxMissing, startNginx } from '../test/helpers/nginx.js';
-import { startService } from '../test/helpers/service.js';
-import { signedFetch } from '../test/helpers/signed-fetch.js';
-import { serverCertificate } from '../test/helpers/tls.js';
+import { freePort, startRedis, waitFor } from '../devtools/redis-server.js';
+import { nginxMissing, startNginx } from '../devtools/nginx.js';
+import { startService } from '../devtools/service.js';
+import { signedFetch } from '../devtools/signed-fetch.js';
+import { serverCertificate } from '../devtools/tls.js';
 
 const { values } = parseArgs({
   options: {

@@ -5,11 +5,15 @@
  * Run: npx tsx bench/redis-cost.ts [certificates=100]
  */
 import { execFileSync } from 'node:child_process';
-import { awsClient, generate } from '../test/helpers/aws-client.js';
-import { TENANT } from '../test/helpers/records.js';
-import { startRedis } from '../test/helpers/redis-server.js';
-import { startService } from '../test/helpers/service.js';
+import { DEV_CREDENTIAL } from '../api/auth/credentials.js';
+import { awsClient, generate } from '../devtools/aws-client.js';
+import { startRedis } from '../devtools/redis-server.js';
+import { startService } from '../devtools/service.js';
+import type { Tenant } from '../shared/keys.js';
 import { DeleteClientCertificateCommand } from '@aws-sdk/client-api-gateway';
+
+/** The development credential's account, in the region the SDK client signs for. */
+const TENANT: Tenant = { accountId: DEV_CREDENTIAL.accountId, region: 'us-east-1' };
 
 const n = Number(process.argv[2] ?? 100);
 const redis = await startRedis();

@@ -3,3 +3,6 @@ export * from './aws-client.js';
 export * from './processes.js';
 export * from './redis-server.js';
 export * from './signed-fetch.js';
+export * from './nginx.js';
+export * from './service.js';
+export * from './tls.js';

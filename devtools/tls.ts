@@ -1,0 +1,96 @@
+import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import forge from 'node-forge';
+
+export interface Pem {
+  key: string;
+  cert: string;
+}
+
+/** A throwaway server certificate for 127.0.0.1, so the client side verifies the server too. */
+export function serverCertificate(): Pem {
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const key = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }) as string);
+  cert.serialNumber = '01';
+  cert.validity.notBefore = new Date(Date.now() - 60_000);
+  cert.validity.notAfter = new Date(Date.now() + 3600_000);
+  cert.setSubject([{ shortName: 'CN', value: 'integration backend' }]);
+  cert.setIssuer([{ shortName: 'CN', value: 'integration backend' }]);
+  cert.setExtensions([{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }]);
+  cert.sign(forge.pki.privateKeyFromPem(key), forge.md.sha256.create());
+  return { key, cert: forge.pki.certificateToPem(cert) };
+}
+
+/**
+ * A self-signed RSA certificate to use as a CA in tests: by default a valid CA for an hour
+ * (basicConstraints cA, keyUsage keyCertSign, a subject key identifier), signed by forge.
+ */
+export function rsaCa(opts: { cn?: string; ca?: boolean; notBefore?: Date; notAfter?: Date } = {}): Pem {
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const key = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }) as string);
+  cert.serialNumber = '0a';
+  cert.validity.notBefore = opts.notBefore ?? new Date(Date.now() - 60_000);
+  cert.validity.notAfter = opts.notAfter ?? new Date(Date.now() + 3600_000);
+  const name = [
+    { shortName: 'C', value: 'DE' },
+    { shortName: 'O', value: 'Example Test' },
+    { shortName: 'CN', value: opts.cn ?? 'Test RSA CA' },
+  ];
+  cert.setSubject(name);
+  cert.setIssuer(name);
+  const ca = opts.ca ?? true;
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: ca, critical: true },
+    ca
+      ? { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true }
+      : { name: 'keyUsage', digitalSignature: true, critical: true },
+    { name: 'subjectKeyIdentifier' },
+  ]);
+  cert.sign(forge.pki.privateKeyFromPem(key), forge.md.sha256.create());
+  return { key, cert: forge.pki.certificateToPem(cert) };
+}
+
+/** A P-256 CA made by the openssl CLI (forge cannot make EC certificates). */
+export function ecCa(cn = 'Test EC CA'): Pem {
+  const dir = mkdtempSync(join(tmpdir(), 'ec-ca-'));
+  try {
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+        '-days',
+        '30',
+        '-subj',
+        `/O=Example Test/CN=${cn}`,
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+      ],
+      { stdio: 'pipe' },
+    );
+    return {
+      key: readFileSync(join(dir, 'key.pem'), 'utf8'),
+      cert: readFileSync(join(dir, 'cert.pem'), 'utf8'),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
