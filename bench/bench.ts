@@ -119,65 +119,100 @@ function step(s: string) {
 // ---------------------------------------------------------------------------------------------
 // Processes: everything started here is stopped on exit, whatever happens.
 
-const started: ServiceProcess[] = [];
-let redis: TestRedis | undefined;
-const logDir = mkdtempSync(join(tmpdir(), 'cc-bench-'));
-const sampler = new RssSampler();
+/**
+ * Everything one bench run has started or holds, passed explicitly to whatever starts, stops or
+ * samples processes; {@link cleanup} stops all of it on exit, whatever happens.
+ */
+interface RunContext {
+  /** Processes started and not yet stopped. */
+  started: ServiceProcess[];
+  redis: TestRedis | undefined;
+  logDir: string;
+  sampler: RssSampler;
+  /** Service processes held with SIGSTOP while the raw bound is measured (see measureRaw). */
+  frozen: number[];
+  /** Environment of the service processes. */
+  env: NodeJS.ProcessEnv;
+  /** A first SIGINT/SIGTERM came: the next exits at once. */
+  interrupted: boolean;
+}
 
-/** Service processes held with SIGSTOP while the raw bound is measured (see measureRaw). */
-let frozen: number[] = [];
-function thaw() {
-  for (const pid of frozen) {
+function newRunContext(): RunContext {
+  return {
+    started: [],
+    redis: undefined,
+    logDir: mkdtempSync(join(tmpdir(), 'cc-bench-')),
+    sampler: new RssSampler(),
+    frozen: [],
+    env: {},
+    interrupted: false,
+  };
+}
+
+function thaw(ctx: RunContext) {
+  for (const pid of ctx.frozen) {
     try {
       process.kill(pid, 'SIGCONT');
     } catch {
       // already gone
     }
   }
-  frozen = [];
+  ctx.frozen = [];
 }
 
-async function cleanup() {
-  thaw();
-  sampler.stop();
-  await Promise.all(started.map((p) => p.stop(5000)));
-  await redis?.destroy();
-}
-let interrupted = false;
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    if (interrupted) process.exit(1);
-    interrupted = true;
-    step(`${sig}: stopping the processes the bench started`);
-    void cleanup().finally(() => process.exit(130));
-  });
+async function cleanup(ctx: RunContext) {
+  thaw(ctx);
+  ctx.sampler.stop();
+  await Promise.all(ctx.started.map((p) => p.stop(5000)));
+  await ctx.redis?.destroy();
 }
 
-const masterKey = randomBytes(32).toString('base64');
-let serviceEnv: NodeJS.ProcessEnv = {};
+function stopOnSignals(ctx: RunContext) {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      if (ctx.interrupted) process.exit(1);
+      ctx.interrupted = true;
+      step(`${sig}: stopping the processes the bench started`);
+      void cleanup(ctx).finally(() => process.exit(130));
+    });
+  }
+}
 
-function startWorkerProcess(index: number, concurrency: number): ServiceProcess {
+function track(ctx: RunContext, p: ServiceProcess, sample = true): ServiceProcess {
+  ctx.started.push(p);
+  if (sample) ctx.sampler.track(p.name, p.pid);
+  return p;
+}
+
+function startWorkerProcess(ctx: RunContext, index: number, concurrency: number): ServiceProcess {
   const p = startProcess(
     `worker${index}`,
     'worker/main',
     // As `npm start` does: with a big enough libuv pool the worker runs in this pid (it would otherwise
     // relaunch itself as a child, whose CPU and memory this bench would not see).
     {
-      ...serviceEnv,
+      ...ctx.env,
       WORKER_CONCURRENCY: String(concurrency),
       UV_THREADPOOL_SIZE: String(requiredThreadpoolSize(concurrency)),
     },
-    join(logDir, `worker${index}-${Date.now()}.log`),
+    join(ctx.logDir, `worker${index}-${Date.now()}.log`),
   );
-  started.push(p);
-  sampler.track(p.name, p.pid);
-  return p;
+  return track(ctx, p);
 }
 
-async function stopProcess(p: ServiceProcess) {
+async function stopProcess(ctx: RunContext, p: ServiceProcess) {
   await p.stop();
-  sampler.untrack(p.name);
-  started.splice(started.indexOf(p), 1);
+  ctx.sampler.untrack(p.name);
+  ctx.started.splice(ctx.started.indexOf(p), 1);
+}
+
+/** The processes whose CPU is ours: API, workers, redis-server and the bench itself. */
+function ourPids(ctx: RunContext): Record<string, number> {
+  const pids: Record<string, number> = { bench: process.pid };
+  for (const p of ctx.started) pids[p.name] = p.pid;
+  const r = ctx.redis ? redisServerPid(ctx.redis.port) : undefined;
+  if (r) pids.redis = r;
+  return pids;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -330,16 +365,8 @@ async function waitHealthy(client: SignedClient, workers: number, timeoutMs = 60
   throw new Error(`service not healthy with ${workers} worker(s) within ${timeoutMs} ms: ${last}`);
 }
 
-/** The processes whose CPU is ours: API, workers, redis-server and the bench itself. */
-function ourPids(): Record<string, number> {
-  const pids: Record<string, number> = { bench: process.pid };
-  for (const p of started) pids[p.name] = p.pid;
-  const r = redis ? redisServerPid(redis.port) : undefined;
-  if (r) pids.redis = r;
-  return pids;
-}
-
 async function sustained(
+  ctx: RunContext,
   client: SignedClient,
   nClients: number,
   seconds: number,
@@ -350,7 +377,7 @@ async function sustained(
   let cpu: ReturnType<CpuWindow['end']> | undefined;
   const r = await closedLoop({
     onWindow: (edge) => {
-      if (edge === 'start') cpuWindow = new CpuWindow(ourPids());
+      if (edge === 'start') cpuWindow = new CpuWindow(ourPids(ctx));
       else cpu = cpuWindow?.end();
     },
     clients: nClients,
