@@ -1,3 +1,4 @@
+// test/model/: the executable reference model of the API and its fast-check conformance runs against the real service.
 /**
  * Model-based conformance: fast-check generates command sequences (valid and hostile), each command is sent
  * to the real service (API, worker, redis-server) through the AWS SDK or raw signed HTTP, and its answer
