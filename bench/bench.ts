@@ -431,28 +431,35 @@ async function getThroughput(client: SignedClient, path: string, seconds: number
 
 // ---------------------------------------------------------------------------------------------
 
-async function main() {
-  const t0 = Date.now();
-  const results: Record<string, unknown> = {
-    startedAt: new Date(t0).toISOString(),
-    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-    machine: { cores, node: process.version, loadAverageAtStart: loadavg().map((x) => round(x)) },
-    config: { ...cfg, clients, target: flags.url ?? 'local', runs: 'node dist/*.js, built by npm run build' },
-  };
+/** The service under measurement and the clients that talk to it. */
+interface Service {
+  url: string;
+  /** Unset with --url (a running service). */
+  api: ServiceProcess | undefined;
+  workers: ServiceProcess[];
+  client: SignedClient;
+  sdk: APIGatewayClient;
+  loadClient: SignedClient;
+}
 
+type Results = Record<string, unknown>;
+type MeanRaw = ReturnType<typeof meanRaw>;
+
+/** Phase 1: Redis, the API and the workers (unless --url), healthy with full key pools. */
+async function startService(ctx: RunContext): Promise<Service> {
   let url = flags.url;
   let api: ServiceProcess | undefined;
-  let workers: ServiceProcess[] = [];
+  const workers: ServiceProcess[] = [];
   if (!url) {
-    redis = await startRedis();
+    ctx.redis = await startRedis();
     const port = await freePort();
-    serviceEnv = {
+    ctx.env = {
       ...process.env,
       NODE_ENV: 'development',
       HOST: '127.0.0.1',
-      REDIS_URL: redis.url,
+      REDIS_URL: ctx.redis.url,
       REDIS_PREFIX: 'bench',
-      MASTER_KEY: masterKey,
+      MASTER_KEY: randomBytes(32).toString('base64'),
       LOG_LEVEL: cfg.logLevel,
       KEY_POOL_SIZE: String(cfg.keyPoolSize),
       RUNTIME_STATS_INTERVAL_MS: String(STATS_INTERVAL_MS),
@@ -462,57 +469,74 @@ async function main() {
       RATE_LIMIT_RPS: '0',
       EMBEDDED_REDIS: 'never',
     };
-    api = startProcess('api', 'api/main', { ...serviceEnv, PORT: String(port) }, join(logDir, 'api.log'));
-    started.push(api);
-    sampler.track('api', api.pid);
-    for (let i = 1; i <= cfg.workers; i++) workers.push(startWorkerProcess(i, cfg.workerConcurrency));
+    api = track(
+      ctx,
+      startProcess('api', 'api/main', { ...ctx.env, PORT: String(port) }, join(ctx.logDir, 'api.log')),
+    );
+    for (let i = 1; i <= cfg.workers; i++) workers.push(startWorkerProcess(ctx, i, cfg.workerConcurrency));
     url = `http://127.0.0.1:${port}`;
   }
-  const client = new SignedClient(url);
-  const sdk = sdkClient(url, 8);
-  const loadClient = new SignedClient(url, Math.max(64, clients));
+  const svc: Service = {
+    url,
+    api,
+    workers,
+    client: new SignedClient(url),
+    sdk: sdkClient(url, 8),
+    loadClient: new SignedClient(url, Math.max(64, clients)),
+  };
   step(`service at ${url}; waiting for ${cfg.workers} worker(s) and full key pools`);
-  await waitHealthy(client, flags.url ? 1 : cfg.workers);
-  const pids = () => workers.map((w) => w.pid);
-  if (workers.length) await waitQuiet(pids());
-  sampler.takePeaks();
+  await waitHealthy(svc.client, flags.url ? 1 : cfg.workers);
+  if (workers.length) await waitQuiet(workerPids(svc));
+  ctx.sampler.takePeaks();
+  return svc;
+}
 
-  // Sustained, twice in a row (throughput, latency, whether memory grows), each between two
-  // measurements of the raw bound: this machine's speed drifts by several % within minutes, so each
-  // run is compared with the bound measured right before and right after it (with the service idle,
-  // its key pools full).
+const workerPids = (svc: Service) => svc.workers.map((w) => w.pid);
+
+/**
+ * The raw bound with the service idle. The idle service (timers, heartbeats, Redis's cron) would take
+ * ~0.015 core from the bound: its processes are held still meanwhile. None has a job running; each
+ * resumes where it stopped.
+ */
+async function measureRaw(ctx: RunContext, svc: Service): Promise<RawRun> {
+  if (svc.workers.length) await waitQuiet(workerPids(svc));
+  step(`raw bound: native RSA-2048 keygen in ${cores} processes for ${cfg.rawS} s`);
+  if (!flags.url) {
+    ctx.frozen = Object.entries(ourPids(ctx))
+      .filter(([name]) => name !== 'bench')
+      .map(([, pid]) => pid);
+    for (const pid of ctx.frozen) process.kill(pid, 'SIGSTOP');
+  }
+  let r: RawRun;
+  try {
+    r = await rawBound(cfg.rawS);
+  } finally {
+    thaw(ctx);
+  }
+  step(
+    `  ${r.keysPerSecond} keys/s, ${r.keysPerCpuSecond} keys per CPU-second; other load ${r.otherCores} cores`,
+  );
+  return r;
+}
+
+/**
+ * Phase 2: sustained, twice in a row (throughput, latency, whether memory grows), each between two
+ * measurements of the raw bound: this machine's speed drifts by several % within minutes, so each
+ * run is compared with the bound measured right before and right after it (with the service idle,
+ * its key pools full). Returns the mean raw bound.
+ */
+async function measureSustained(ctx: RunContext, svc: Service, results: Results): Promise<MeanRaw> {
   const pooled = flags.url ? 0 : cfg.keyPoolSize * cfg.workers;
   const runs: (SustainedRun & { rssPeakMb: Record<string, number> })[] = [];
   const raws: RawRun[] = [];
-  const measureRaw = async () => {
-    if (workers.length) await waitQuiet(pids());
-    step(`raw bound: native RSA-2048 keygen in ${cores} processes for ${cfg.rawS} s`);
-    // The idle service (timers, heartbeats, Redis's cron) would take ~0.015 core from the bound:
-    // hold its processes still meanwhile. None has a job running; each resumes where it stopped.
-    if (!flags.url) {
-      frozen = Object.entries(ourPids())
-        .filter(([name]) => name !== 'bench')
-        .map(([, pid]) => pid);
-      for (const pid of frozen) process.kill(pid, 'SIGSTOP');
-    }
-    let r: RawRun;
-    try {
-      r = await rawBound(cfg.rawS);
-    } finally {
-      thaw();
-    }
-    step(
-      `  ${r.keysPerSecond} keys/s, ${r.keysPerCpuSecond} keys per CPU-second; other load ${r.otherCores} cores`,
-    );
-    raws.push(r);
-    return r;
-  };
-  let rawBefore = await measureRaw();
+  let rawBefore = await measureRaw(ctx, svc);
+  raws.push(rawBefore);
   for (let i = 1; i <= 2; i++) {
     step(`sustained run ${i}: ${clients} clients, ${cfg.sustainedS} s after warm-up`);
-    const r = await sustained(loadClient, clients, cfg.sustainedS, pooled, workers);
-    const rssPeakMb = sampler.takePeaks();
-    const rawAfter = await measureRaw();
+    const r = await sustained(ctx, svc.loadClient, clients, cfg.sustainedS, pooled, svc.workers);
+    const rssPeakMb = ctx.sampler.takePeaks();
+    const rawAfter = await measureRaw(ctx, svc);
+    raws.push(rawAfter);
     const around = meanRaw([rawBefore, rawAfter]);
     const run = { ...r, ...againstRaw(r, around), rssPeakMb };
     runs.push(run);
@@ -528,38 +552,44 @@ async function main() {
   const windowS = runs.reduce((n, r) => n + r.windowMs / 1000, 0);
   const perSecond = round(certs / windowS);
   results.sustainedOverall = { perSecond, ...ratioToRaw(perSecond, certs, raw) };
-  if (api) {
+  if (svc.api) {
     results.peakRssMb = {
-      api: round((procStatusKb(api.pid, 'VmHWM') ?? 0) / 1024, 1),
-      workers: workers.map((w) => round((procStatusKb(w.pid, 'VmHWM') ?? 0) / 1024, 1)),
+      api: round((procStatusKb(svc.api.pid, 'VmHWM') ?? 0) / 1024, 1),
+      workers: svc.workers.map((w) => round((procStatusKb(w.pid, 'VmHWM') ?? 0) / 1024, 1)),
       source: '/proc/PID/status VmHWM after the sustained runs',
     };
   }
+  return raw;
+}
 
-  // GetClientCertificate vs a bare Hono handler, same client, same machine, same run.
+/** Phase 3: GetClientCertificate vs a bare Hono handler, same client, same machine, same run. */
+async function measureGet(ctx: RunContext, svc: Service, results: Results) {
   step('GetClientCertificate vs bare Hono');
-  const one = await generateOnce(sdk);
+  const one = await generateOnce(svc.sdk);
   const path = `/clientcertificates/${one.clientCertificateId}`;
-  const probe = await client.get(path);
+  const probe = await svc.client.get(path);
   if (probe.status !== 200) {
     results.get = { available: false, status: probe.status, body: probe.body.slice(0, 200) };
     step(`  GET ${path} answered ${probe.status}: GetClientCertificate not available, skipped`);
   } else {
-    if (workers.length) await waitQuiet([...pids(), api!.pid]);
-    const service = await getThroughput(client, path, cfg.getS, api?.pid);
+    if (svc.workers.length) await waitQuiet([...workerPids(svc), svc.api!.pid]);
+    const service = await getThroughput(svc.client, path, cfg.getS, svc.api?.pid);
     const barePort = await freePort();
-    const bare = startProcess(
-      'bare-hono',
-      'bench/bare-hono',
-      { ...process.env, PORT: String(barePort) },
-      join(logDir, 'bare.log'),
+    const bare = track(
+      ctx,
+      startProcess(
+        'bare-hono',
+        'bench/bare-hono',
+        { ...process.env, PORT: String(barePort) },
+        join(ctx.logDir, 'bare.log'),
+      ),
+      false,
     );
-    started.push(bare);
     const bareClient = new SignedClient(`http://127.0.0.1:${barePort}`);
     await waitHealthy(bareClient, 0);
     const bareRun = await getThroughput(bareClient, path, cfg.getS, bare.pid);
     bareClient.close();
-    await stopProcess(bare);
+    await stopProcess(ctx, bare);
     results.get = {
       available: true,
       service,
@@ -571,22 +601,24 @@ async function main() {
         `bare Hono ${bareRun.perSecond} req/s (${bareRun.serverCpuMsPerRequest} ms CPU each, other load ${bareRun.cpu?.otherCores} cores)`,
     );
   }
-  sampler.takePeaks();
+  ctx.sampler.takePeaks();
+}
 
-  // Burst after idle: pools refilled, then 8 s of nothing, then 4 requests one after another.
+/** Phase 4: burst after idle: pools refilled, then 8 s of nothing, then 4 requests one after another. */
+async function measureBurst(ctx: RunContext, svc: Service, results: Results) {
   step(
     `burst after idle: ${cfg.burstRounds} x (${BURST_IDLE_MS / 1000} s idle, ${BURST_REQUESTS} sequential requests)`,
   );
   const burst: number[] = [];
   const burstOther: number[] = [];
   for (let round = 0; round < cfg.burstRounds; round++) {
-    if (workers.length) await waitQuiet(pids());
-    const idle = new CpuWindow(ourPids());
+    if (svc.workers.length) await waitQuiet(workerPids(svc));
+    const idle = new CpuWindow(ourPids(ctx));
     await sleep(BURST_IDLE_MS);
     burstOther.push(idle.end().otherCores);
     for (let i = 0; i < BURST_REQUESTS; i++) {
       const t = performance.now();
-      await generateOnce(sdk);
+      await generateOnce(svc.sdk);
       burst.push(performance.now() - t);
     }
   }
@@ -599,67 +631,86 @@ async function main() {
   step(
     `  p50 ${burstP.p50} ms, p99 ${burstP.p99} ms; other load during the idle pauses ${burstOther.join(', ')} cores`,
   );
+}
 
-  // Scaling: the same per-process setup (concurrency 1, one core's worth) with one and two processes.
-  if (cfg.scaling) {
-    const scaling: Record<string, unknown> = { workerConcurrency: 1 };
-    for (const w of [...workers]) await stopProcess(w);
-    workers = [];
-    // What the hardware itself gives from one process to two (no service), measured back to back: the
-    // ratio's ceiling. This machine's speed drifts by tens of % over minutes, so the two are adjacent.
-    await waitQuiet(pids());
-    step(`the hardware's own scaling: raw keygen in 1, then ${cores} processes (${cfg.rawS} s each)`);
-    const rawOne = await rawBound(cfg.rawS, 1);
-    const rawAll = await rawBound(cfg.rawS, cores);
-    scaling.hardware = {
-      oneProcess: rawOne,
-      allProcesses: rawAll,
-      ratio: round(rawAll.keysPerSecond / rawOne.keysPerSecond, 3),
-    };
-    step(`  ${rawOne.keysPerSecond} -> ${rawAll.keysPerSecond} keys/s`);
-    for (const n of [1, 2]) {
-      while (workers.length < n) workers.push(startWorkerProcess(workers.length + 1, 1));
-      await waitHealthy(client, n);
-      await waitQuiet(pids());
-      step(`scaling: ${n} worker process(es) x concurrency 1`);
-      const s = await sustained(loadClient, 2 * n + 2, cfg.scalingS, cfg.keyPoolSize * n, workers);
-      const r = { ...s, ...againstRaw(s, raw) };
-      scaling[`processes${n}`] = r;
-      step(
-        `  ${r.perSecond} certs/s; CPU efficiency ${r.cpu?.efficiency}; other load ${r.cpu?.otherCores} cores`,
-      );
-    }
-    const s1 = (scaling.processes1 as SustainedRun).perSecond;
-    const s2 = (scaling.processes2 as SustainedRun).perSecond;
-    scaling.ratio = round(s2 / s1, 3);
-    results.scaling = scaling;
+/**
+ * Phase 5: scaling: the same per-process setup (concurrency 1, one core's worth) with one and two
+ * processes. Replaces the service's workers.
+ */
+async function measureScaling(ctx: RunContext, svc: Service, results: Results, raw: MeanRaw) {
+  const scaling: Record<string, unknown> = { workerConcurrency: 1 };
+  for (const w of [...svc.workers]) await stopProcess(ctx, w);
+  svc.workers = [];
+  // What the hardware itself gives from one process to two (no service), measured back to back: the
+  // ratio's ceiling. This machine's speed drifts by tens of % over minutes, so the two are adjacent.
+  await waitQuiet(workerPids(svc));
+  step(`the hardware's own scaling: raw keygen in 1, then ${cores} processes (${cfg.rawS} s each)`);
+  const rawOne = await rawBound(cfg.rawS, 1);
+  const rawAll = await rawBound(cfg.rawS, cores);
+  scaling.hardware = {
+    oneProcess: rawOne,
+    allProcesses: rawAll,
+    ratio: round(rawAll.keysPerSecond / rawOne.keysPerSecond, 3),
+  };
+  step(`  ${rawOne.keysPerSecond} -> ${rawAll.keysPerSecond} keys/s`);
+  for (const n of [1, 2]) {
+    while (svc.workers.length < n) svc.workers.push(startWorkerProcess(ctx, svc.workers.length + 1, 1));
+    await waitHealthy(svc.client, n);
+    await waitQuiet(workerPids(svc));
+    step(`scaling: ${n} worker process(es) x concurrency 1`);
+    const s = await sustained(ctx, svc.loadClient, 2 * n + 2, cfg.scalingS, cfg.keyPoolSize * n, svc.workers);
+    const r = { ...s, ...againstRaw(s, raw) };
+    scaling[`processes${n}`] = r;
+    step(
+      `  ${r.perSecond} certs/s; CPU efficiency ${r.cpu?.efficiency}; other load ${r.cpu?.otherCores} cores`,
+    );
   }
+  const s1 = (scaling.processes1 as SustainedRun).perSecond;
+  const s2 = (scaling.processes2 as SustainedRun).perSecond;
+  scaling.ratio = round(s2 / s1, 3);
+  results.scaling = scaling;
+}
 
+async function main(ctx: RunContext): Promise<Results> {
+  const t0 = Date.now();
+  const results: Results = {
+    startedAt: new Date(t0).toISOString(),
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    machine: { cores, node: process.version, loadAverageAtStart: loadavg().map((x) => round(x)) },
+    config: { ...cfg, clients, target: flags.url ?? 'local', runs: 'node dist/*.js, built by npm run build' },
+  };
+  const svc = await startService(ctx);
+  const raw = await measureSustained(ctx, svc, results);
+  await measureGet(ctx, svc, results);
+  await measureBurst(ctx, svc, results);
+  if (cfg.scaling) await measureScaling(ctx, svc, results, raw);
   results.machine = { ...(results.machine as object), loadAverageAtEnd: loadavg().map((x) => round(x)) };
   results.durationS = Math.round((Date.now() - t0) / 1000);
-  client.close();
-  loadClient.close();
-  sdk.destroy();
+  svc.client.close();
+  svc.loadClient.close();
+  svc.sdk.destroy();
   return results;
 }
 
+const ctx = newRunContext();
+stopOnSignals(ctx);
 try {
-  const results = await main();
+  const results = await main(ctx);
   mkdirSync(dirname(flags.out), { recursive: true });
   writeFileSync(flags.out, `${JSON.stringify(results, null, 2)}\n`);
   out(
     `\n${table(results, { quick, lockRenewMs: LOCK_RENEW_MS })}\n\nload average at start ${JSON.stringify((results.machine as { loadAverageAtStart: number[] }).loadAverageAtStart)}, at end ${JSON.stringify((results.machine as { loadAverageAtEnd: number[] }).loadAverageAtEnd)} (${cores} cores)\n`,
   );
-  await cleanup();
+  await cleanup(ctx);
   // Service logs are kept only when asked (the Get phase alone writes megabytes) or on failure.
-  if (flags['keep-logs']) out(`results: ${flags.out}; service logs: ${logDir}\n`);
+  if (flags['keep-logs']) out(`results: ${flags.out}; service logs: ${ctx.logDir}\n`);
   else {
-    rmSync(logDir, { recursive: true, force: true });
+    rmSync(ctx.logDir, { recursive: true, force: true });
     out(`results: ${flags.out}\n`);
   }
   process.exit(0);
 } catch (err) {
-  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\nservice logs: ${logDir}\n`);
-  await cleanup();
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\nservice logs: ${ctx.logDir}\n`);
+  await cleanup(ctx);
   process.exit(1);
 }
