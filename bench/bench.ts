@@ -119,65 +119,100 @@ function step(s: string) {
 // ---------------------------------------------------------------------------------------------
 // Processes: everything started here is stopped on exit, whatever happens.
 
-const started: ServiceProcess[] = [];
-let redis: TestRedis | undefined;
-const logDir = mkdtempSync(join(tmpdir(), 'cc-bench-'));
-const sampler = new RssSampler();
+/**
+ * Everything one bench run has started or holds, passed explicitly to whatever starts, stops or
+ * samples processes; {@link cleanup} stops all of it on exit, whatever happens.
+ */
+interface RunContext {
+  /** Processes started and not yet stopped. */
+  started: ServiceProcess[];
+  redis: TestRedis | undefined;
+  logDir: string;
+  sampler: RssSampler;
+  /** Service processes held with SIGSTOP while the raw bound is measured (see measureRaw). */
+  frozen: number[];
+  /** Environment of the service processes. */
+  env: NodeJS.ProcessEnv;
+  /** A first SIGINT/SIGTERM came: the next exits at once. */
+  interrupted: boolean;
+}
 
-/** Service processes held with SIGSTOP while the raw bound is measured (see measureRaw). */
-let frozen: number[] = [];
-function thaw() {
-  for (const pid of frozen) {
+function newRunContext(): RunContext {
+  return {
+    started: [],
+    redis: undefined,
+    logDir: mkdtempSync(join(tmpdir(), 'cc-bench-')),
+    sampler: new RssSampler(),
+    frozen: [],
+    env: {},
+    interrupted: false,
+  };
+}
+
+function thaw(ctx: RunContext) {
+  for (const pid of ctx.frozen) {
     try {
       process.kill(pid, 'SIGCONT');
     } catch {
       // already gone
     }
   }
-  frozen = [];
+  ctx.frozen = [];
 }
 
-async function cleanup() {
-  thaw();
-  sampler.stop();
-  await Promise.all(started.map((p) => p.stop(5000)));
-  await redis?.destroy();
-}
-let interrupted = false;
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    if (interrupted) process.exit(1);
-    interrupted = true;
-    step(`${sig}: stopping the processes the bench started`);
-    void cleanup().finally(() => process.exit(130));
-  });
+async function cleanup(ctx: RunContext) {
+  thaw(ctx);
+  ctx.sampler.stop();
+  await Promise.all(ctx.started.map((p) => p.stop(5000)));
+  await ctx.redis?.destroy();
 }
 
-const masterKey = randomBytes(32).toString('base64');
-let serviceEnv: NodeJS.ProcessEnv = {};
+function stopOnSignals(ctx: RunContext) {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      if (ctx.interrupted) process.exit(1);
+      ctx.interrupted = true;
+      step(`${sig}: stopping the processes the bench started`);
+      void cleanup(ctx).finally(() => process.exit(130));
+    });
+  }
+}
 
-function startWorkerProcess(index: number, concurrency: number): ServiceProcess {
+function track(ctx: RunContext, p: ServiceProcess, sample = true): ServiceProcess {
+  ctx.started.push(p);
+  if (sample) ctx.sampler.track(p.name, p.pid);
+  return p;
+}
+
+function startWorkerProcess(ctx: RunContext, index: number, concurrency: number): ServiceProcess {
   const p = startProcess(
     `worker${index}`,
     'worker/main',
     // As `npm start` does: with a big enough libuv pool the worker runs in this pid (it would otherwise
     // relaunch itself as a child, whose CPU and memory this bench would not see).
     {
-      ...serviceEnv,
+      ...ctx.env,
       WORKER_CONCURRENCY: String(concurrency),
       UV_THREADPOOL_SIZE: String(requiredThreadpoolSize(concurrency)),
     },
-    join(logDir, `worker${index}-${Date.now()}.log`),
+    join(ctx.logDir, `worker${index}-${Date.now()}.log`),
   );
-  started.push(p);
-  sampler.track(p.name, p.pid);
-  return p;
+  return track(ctx, p);
 }
 
-async function stopProcess(p: ServiceProcess) {
+async function stopProcess(ctx: RunContext, p: ServiceProcess) {
   await p.stop();
-  sampler.untrack(p.name);
-  started.splice(started.indexOf(p), 1);
+  ctx.sampler.untrack(p.name);
+  ctx.started.splice(ctx.started.indexOf(p), 1);
+}
+
+/** The processes whose CPU is ours: API, workers, redis-server and the bench itself. */
+function ourPids(ctx: RunContext): Record<string, number> {
+  const pids: Record<string, number> = { bench: process.pid };
+  for (const p of ctx.started) pids[p.name] = p.pid;
+  const r = ctx.redis ? redisServerPid(ctx.redis.port) : undefined;
+  if (r) pids.redis = r;
+  return pids;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -330,16 +365,8 @@ async function waitHealthy(client: SignedClient, workers: number, timeoutMs = 60
   throw new Error(`service not healthy with ${workers} worker(s) within ${timeoutMs} ms: ${last}`);
 }
 
-/** The processes whose CPU is ours: API, workers, redis-server and the bench itself. */
-function ourPids(): Record<string, number> {
-  const pids: Record<string, number> = { bench: process.pid };
-  for (const p of started) pids[p.name] = p.pid;
-  const r = redis ? redisServerPid(redis.port) : undefined;
-  if (r) pids.redis = r;
-  return pids;
-}
-
 async function sustained(
+  ctx: RunContext,
   client: SignedClient,
   nClients: number,
   seconds: number,
@@ -350,7 +377,7 @@ async function sustained(
   let cpu: ReturnType<CpuWindow['end']> | undefined;
   const r = await closedLoop({
     onWindow: (edge) => {
-      if (edge === 'start') cpuWindow = new CpuWindow(ourPids());
+      if (edge === 'start') cpuWindow = new CpuWindow(ourPids(ctx));
       else cpu = cpuWindow?.end();
     },
     clients: nClients,
@@ -404,32 +431,39 @@ async function getThroughput(client: SignedClient, path: string, seconds: number
 
 // ---------------------------------------------------------------------------------------------
 
-async function main() {
-  const t0 = Date.now();
-  const results: Record<string, unknown> = {
-    startedAt: new Date(t0).toISOString(),
-    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-    machine: { cores, node: process.version, loadAverageAtStart: loadavg().map((x) => round(x)) },
-    config: { ...cfg, clients, target: flags.url ?? 'local', runs: 'node dist/*.js, built by npm run build' },
-  };
+/** The service under measurement and the clients that talk to it. */
+interface Service {
+  url: string;
+  /** Unset with --url (a running service). */
+  api: ServiceProcess | undefined;
+  workers: ServiceProcess[];
+  client: SignedClient;
+  sdk: APIGatewayClient;
+  loadClient: SignedClient;
+}
 
+type Results = Record<string, unknown>;
+type MeanRaw = ReturnType<typeof meanRaw>;
+
+/** Phase 1: Redis, the API and the workers (unless --url), healthy with full key pools. */
+async function startService(ctx: RunContext): Promise<Service> {
   let url = flags.url;
   let api: ServiceProcess | undefined;
-  let workers: ServiceProcess[] = [];
+  const workers: ServiceProcess[] = [];
   if (!url) {
     // A replicated Redis named in the environment (REDIS_SENTINELS or REDIS_CLUSTER_NODES, with their
     // passwords) is used as it is, under the bench's own prefix; otherwise a private redis-server. An
     // external Redis's CPU is not counted among ours.
     const external = Boolean(process.env.REDIS_SENTINELS || process.env.REDIS_CLUSTER_NODES);
-    if (!external) redis = await startRedis();
+    if (!external) ctx.redis = await startRedis();
     const port = await freePort();
-    serviceEnv = {
+    ctx.env = {
       ...process.env,
       NODE_ENV: 'development',
       HOST: '127.0.0.1',
-      ...(redis ? { REDIS_URL: redis.url } : {}),
+      ...(ctx.redis ? { REDIS_URL: ctx.redis.url } : {}),
       REDIS_PREFIX: 'bench',
-      MASTER_KEY: masterKey,
+      MASTER_KEY: randomBytes(32).toString('base64'),
       LOG_LEVEL: cfg.logLevel,
       KEY_POOL_SIZE: String(cfg.keyPoolSize),
       RUNTIME_STATS_INTERVAL_MS: String(STATS_INTERVAL_MS),
@@ -439,57 +473,74 @@ async function main() {
       RATE_LIMIT_RPS: '0',
       EMBEDDED_REDIS: 'never',
     };
-    api = startProcess('api', 'api/main', { ...serviceEnv, PORT: String(port) }, join(logDir, 'api.log'));
-    started.push(api);
-    sampler.track('api', api.pid);
-    for (let i = 1; i <= cfg.workers; i++) workers.push(startWorkerProcess(i, cfg.workerConcurrency));
+    api = track(
+      ctx,
+      startProcess('api', 'api/main', { ...ctx.env, PORT: String(port) }, join(ctx.logDir, 'api.log')),
+    );
+    for (let i = 1; i <= cfg.workers; i++) workers.push(startWorkerProcess(ctx, i, cfg.workerConcurrency));
     url = `http://127.0.0.1:${port}`;
   }
-  const client = new SignedClient(url);
-  const sdk = sdkClient(url, 8);
-  const loadClient = new SignedClient(url, Math.max(64, clients));
+  const svc: Service = {
+    url,
+    api,
+    workers,
+    client: new SignedClient(url),
+    sdk: sdkClient(url, 8),
+    loadClient: new SignedClient(url, Math.max(64, clients)),
+  };
   step(`service at ${url}; waiting for ${cfg.workers} worker(s) and full key pools`);
-  await waitHealthy(client, flags.url ? 1 : cfg.workers);
-  const pids = () => workers.map((w) => w.pid);
-  if (workers.length) await waitQuiet(pids());
-  sampler.takePeaks();
+  await waitHealthy(svc.client, flags.url ? 1 : cfg.workers);
+  if (workers.length) await waitQuiet(workerPids(svc));
+  ctx.sampler.takePeaks();
+  return svc;
+}
 
-  // Sustained, twice in a row (throughput, latency, whether memory grows), each between two
-  // measurements of the raw bound: this machine's speed drifts by several % within minutes, so each
-  // run is compared with the bound measured right before and right after it (with the service idle,
-  // its key pools full).
+const workerPids = (svc: Service) => svc.workers.map((w) => w.pid);
+
+/**
+ * The raw bound with the service idle. The idle service (timers, heartbeats, Redis's cron) would take
+ * ~0.015 core from the bound: its processes are held still meanwhile. None has a job running; each
+ * resumes where it stopped.
+ */
+async function measureRaw(ctx: RunContext, svc: Service): Promise<RawRun> {
+  if (svc.workers.length) await waitQuiet(workerPids(svc));
+  step(`raw bound: native RSA-2048 keygen in ${cores} processes for ${cfg.rawS} s`);
+  if (!flags.url) {
+    ctx.frozen = Object.entries(ourPids(ctx))
+      .filter(([name]) => name !== 'bench')
+      .map(([, pid]) => pid);
+    for (const pid of ctx.frozen) process.kill(pid, 'SIGSTOP');
+  }
+  let r: RawRun;
+  try {
+    r = await rawBound(cfg.rawS);
+  } finally {
+    thaw(ctx);
+  }
+  step(
+    `  ${r.keysPerSecond} keys/s, ${r.keysPerCpuSecond} keys per CPU-second; other load ${r.otherCores} cores`,
+  );
+  return r;
+}
+
+/**
+ * Phase 2: sustained, twice in a row (throughput, latency, whether memory grows), each between two
+ * measurements of the raw bound: this machine's speed drifts by several % within minutes, so each
+ * run is compared with the bound measured right before and right after it (with the service idle,
+ * its key pools full). Returns the mean raw bound.
+ */
+async function measureSustained(ctx: RunContext, svc: Service, results: Results): Promise<MeanRaw> {
   const pooled = flags.url ? 0 : cfg.keyPoolSize * cfg.workers;
   const runs: (SustainedRun & { rssPeakMb: Record<string, number> })[] = [];
   const raws: RawRun[] = [];
-  const measureRaw = async () => {
-    if (workers.length) await waitQuiet(pids());
-    step(`raw bound: native RSA-2048 keygen in ${cores} processes for ${cfg.rawS} s`);
-    // The idle service (timers, heartbeats, Redis's cron) would take ~0.015 core from the bound:
-    // hold its processes still meanwhile. None has a job running; each resumes where it stopped.
-    if (!flags.url) {
-      frozen = Object.entries(ourPids())
-        .filter(([name]) => name !== 'bench')
-        .map(([, pid]) => pid);
-      for (const pid of frozen) process.kill(pid, 'SIGSTOP');
-    }
-    let r: RawRun;
-    try {
-      r = await rawBound(cfg.rawS);
-    } finally {
-      thaw();
-    }
-    step(
-      `  ${r.keysPerSecond} keys/s, ${r.keysPerCpuSecond} keys per CPU-second; other load ${r.otherCores} cores`,
-    );
-    raws.push(r);
-    return r;
-  };
-  let rawBefore = await measureRaw();
+  let rawBefore = await measureRaw(ctx, svc);
+  raws.push(rawBefore);
   for (let i = 1; i <= 2; i++) {
     step(`sustained run ${i}: ${clients} clients, ${cfg.sustainedS} s after warm-up`);
-    const r = await sustained(loadClient, clients, cfg.sustainedS, pooled, workers);
-    const rssPeakMb = sampler.takePeaks();
-    const rawAfter = await measureRaw();
+    const r = await sustained(ctx, svc.loadClient, clients, cfg.sustainedS, pooled, svc.workers);
+    const rssPeakMb = ctx.sampler.takePeaks();
+    const rawAfter = await measureRaw(ctx, svc);
+    raws.push(rawAfter);
     const around = meanRaw([rawBefore, rawAfter]);
     const run = { ...r, ...againstRaw(r, around), rssPeakMb };
     runs.push(run);
@@ -505,38 +556,44 @@ async function main() {
   const windowS = runs.reduce((n, r) => n + r.windowMs / 1000, 0);
   const perSecond = round(certs / windowS);
   results.sustainedOverall = { perSecond, ...ratioToRaw(perSecond, certs, raw) };
-  if (api) {
+  if (svc.api) {
     results.peakRssMb = {
-      api: round((procStatusKb(api.pid, 'VmHWM') ?? 0) / 1024, 1),
-      workers: workers.map((w) => round((procStatusKb(w.pid, 'VmHWM') ?? 0) / 1024, 1)),
+      api: round((procStatusKb(svc.api.pid, 'VmHWM') ?? 0) / 1024, 1),
+      workers: svc.workers.map((w) => round((procStatusKb(w.pid, 'VmHWM') ?? 0) / 1024, 1)),
       source: '/proc/PID/status VmHWM after the sustained runs',
     };
   }
+  return raw;
+}
 
-  // GetClientCertificate vs a bare Hono handler, same client, same machine, same run.
+/** Phase 3: GetClientCertificate vs a bare Hono handler, same client, same machine, same run. */
+async function measureGet(ctx: RunContext, svc: Service, results: Results) {
   step('GetClientCertificate vs bare Hono');
-  const one = await generateOnce(sdk);
+  const one = await generateOnce(svc.sdk);
   const path = `/clientcertificates/${one.clientCertificateId}`;
-  const probe = await client.get(path);
+  const probe = await svc.client.get(path);
   if (probe.status !== 200) {
     results.get = { available: false, status: probe.status, body: probe.body.slice(0, 200) };
     step(`  GET ${path} answered ${probe.status}: GetClientCertificate not available, skipped`);
   } else {
-    if (workers.length) await waitQuiet([...pids(), api!.pid]);
-    const service = await getThroughput(client, path, cfg.getS, api?.pid);
+    if (svc.workers.length) await waitQuiet([...workerPids(svc), svc.api!.pid]);
+    const service = await getThroughput(svc.client, path, cfg.getS, svc.api?.pid);
     const barePort = await freePort();
-    const bare = startProcess(
-      'bare-hono',
-      'bench/bare-hono',
-      { ...process.env, PORT: String(barePort) },
-      join(logDir, 'bare.log'),
+    const bare = track(
+      ctx,
+      startProcess(
+        'bare-hono',
+        'bench/bare-hono',
+        { ...process.env, PORT: String(barePort) },
+        join(ctx.logDir, 'bare.log'),
+      ),
+      false,
     );
-    started.push(bare);
     const bareClient = new SignedClient(`http://127.0.0.1:${barePort}`);
     await waitHealthy(bareClient, 0);
     const bareRun = await getThroughput(bareClient, path, cfg.getS, bare.pid);
     bareClient.close();
-    await stopProcess(bare);
+    await stopProcess(ctx, bare);
     results.get = {
       available: true,
       service,
@@ -548,22 +605,24 @@ async function main() {
         `bare Hono ${bareRun.perSecond} req/s (${bareRun.serverCpuMsPerRequest} ms CPU each, other load ${bareRun.cpu?.otherCores} cores)`,
     );
   }
-  sampler.takePeaks();
+  ctx.sampler.takePeaks();
+}
 
-  // Burst after idle: pools refilled, then 8 s of nothing, then 4 requests one after another.
+/** Phase 4: burst after idle: pools refilled, then 8 s of nothing, then 4 requests one after another. */
+async function measureBurst(ctx: RunContext, svc: Service, results: Results) {
   step(
     `burst after idle: ${cfg.burstRounds} x (${BURST_IDLE_MS / 1000} s idle, ${BURST_REQUESTS} sequential requests)`,
   );
   const burst: number[] = [];
   const burstOther: number[] = [];
   for (let round = 0; round < cfg.burstRounds; round++) {
-    if (workers.length) await waitQuiet(pids());
-    const idle = new CpuWindow(ourPids());
+    if (svc.workers.length) await waitQuiet(workerPids(svc));
+    const idle = new CpuWindow(ourPids(ctx));
     await sleep(BURST_IDLE_MS);
     burstOther.push(idle.end().otherCores);
     for (let i = 0; i < BURST_REQUESTS; i++) {
       const t = performance.now();
-      await generateOnce(sdk);
+      await generateOnce(svc.sdk);
       burst.push(performance.now() - t);
     }
   }
@@ -576,67 +635,86 @@ async function main() {
   step(
     `  p50 ${burstP.p50} ms, p99 ${burstP.p99} ms; other load during the idle pauses ${burstOther.join(', ')} cores`,
   );
+}
 
-  // Scaling: the same per-process setup (concurrency 1, one core's worth) with one and two processes.
-  if (cfg.scaling) {
-    const scaling: Record<string, unknown> = { workerConcurrency: 1 };
-    for (const w of [...workers]) await stopProcess(w);
-    workers = [];
-    // What the hardware itself gives from one process to two (no service), measured back to back: the
-    // ratio's ceiling. This machine's speed drifts by tens of % over minutes, so the two are adjacent.
-    await waitQuiet(pids());
-    step(`the hardware's own scaling: raw keygen in 1, then ${cores} processes (${cfg.rawS} s each)`);
-    const rawOne = await rawBound(cfg.rawS, 1);
-    const rawAll = await rawBound(cfg.rawS, cores);
-    scaling.hardware = {
-      oneProcess: rawOne,
-      allProcesses: rawAll,
-      ratio: round(rawAll.keysPerSecond / rawOne.keysPerSecond, 3),
-    };
-    step(`  ${rawOne.keysPerSecond} -> ${rawAll.keysPerSecond} keys/s`);
-    for (const n of [1, 2]) {
-      while (workers.length < n) workers.push(startWorkerProcess(workers.length + 1, 1));
-      await waitHealthy(client, n);
-      await waitQuiet(pids());
-      step(`scaling: ${n} worker process(es) x concurrency 1`);
-      const s = await sustained(loadClient, 2 * n + 2, cfg.scalingS, cfg.keyPoolSize * n, workers);
-      const r = { ...s, ...againstRaw(s, raw) };
-      scaling[`processes${n}`] = r;
-      step(
-        `  ${r.perSecond} certs/s; CPU efficiency ${r.cpu?.efficiency}; other load ${r.cpu?.otherCores} cores`,
-      );
-    }
-    const s1 = (scaling.processes1 as SustainedRun).perSecond;
-    const s2 = (scaling.processes2 as SustainedRun).perSecond;
-    scaling.ratio = round(s2 / s1, 3);
-    results.scaling = scaling;
+/**
+ * Phase 5: scaling: the same per-process setup (concurrency 1, one core's worth) with one and two
+ * processes. Replaces the service's workers.
+ */
+async function measureScaling(ctx: RunContext, svc: Service, results: Results, raw: MeanRaw) {
+  const scaling: Record<string, unknown> = { workerConcurrency: 1 };
+  for (const w of [...svc.workers]) await stopProcess(ctx, w);
+  svc.workers = [];
+  // What the hardware itself gives from one process to two (no service), measured back to back: the
+  // ratio's ceiling. This machine's speed drifts by tens of % over minutes, so the two are adjacent.
+  await waitQuiet(workerPids(svc));
+  step(`the hardware's own scaling: raw keygen in 1, then ${cores} processes (${cfg.rawS} s each)`);
+  const rawOne = await rawBound(cfg.rawS, 1);
+  const rawAll = await rawBound(cfg.rawS, cores);
+  scaling.hardware = {
+    oneProcess: rawOne,
+    allProcesses: rawAll,
+    ratio: round(rawAll.keysPerSecond / rawOne.keysPerSecond, 3),
+  };
+  step(`  ${rawOne.keysPerSecond} -> ${rawAll.keysPerSecond} keys/s`);
+  for (const n of [1, 2]) {
+    while (svc.workers.length < n) svc.workers.push(startWorkerProcess(ctx, svc.workers.length + 1, 1));
+    await waitHealthy(svc.client, n);
+    await waitQuiet(workerPids(svc));
+    step(`scaling: ${n} worker process(es) x concurrency 1`);
+    const s = await sustained(ctx, svc.loadClient, 2 * n + 2, cfg.scalingS, cfg.keyPoolSize * n, svc.workers);
+    const r = { ...s, ...againstRaw(s, raw) };
+    scaling[`processes${n}`] = r;
+    step(
+      `  ${r.perSecond} certs/s; CPU efficiency ${r.cpu?.efficiency}; other load ${r.cpu?.otherCores} cores`,
+    );
   }
+  const s1 = (scaling.processes1 as SustainedRun).perSecond;
+  const s2 = (scaling.processes2 as SustainedRun).perSecond;
+  scaling.ratio = round(s2 / s1, 3);
+  results.scaling = scaling;
+}
 
+async function main(ctx: RunContext): Promise<Results> {
+  const t0 = Date.now();
+  const results: Results = {
+    startedAt: new Date(t0).toISOString(),
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    machine: { cores, node: process.version, loadAverageAtStart: loadavg().map((x) => round(x)) },
+    config: { ...cfg, clients, target: flags.url ?? 'local', runs: 'node dist/*.js, built by npm run build' },
+  };
+  const svc = await startService(ctx);
+  const raw = await measureSustained(ctx, svc, results);
+  await measureGet(ctx, svc, results);
+  await measureBurst(ctx, svc, results);
+  if (cfg.scaling) await measureScaling(ctx, svc, results, raw);
   results.machine = { ...(results.machine as object), loadAverageAtEnd: loadavg().map((x) => round(x)) };
   results.durationS = Math.round((Date.now() - t0) / 1000);
-  client.close();
-  loadClient.close();
-  sdk.destroy();
+  svc.client.close();
+  svc.loadClient.close();
+  svc.sdk.destroy();
   return results;
 }
 
+const ctx = newRunContext();
+stopOnSignals(ctx);
 try {
-  const results = await main();
+  const results = await main(ctx);
   mkdirSync(dirname(flags.out), { recursive: true });
   writeFileSync(flags.out, `${JSON.stringify(results, null, 2)}\n`);
   out(
     `\n${table(results, { quick, lockRenewMs: LOCK_RENEW_MS })}\n\nload average at start ${JSON.stringify((results.machine as { loadAverageAtStart: number[] }).loadAverageAtStart)}, at end ${JSON.stringify((results.machine as { loadAverageAtEnd: number[] }).loadAverageAtEnd)} (${cores} cores)\n`,
   );
-  await cleanup();
+  await cleanup(ctx);
   // Service logs are kept only when asked (the Get phase alone writes megabytes) or on failure.
-  if (flags['keep-logs']) out(`results: ${flags.out}; service logs: ${logDir}\n`);
+  if (flags['keep-logs']) out(`results: ${flags.out}; service logs: ${ctx.logDir}\n`);
   else {
-    rmSync(logDir, { recursive: true, force: true });
+    rmSync(ctx.logDir, { recursive: true, force: true });
     out(`results: ${flags.out}\n`);
   }
   process.exit(0);
 } catch (err) {
-  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\nservice logs: ${logDir}\n`);
-  await cleanup();
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\nservice logs: ${ctx.logDir}\n`);
+  await cleanup(ctx);
   process.exit(1);
 }

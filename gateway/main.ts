@@ -26,10 +26,7 @@ let config;
 let gw;
 try {
   config = loadConfig();
-  gw = loadGatewayConfig(process.argv.slice(2), process.env, {
-    accountId: config.defaultAccountId,
-    region: config.defaultRegion,
-  });
+  gw = loadGatewayConfig(process.argv.slice(2), config);
 } catch (err) {
   exit((err as Error).message);
 }

@@ -108,6 +108,9 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 /** LOG_FORMAT: `auto` picks pretty lines for a person at a terminal and JSON for everything else. */
 export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
 
+/** GATEWAY_LISTEN when neither it nor `--listen` is given. */
+export const DEFAULT_GATEWAY_LISTEN = '127.0.0.1:8081';
+
 /** One Redis Cluster seed node. */
 export interface RedisNode {
   host: string;
@@ -329,6 +332,32 @@ export const variables = z.object({
   ),
   REDIS_WAIT_TIMEOUT_MS: intFrom(1000, 1, 60_000).describe(
     'How long the API waits for `REDIS_WAIT_REPLICAS` confirmations before answering 503, ms.',
+  ),
+  // The mTLS gateway (`npm run gateway`, docs/mtls-gateway.md). Each but the last also comes as a flag, which wins,
+  // so gateway/config.ts checks the values it ends up with (and that the two it needs are there).
+  GATEWAY_CLIENT_CERTIFICATE_ID: trimmed().describe(
+    'Gateway (`--client-certificate-id`): the client certificate it presents. Required by the gateway.',
+  ),
+  GATEWAY_TARGET: trimmed().describe(
+    "Gateway (`--target`): the mTLS backend, `https://host:port[/base]`; a base path is put in front of every request's path. Required by the gateway.",
+  ),
+  GATEWAY_LISTEN: trimmed()
+    .transform((v) => v ?? DEFAULT_GATEWAY_LISTEN)
+    .meta({ accepts: '`host:port` (IPv6 as `[::1]:8081`)' })
+    .describe('Gateway (`--listen`): where it listens, plain HTTP.'),
+  GATEWAY_TARGET_CA: trimmed()
+    .meta({ defaultText: "the system's CAs" })
+    .describe(
+      "Gateway (`--target-ca`): PEM bundle the backend's server certificate is verified against (its name is checked too).",
+    ),
+  GATEWAY_ACCOUNT: trimmed()
+    .meta({ defaultText: '`DEFAULT_ACCOUNT_ID`', accepts: '12 digits' })
+    .describe('Gateway (`--account`): account the certificate belongs to.'),
+  GATEWAY_REGION: trimmed()
+    .meta({ defaultText: '`DEFAULT_REGION`', accepts: 'an AWS region' })
+    .describe('Gateway (`--region`): region the certificate belongs to.'),
+  GATEWAY_REFRESH_MS: intFrom(5000, 100, 15_000).describe(
+    'Gateway: how often it checks that the certificate still exists, ms; a deleted certificate stops being presented within this.',
   ),
 });
 

@@ -1,22 +1,12 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import {
-  DeleteClientCertificateCommand,
-  GenerateClientCertificateCommand,
-  GetClientCertificateCommand,
-  GetClientCertificatesCommand,
-  GetTagsCommand,
-  TagResourceCommand,
-  UntagResourceCommand,
-  UpdateClientCertificateCommand,
-  type APIGatewayClient,
-  type ClientCertificate,
-} from '@aws-sdk/client-api-gateway';
+import * as apigw from '@aws-sdk/client-api-gateway';
+import { type APIGatewayClient, type ClientCertificate } from '@aws-sdk/client-api-gateway';
 import { ClientCertificateStore } from '../shared/client-certificate.store.js';
 import { newClientCertificateId } from '../shared/ids.js';
 import { useService } from './helpers/fixture.js';
-import { rejectsWith } from './helpers/sdk.js';
+import { rejectsNotFound, rejectsWith } from './helpers/sdk.js';
 import { awsClient } from './helpers/aws-client.js';
 import { signedFetch } from './helpers/signed-fetch.js';
 
@@ -46,13 +36,13 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
   });
 
   const generate = (input: { description?: string; tags?: Record<string, string> } = {}, client = us) =>
-    client.send(new GenerateClientCertificateCommand(input));
+    client.send(new apigw.GenerateClientCertificateCommand(input));
 
   describe('GetClientCertificate', () => {
     it('answers 200 with the same record Generate answered', async () => {
       const made = await generate({ description: 'get-me', tags: { team: 'payments' } });
       const got = await us.send(
-        new GetClientCertificateCommand({ clientCertificateId: made.clientCertificateId }),
+        new apigw.GetClientCertificateCommand({ clientCertificateId: made.clientCertificateId }),
       );
       assert.equal(got.$metadata.httpStatusCode, 200);
       assert.deepEqual(strip(got), strip(made));
@@ -64,11 +54,8 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
     });
 
     it('answers 404 NotFoundException for a well-formed id that names no certificate', async () => {
-      await rejectsWith(
-        us.send(new GetClientCertificateCommand({ clientCertificateId: unknownId })),
-        404,
-        'NotFoundException',
-        NOT_FOUND,
+      await rejectsNotFound(
+        us.send(new apigw.GetClientCertificateCommand({ clientCertificateId: unknownId })),
       );
     });
 
@@ -91,7 +78,7 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
     it("lists the caller's certificates in id order with the fields of the record, and no position on the last page", async () => {
       const a = await generate({ description: 'list-a' });
       const b = await generate({ tags: { k: 'v' } });
-      const out = await us.send(new GetClientCertificatesCommand({ limit: 500 }));
+      const out = await us.send(new apigw.GetClientCertificatesCommand({ limit: 500 }));
       assert.equal(out.$metadata.httpStatusCode, 200);
       assert.equal(out.position, undefined);
       const ids = out.items!.map((c) => c.clientCertificateId!);
@@ -121,14 +108,14 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
       }
       const ap = awsClient(fx.svc.api.url, { region: 'ap-south-1' });
       try {
-        const first = await ap.send(new GetClientCertificatesCommand({}));
+        const first = await ap.send(new apigw.GetClientCertificatesCommand({}));
         assert.equal(first.items!.length, 25);
         assert.ok(first.position);
         assert.ok(
           !first.position.includes(first.items![24]!.clientCertificateId!),
           'position is not the raw id',
         );
-        const second = await ap.send(new GetClientCertificatesCommand({ position: first.position }));
+        const second = await ap.send(new apigw.GetClientCertificatesCommand({ position: first.position }));
         assert.equal(second.items!.length, 2);
         assert.equal(second.position, undefined);
         const all = [...first.items!, ...second.items!].map((c) => c.clientCertificateId!);
@@ -141,7 +128,7 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
     for (const limit of [0, 501, -1]) {
       it(`rejects limit=${limit} with 400 BadRequestException`, async () => {
         await rejectsWith(
-          us.send(new GetClientCertificatesCommand({ limit })),
+          us.send(new apigw.GetClientCertificatesCommand({ limit })),
           400,
           'BadRequestException',
           `Invalid limit "${limit}": limit must be a whole number from 1 to 500`,
@@ -164,14 +151,14 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
     }
 
     it('accepts limit=1 and limit=500', async () => {
-      assert.equal((await us.send(new GetClientCertificatesCommand({ limit: 1 }))).items!.length, 1);
-      assert.ok((await us.send(new GetClientCertificatesCommand({ limit: 500 }))).items!.length >= 2);
+      assert.equal((await us.send(new apigw.GetClientCertificatesCommand({ limit: 1 }))).items!.length, 1);
+      assert.ok((await us.send(new apigw.GetClientCertificatesCommand({ limit: 500 }))).items!.length >= 2);
     });
 
     for (const position of ['garbage!', 'YWJjMTIzOnRhZ3M', 'QUJDREVG', 'YWJjMTIz=', '']) {
       it(`rejects the position token ${JSON.stringify(position)} it did not make with 400 BadRequestException`, async () => {
         await rejectsWith(
-          us.send(new GetClientCertificatesCommand({ position })),
+          us.send(new apigw.GetClientCertificatesCommand({ position })),
           400,
           'BadRequestException',
           'Invalid position: pass the position value of the previous GetClientCertificates answer unchanged',
@@ -185,14 +172,14 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
       const made = await generate({ description: 'before', tags: { keep: 'me' } });
       const id = made.clientCertificateId!;
       const out = await us.send(
-        new UpdateClientCertificateCommand({
+        new apigw.UpdateClientCertificateCommand({
           clientCertificateId: id,
           patchOperations: [{ op: 'replace', path: '/description', value: 'after' }],
         }),
       );
       assert.equal(out.$metadata.httpStatusCode, 200);
       assert.deepEqual(strip(out), { ...strip(made), description: 'after' });
-      const got = await us.send(new GetClientCertificateCommand({ clientCertificateId: id }));
+      const got = await us.send(new apigw.GetClientCertificateCommand({ clientCertificateId: id }));
       assert.equal(got.description, 'after');
       assert.deepEqual(got.tags, { keep: 'me' });
     });
@@ -200,14 +187,14 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
     it('removes the description when replace carries no value, and the last of several operations wins', async () => {
       const id = (await generate({ description: 'x' })).clientCertificateId!;
       const removed = await us.send(
-        new UpdateClientCertificateCommand({
+        new apigw.UpdateClientCertificateCommand({
           clientCertificateId: id,
           patchOperations: [{ op: 'replace', path: '/description' }],
         }),
       );
       assert.equal(removed.description, undefined);
       const twice = await us.send(
-        new UpdateClientCertificateCommand({
+        new apigw.UpdateClientCertificateCommand({
           clientCertificateId: id,
           patchOperations: [
             { op: 'replace', path: '/description', value: 'one' },
@@ -274,7 +261,7 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
         it(what, async () => {
           await rejectsWith(
             us.send(
-              new UpdateClientCertificateCommand({
+              new apigw.UpdateClientCertificateCommand({
                 clientCertificateId: id,
                 patchOperations: patchOperations as never,
               }),
@@ -283,23 +270,20 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
             name,
             message,
           );
-          const got = await us.send(new GetClientCertificateCommand({ clientCertificateId: id }));
+          const got = await us.send(new apigw.GetClientCertificateCommand({ clientCertificateId: id }));
           assert.equal(got.description, 'untouched');
         });
       }
     });
 
     it('answers 404 NotFoundException for an unknown id', async () => {
-      await rejectsWith(
+      await rejectsNotFound(
         us.send(
-          new UpdateClientCertificateCommand({
+          new apigw.UpdateClientCertificateCommand({
             clientCertificateId: unknownId,
             patchOperations: [{ op: 'replace', path: '/description', value: 'x' }],
           }),
         ),
-        404,
-        'NotFoundException',
-        NOT_FOUND,
       );
       assert.equal(
         await fx.svc.redis.exists(fx.svc.keys.certificate(US, unknownId)),
@@ -321,31 +305,16 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
 
       assert.equal(await fx.svc.redis.exists(fx.svc.keys.certificate(US, id), fx.svc.keys.tags(US, id)), 0);
       assert.equal(await fx.svc.redis.zscore(fx.svc.keys.index(US), id), null);
-      await rejectsWith(
-        us.send(new GetClientCertificateCommand({ clientCertificateId: id })),
-        404,
-        'NotFoundException',
-        NOT_FOUND,
-      );
-      await rejectsWith(
-        us.send(new GetTagsCommand({ resourceArn: arn(id) })),
-        404,
-        'NotFoundException',
-        NOT_FOUND,
-      );
-      const list = await us.send(new GetClientCertificatesCommand({ limit: 500 }));
+      await rejectsNotFound(us.send(new apigw.GetClientCertificateCommand({ clientCertificateId: id })));
+      await rejectsNotFound(us.send(new apigw.GetTagsCommand({ resourceArn: arn(id) })));
+      const list = await us.send(new apigw.GetClientCertificatesCommand({ limit: 500 }));
       assert.ok(!list.items!.some((c) => c.clientCertificateId === id));
-      await rejectsWith(
-        us.send(new DeleteClientCertificateCommand({ clientCertificateId: id })),
-        404,
-        'NotFoundException',
-        NOT_FOUND,
-      );
+      await rejectsNotFound(us.send(new apigw.DeleteClientCertificateCommand({ clientCertificateId: id })));
     });
 
     it('answers 202 through the SDK', async () => {
       const id = (await generate()).clientCertificateId!;
-      const out = await us.send(new DeleteClientCertificateCommand({ clientCertificateId: id }));
+      const out = await us.send(new apigw.DeleteClientCertificateCommand({ clientCertificateId: id }));
       assert.equal(out.$metadata.httpStatusCode, 202);
     });
   });
@@ -357,23 +326,23 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
     });
 
     it('GetTags shows the tags given at Generate', async () => {
-      const out = await us.send(new GetTagsCommand({ resourceArn: arn(id) }));
+      const out = await us.send(new apigw.GetTagsCommand({ resourceArn: arn(id) }));
       assert.equal(out.$metadata.httpStatusCode, 200);
       assert.deepEqual(out.tags, { team: 'payments', env: 'dev' });
     });
 
     it('TagResource merges (204); GetTags, Get and List all agree', async () => {
       const out = await us.send(
-        new TagResourceCommand({ resourceArn: arn(id), tags: { env: 'prod', owner: 'ops' } }),
+        new apigw.TagResourceCommand({ resourceArn: arn(id), tags: { env: 'prod', owner: 'ops' } }),
       );
       assert.equal(out.$metadata.httpStatusCode, 204);
       const expected = { team: 'payments', env: 'prod', owner: 'ops' };
-      assert.deepEqual((await us.send(new GetTagsCommand({ resourceArn: arn(id) }))).tags, expected);
+      assert.deepEqual((await us.send(new apigw.GetTagsCommand({ resourceArn: arn(id) }))).tags, expected);
       assert.deepEqual(
-        (await us.send(new GetClientCertificateCommand({ clientCertificateId: id }))).tags,
+        (await us.send(new apigw.GetClientCertificateCommand({ clientCertificateId: id }))).tags,
         expected,
       );
-      const listed = (await us.send(new GetClientCertificatesCommand({ limit: 500 }))).items!.find(
+      const listed = (await us.send(new apigw.GetClientCertificatesCommand({ limit: 500 }))).items!.find(
         (c) => c.clientCertificateId === id,
       );
       assert.deepEqual(listed?.tags, expected);
@@ -381,10 +350,10 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
 
     it('UntagResource removes the named keys (204) and ignores keys that are not there', async () => {
       const out = await us.send(
-        new UntagResourceCommand({ resourceArn: arn(id), tagKeys: ['owner', 'nope'] }),
+        new apigw.UntagResourceCommand({ resourceArn: arn(id), tagKeys: ['owner', 'nope'] }),
       );
       assert.equal(out.$metadata.httpStatusCode, 204);
-      assert.deepEqual((await us.send(new GetTagsCommand({ resourceArn: arn(id) }))).tags, {
+      assert.deepEqual((await us.send(new apigw.GetTagsCommand({ resourceArn: arn(id) }))).tags, {
         team: 'payments',
         env: 'prod',
       });
@@ -399,19 +368,19 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
     it('rejects going past 50 tags after the merge with 400 and keeps the tags as they were', async () => {
       const fresh = (await generate({ tags: { a: '1' } })).clientCertificateId!;
       const fortyNine = Object.fromEntries(Array.from({ length: 49 }, (_, i) => [`k${i}`, 'v']));
-      await us.send(new TagResourceCommand({ resourceArn: arn(fresh), tags: fortyNine })); // 50: allowed
+      await us.send(new apigw.TagResourceCommand({ resourceArn: arn(fresh), tags: fortyNine })); // 50: allowed
       assert.equal(
-        Object.keys((await us.send(new GetTagsCommand({ resourceArn: arn(fresh) }))).tags!).length,
+        Object.keys((await us.send(new apigw.GetTagsCommand({ resourceArn: arn(fresh) }))).tags!).length,
         50,
       );
-      await us.send(new TagResourceCommand({ resourceArn: arn(fresh), tags: { a: 'overwritten' } })); // still 50
+      await us.send(new apigw.TagResourceCommand({ resourceArn: arn(fresh), tags: { a: 'overwritten' } })); // still 50
       await rejectsWith(
-        us.send(new TagResourceCommand({ resourceArn: arn(fresh), tags: { one: 'more' } })),
+        us.send(new apigw.TagResourceCommand({ resourceArn: arn(fresh), tags: { one: 'more' } })),
         400,
         'BadRequestException',
         'Too many tags: a client certificate can have at most 50 tags; remove some with UntagResource first',
       );
-      const tags = (await us.send(new GetTagsCommand({ resourceArn: arn(fresh) }))).tags!;
+      const tags = (await us.send(new apigw.GetTagsCommand({ resourceArn: arn(fresh) }))).tags!;
       assert.equal(Object.keys(tags).length, 50);
       assert.equal(tags.a, 'overwritten');
       assert.equal(tags.one, undefined);
@@ -419,13 +388,13 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
 
     it('validates tags as Generate does', async () => {
       await rejectsWith(
-        us.send(new TagResourceCommand({ resourceArn: arn(id), tags: { 'aws:x': 'y' } })),
+        us.send(new apigw.TagResourceCommand({ resourceArn: arn(id), tags: { 'aws:x': 'y' } })),
         400,
         'BadRequestException',
         `Invalid tag key "aws:x" in tags: a tag key must not start with 'aws:'`,
       );
       await rejectsWith(
-        us.send(new UntagResourceCommand({ resourceArn: arn(id), tagKeys: ['k'.repeat(129)] })),
+        us.send(new apigw.UntagResourceCommand({ resourceArn: arn(id), tagKeys: ['k'.repeat(129)] })),
         400,
         'BadRequestException',
         `Invalid tag key "${'k'.repeat(40)}..." in tagKeys: a tag key must be at most 128 characters, got 129`,
@@ -487,15 +456,20 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
       it(`rejects ${what} with 400 BadRequestException on GetTags, TagResource and UntagResource`, async () => {
         const message = `Invalid ARN specified in the request: ${why}; ${expected}`;
         const resourceArn = make(id);
-        await rejectsWith(us.send(new GetTagsCommand({ resourceArn })), 400, 'BadRequestException', message);
         await rejectsWith(
-          us.send(new TagResourceCommand({ resourceArn, tags: { a: 'b' } })),
+          us.send(new apigw.GetTagsCommand({ resourceArn })),
           400,
           'BadRequestException',
           message,
         );
         await rejectsWith(
-          us.send(new UntagResourceCommand({ resourceArn, tagKeys: ['team'] })),
+          us.send(new apigw.TagResourceCommand({ resourceArn, tags: { a: 'b' } })),
+          400,
+          'BadRequestException',
+          message,
+        );
+        await rejectsWith(
+          us.send(new apigw.UntagResourceCommand({ resourceArn, tagKeys: ['team'] })),
           400,
           'BadRequestException',
           message,
@@ -505,19 +479,9 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
 
     it('answers 404 NotFoundException for the ARN of a missing certificate, and for an ill-formed id in the ARN', async () => {
       for (const resourceArn of [arn(unknownId), arn('..'), arn('ABCDEF')]) {
-        await rejectsWith(us.send(new GetTagsCommand({ resourceArn })), 404, 'NotFoundException', NOT_FOUND);
-        await rejectsWith(
-          us.send(new TagResourceCommand({ resourceArn, tags: { a: 'b' } })),
-          404,
-          'NotFoundException',
-          NOT_FOUND,
-        );
-        await rejectsWith(
-          us.send(new UntagResourceCommand({ resourceArn, tagKeys: ['a'] })),
-          404,
-          'NotFoundException',
-          NOT_FOUND,
-        );
+        await rejectsNotFound(us.send(new apigw.GetTagsCommand({ resourceArn })));
+        await rejectsNotFound(us.send(new apigw.TagResourceCommand({ resourceArn, tags: { a: 'b' } })));
+        await rejectsNotFound(us.send(new apigw.UntagResourceCommand({ resourceArn, tagKeys: ['a'] })));
       }
       assert.equal(await fx.svc.redis.exists(fx.svc.keys.tags(US, unknownId)), 0, 'no orphan tag hash');
     });
@@ -527,43 +491,33 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
     it('a certificate made in eu-west-1 is invisible from us-east-1 and visible from eu-west-1', async () => {
       const made = await generate({ description: 'eu', tags: { r: 'eu' } }, eu);
       const id = made.clientCertificateId!;
-      await rejectsWith(
-        us.send(new GetClientCertificateCommand({ clientCertificateId: id })),
-        404,
-        'NotFoundException',
-        NOT_FOUND,
-      );
-      await rejectsWith(
+      await rejectsNotFound(us.send(new apigw.GetClientCertificateCommand({ clientCertificateId: id })));
+      await rejectsNotFound(
         us.send(
-          new UpdateClientCertificateCommand({
+          new apigw.UpdateClientCertificateCommand({
             clientCertificateId: id,
             patchOperations: [{ op: 'replace', path: '/description', value: 'hijack' }],
           }),
         ),
-        404,
-        'NotFoundException',
-        NOT_FOUND,
       );
-      await rejectsWith(
-        us.send(new DeleteClientCertificateCommand({ clientCertificateId: id })),
-        404,
-        'NotFoundException',
-        NOT_FOUND,
-      );
-      const usList = await us.send(new GetClientCertificatesCommand({ limit: 500 }));
+      await rejectsNotFound(us.send(new apigw.DeleteClientCertificateCommand({ clientCertificateId: id })));
+      const usList = await us.send(new apigw.GetClientCertificatesCommand({ limit: 500 }));
       assert.ok(!usList.items!.some((c) => c.clientCertificateId === id));
 
-      const got = await eu.send(new GetClientCertificateCommand({ clientCertificateId: id }));
+      const got = await eu.send(new apigw.GetClientCertificateCommand({ clientCertificateId: id }));
       assert.deepEqual(strip(got), strip(made));
-      const euList = await eu.send(new GetClientCertificatesCommand({}));
+      const euList = await eu.send(new apigw.GetClientCertificatesCommand({}));
       assert.deepEqual(
         euList.items!.map((c) => c.clientCertificateId),
         [id],
       );
-      assert.deepEqual((await eu.send(new GetTagsCommand({ resourceArn: arn(id, 'eu-west-1') }))).tags, {
-        r: 'eu',
-      });
-      const del = await eu.send(new DeleteClientCertificateCommand({ clientCertificateId: id }));
+      assert.deepEqual(
+        (await eu.send(new apigw.GetTagsCommand({ resourceArn: arn(id, 'eu-west-1') }))).tags,
+        {
+          r: 'eu',
+        },
+      );
+      const del = await eu.send(new apigw.DeleteClientCertificateCommand({ clientCertificateId: id }));
       assert.equal(del.$metadata.httpStatusCode, 202);
     });
   });

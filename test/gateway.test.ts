@@ -9,6 +9,7 @@ import type { TLSSocket } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { loadGatewayConfig } from '../gateway/config.js';
 import { createGateway, type Gateway } from '../gateway/gateway.js';
+import { loadConfig } from '../shared/config.js';
 import { useService } from './helpers/fixture.js';
 import { signedFetch } from './helpers/signed-fetch.js';
 import { serverCertificate } from './helpers/tls.js';
@@ -322,14 +323,11 @@ describe('the mTLS gateway (Node TLS backend)', () => {
 });
 
 describe('gateway options', () => {
-  const d = { accountId: '000000000000', region: 'us-east-1' };
+  /** The gateway's options from flags over `env`, as gateway/main.ts reads them. */
+  const load = (argv: string[], env: NodeJS.ProcessEnv) => loadGatewayConfig(argv, loadConfig(env));
 
   test('flags win over GATEWAY_* variables; defaults are the development account, us-east-1 and 127.0.0.1:8081', () => {
-    const c = loadGatewayConfig(
-      ['--client-certificate-id', 'abc123'],
-      { GATEWAY_TARGET: 'https://backend:8443/' },
-      d,
-    );
+    const c = load(['--client-certificate-id', 'abc123'], { GATEWAY_TARGET: 'https://backend:8443/' });
     assert.equal(c.clientCertificateId, 'abc123');
     assert.equal(c.target.href, 'https://backend:8443/');
     assert.deepEqual(
@@ -337,7 +335,7 @@ describe('gateway options', () => {
       ['127.0.0.1', 8081, '000000000000', 'us-east-1'],
     );
     assert.equal(c.targetCaFile, undefined);
-    const f = loadGatewayConfig(
+    const f = load(
       [
         '--client-certificate-id',
         'abc123',
@@ -353,7 +351,6 @@ describe('gateway options', () => {
         'ca.pem',
       ],
       { GATEWAY_CLIENT_CERTIFICATE_ID: 'zzz999', GATEWAY_ACCOUNT: '999999999999' },
-      d,
     );
     assert.deepEqual(
       [
@@ -370,23 +367,40 @@ describe('gateway options', () => {
   });
 
   test('names every missing or wrong option', () => {
-    assert.throws(() => loadGatewayConfig([], {}, d), {
+    assert.throws(() => load([], {}), {
       name: 'ConfigError',
       message:
         'invalid gateway configuration: --client-certificate-id (GATEWAY_CLIENT_CERTIFICATE_ID) is required; --target (GATEWAY_TARGET) is required, e.g. https://127.0.0.1:8443',
     });
     assert.throws(
       () =>
-        loadGatewayConfig(
-          ['--target', 'http://x:80'],
-          { GATEWAY_CLIENT_CERTIFICATE_ID: 'abc123', GATEWAY_LISTEN: '8081' },
-          d,
-        ),
+        load(['--target', 'http://x:80'], {
+          GATEWAY_CLIENT_CERTIFICATE_ID: 'abc123',
+          GATEWAY_LISTEN: '8081',
+        }),
       /--target \(GATEWAY_TARGET\) must be an https:\/\/ URL without query, got "http:\/\/x:80"; --listen \(GATEWAY_LISTEN\) must be host:port, got "8081"/,
     );
-    assert.throws(
-      () => loadGatewayConfig(['--bogus'], {}, d),
-      /invalid gateway options: Unknown option '--bogus'/,
+    assert.throws(() => load(['--bogus'], {}), /invalid gateway options: Unknown option '--bogus'/);
+  });
+
+  test('the GATEWAY_* variables are entries of the service configuration: account and region default to DEFAULT_*', () => {
+    const c = load(['--target', 'https://backend:8443'], {
+      GATEWAY_CLIENT_CERTIFICATE_ID: ' abc123 ',
+      DEFAULT_ACCOUNT_ID: '111111111111',
+      DEFAULT_REGION: 'eu-central-1',
+      GATEWAY_REFRESH_MS: '250',
+    });
+    assert.deepEqual(
+      [c.clientCertificateId, c.accountId, c.region, c.refreshIntervalMs],
+      ['abc123', '111111111111', 'eu-central-1', 250],
     );
+    assert.equal(
+      load(['--client-certificate-id', 'abc123', '--target', 'https://b'], {}).refreshIntervalMs,
+      5000,
+    );
+    assert.throws(() => loadConfig({ GATEWAY_REFRESH_MS: '50' }), {
+      name: 'ConfigError',
+      message: 'invalid configuration: GATEWAY_REFRESH_MS must be between 100 and 15000, got 50',
+    });
   });
 });

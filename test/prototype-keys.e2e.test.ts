@@ -1,14 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import {
-  GenerateClientCertificateCommand,
-  GetClientCertificateCommand,
-  GetClientCertificatesCommand,
-  GetTagsCommand,
-  TagResourceCommand,
-  UntagResourceCommand,
-  type APIGatewayClient,
-} from '@aws-sdk/client-api-gateway';
+import * as apigw from '@aws-sdk/client-api-gateway';
+import { type APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import { validateTags } from '../shared/validation.js';
 import { awsClient } from './helpers/aws-client.js';
 import { useService } from './helpers/fixture.js';
@@ -85,29 +78,31 @@ describe('tag keys named like Object.prototype members', () => {
     });
 
     it('round-trip through every tag-bearing operation of the AWS SDK', async () => {
-      const made = await sdk.send(new GenerateClientCertificateCommand({ tags: oddTags() }));
+      const made = await sdk.send(new apigw.GenerateClientCertificateCommand({ tags: oddTags() }));
       assert.deepEqual(entries(made.tags), entries(oddTags()), 'Generate');
       const id = made.clientCertificateId!;
-      const got = await sdk.send(new GetClientCertificateCommand({ clientCertificateId: id }));
+      const got = await sdk.send(new apigw.GetClientCertificateCommand({ clientCertificateId: id }));
       assert.deepEqual(entries(got.tags), entries(oddTags()), 'GetClientCertificate');
-      const list = await sdk.send(new GetClientCertificatesCommand({ limit: 500 }));
+      const list = await sdk.send(new apigw.GetClientCertificatesCommand({ limit: 500 }));
       const item = list.items?.find((c) => c.clientCertificateId === id);
       assert.deepEqual(entries(item?.tags), entries(oddTags()), 'GetClientCertificates');
       assert.deepEqual(
-        entries((await sdk.send(new GetTagsCommand({ resourceArn: arn(id) }))).tags),
+        entries((await sdk.send(new apigw.GetTagsCommand({ resourceArn: arn(id) }))).tags),
         entries(oddTags()),
         'GetTags',
       );
 
-      await sdk.send(new UntagResourceCommand({ resourceArn: arn(id), tagKeys: ['__proto__', 'toString'] }));
+      await sdk.send(
+        new apigw.UntagResourceCommand({ resourceArn: arn(id), tagKeys: ['__proto__', 'toString'] }),
+      );
       assert.deepEqual(
-        entries((await sdk.send(new GetTagsCommand({ resourceArn: arn(id) }))).tags),
+        entries((await sdk.send(new apigw.GetTagsCommand({ resourceArn: arn(id) }))).tags),
         entries({ constructor: 'c', hasOwnProperty: 'h' }),
       );
       const back = JSON.parse('{"__proto__":"p2","toString":"t2"}') as Record<string, string>;
-      await sdk.send(new TagResourceCommand({ resourceArn: arn(id), tags: back }));
+      await sdk.send(new apigw.TagResourceCommand({ resourceArn: arn(id), tags: back }));
       assert.deepEqual(
-        entries((await sdk.send(new GetTagsCommand({ resourceArn: arn(id) }))).tags),
+        entries((await sdk.send(new apigw.GetTagsCommand({ resourceArn: arn(id) }))).tags),
         entries(
           JSON.parse('{"__proto__":"p2","constructor":"c","hasOwnProperty":"h","toString":"t2"}') as object,
         ),

@@ -3,15 +3,7 @@ import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
-import {
-  DeleteClientCertificateCommand,
-  GetClientCertificateCommand,
-  GetClientCertificatesCommand,
-  GetTagsCommand,
-  TagResourceCommand,
-  UntagResourceCommand,
-  UpdateClientCertificateCommand,
-} from '@aws-sdk/client-api-gateway';
+import * as apigw from '@aws-sdk/client-api-gateway';
 import { parseClusterNodes } from '../shared/config.js';
 import { awsClient, showOutcome, generate } from './helpers/aws-client.js';
 import { useRedisCluster } from './helpers/fixture.js';
@@ -84,34 +76,36 @@ describe('Redis Cluster', () => {
     const us = clients[0]!;
     const id = first.cert.clientCertificateId!;
     const arn = `arn:aws:apigateway:us-east-1::/clientcertificates/${id}`;
-    const got = await us.send(new GetClientCertificateCommand({ clientCertificateId: id }));
+    const got = await us.send(new apigw.GetClientCertificateCommand({ clientCertificateId: id }));
     assert.equal(got.pemEncodedCertificate, first.cert.pemEncodedCertificate);
     const listed: string[] = [];
     let position: string | undefined;
     do {
-      const page = await us.send(new GetClientCertificatesCommand({ limit: 2, position }));
+      const page = await us.send(new apigw.GetClientCertificatesCommand({ limit: 2, position }));
       listed.push(...(page.items ?? []).map((c) => c.clientCertificateId!));
       position = page.position;
     } while (position);
     assert.equal(listed.length, 3);
     assert.ok(listed.includes(id));
     const updated = await us.send(
-      new UpdateClientCertificateCommand({
+      new apigw.UpdateClientCertificateCommand({
         clientCertificateId: id,
         patchOperations: [{ op: 'replace', path: '/description', value: 'renamed' }],
       }),
     );
     assert.equal(updated.description, 'renamed');
-    await us.send(new TagResourceCommand({ resourceArn: arn, tags: { env: 'cluster' } }));
-    assert.deepEqual((await us.send(new GetTagsCommand({ resourceArn: arn }))).tags, {
+    await us.send(new apigw.TagResourceCommand({ resourceArn: arn, tags: { env: 'cluster' } }));
+    assert.deepEqual((await us.send(new apigw.GetTagsCommand({ resourceArn: arn }))).tags, {
       n: '0',
       env: 'cluster',
     });
-    await us.send(new UntagResourceCommand({ resourceArn: arn, tagKeys: ['n'] }));
-    assert.deepEqual((await us.send(new GetTagsCommand({ resourceArn: arn }))).tags, { env: 'cluster' });
-    const deleted = await us.send(new DeleteClientCertificateCommand({ clientCertificateId: id }));
+    await us.send(new apigw.UntagResourceCommand({ resourceArn: arn, tagKeys: ['n'] }));
+    assert.deepEqual((await us.send(new apigw.GetTagsCommand({ resourceArn: arn }))).tags, {
+      env: 'cluster',
+    });
+    const deleted = await us.send(new apigw.DeleteClientCertificateCommand({ clientCertificateId: id }));
     assert.equal(deleted.$metadata.httpStatusCode, 202);
-    await assert.rejects(us.send(new GetClientCertificateCommand({ clientCertificateId: id })), {
+    await assert.rejects(us.send(new apigw.GetClientCertificateCommand({ clientCertificateId: id })), {
       name: 'NotFoundException',
     });
   });

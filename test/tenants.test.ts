@@ -1,16 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import {
-  DeleteClientCertificateCommand,
-  GenerateClientCertificateCommand,
-  GetClientCertificateCommand,
-  GetClientCertificatesCommand,
-  GetTagsCommand,
-  TagResourceCommand,
-  UntagResourceCommand,
-  UpdateClientCertificateCommand,
-  type APIGatewayClient,
-} from '@aws-sdk/client-api-gateway';
+import * as apigw from '@aws-sdk/client-api-gateway';
+import { type APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import { clientCertificateArn } from '../shared/client-certificate.js';
 import { awsClient } from './helpers/aws-client.js';
 import { useService } from './helpers/fixture.js';
@@ -50,12 +41,12 @@ describe('tenants: an account never sees another account’s certificates', () =
     bob = awsClient(fx.svc.api.url, BOB);
     aliceEu = awsClient(fx.svc.api.url, { ...ALICE, region: 'eu-west-1' });
     const out = await alice.send(
-      new GenerateClientCertificateCommand({ description: 'alice only', tags: { owner: 'alice' } }),
+      new apigw.GenerateClientCertificateCommand({ description: 'alice only', tags: { owner: 'alice' } }),
     );
     id = out.clientCertificateId!;
     // What a certificate that does not exist at all looks like, to compare with.
     try {
-      await alice.send(new GetClientCertificateCommand({ clientCertificateId: 'zzzzzz' }));
+      await alice.send(new apigw.GetClientCertificateCommand({ clientCertificateId: 'zzzzzz' }));
       assert.fail('zzzzzz exists');
     } catch (err) {
       notFoundMessage = (err as Error).message;
@@ -66,12 +57,15 @@ describe('tenants: an account never sees another account’s certificates', () =
 
   /** Every operation on Alice's certificate, as another caller would send it. */
   const operations = (region = 'us-east-1'): [string, (c: APIGatewayClient) => Promise<unknown>][] => [
-    ['GetClientCertificate', (c) => c.send(new GetClientCertificateCommand({ clientCertificateId: id }))],
+    [
+      'GetClientCertificate',
+      (c) => c.send(new apigw.GetClientCertificateCommand({ clientCertificateId: id })),
+    ],
     [
       'UpdateClientCertificate',
       (c) =>
         c.send(
-          new UpdateClientCertificateCommand({
+          new apigw.UpdateClientCertificateCommand({
             clientCertificateId: id,
             patchOperations: [{ op: 'replace', path: '/description', value: 'taken over' }],
           }),
@@ -79,17 +73,17 @@ describe('tenants: an account never sees another account’s certificates', () =
     ],
     [
       'DeleteClientCertificate',
-      (c) => c.send(new DeleteClientCertificateCommand({ clientCertificateId: id })),
+      (c) => c.send(new apigw.DeleteClientCertificateCommand({ clientCertificateId: id })),
     ],
     [
       'TagResource',
-      (c) => c.send(new TagResourceCommand({ resourceArn: arn(region), tags: { owner: 'mallory' } })),
+      (c) => c.send(new apigw.TagResourceCommand({ resourceArn: arn(region), tags: { owner: 'mallory' } })),
     ],
     [
       'UntagResource',
-      (c) => c.send(new UntagResourceCommand({ resourceArn: arn(region), tagKeys: ['owner'] })),
+      (c) => c.send(new apigw.UntagResourceCommand({ resourceArn: arn(region), tagKeys: ['owner'] })),
     ],
-    ['GetTags', (c) => c.send(new GetTagsCommand({ resourceArn: arn(region) }))],
+    ['GetTags', (c) => c.send(new apigw.GetTagsCommand({ resourceArn: arn(region) }))],
   ];
 
   for (const [name, call] of operations()) {
@@ -110,11 +104,11 @@ describe('tenants: an account never sees another account’s certificates', () =
   }
 
   it('GetClientCertificates of another account, or another region, lists nothing of it', async () => {
-    const theirs = await bob.send(new GetClientCertificatesCommand({}));
+    const theirs = await bob.send(new apigw.GetClientCertificatesCommand({}));
     assert.deepEqual(theirs.items ?? [], []);
-    const eu = await aliceEu.send(new GetClientCertificatesCommand({}));
+    const eu = await aliceEu.send(new apigw.GetClientCertificatesCommand({}));
     assert.deepEqual(eu.items ?? [], []);
-    const ours = await alice.send(new GetClientCertificatesCommand({}));
+    const ours = await alice.send(new apigw.GetClientCertificatesCommand({}));
     assert.deepEqual(
       ours.items?.map((c) => c.clientCertificateId),
       [id],
@@ -122,20 +116,20 @@ describe('tenants: an account never sees another account’s certificates', () =
   });
 
   it('after all those attempts the owner’s certificate is unchanged', async () => {
-    const c = await alice.send(new GetClientCertificateCommand({ clientCertificateId: id }));
+    const c = await alice.send(new apigw.GetClientCertificateCommand({ clientCertificateId: id }));
     assert.equal(c.description, 'alice only');
     assert.deepEqual(c.tags, { owner: 'alice' });
-    const tags = await alice.send(new GetTagsCommand({ resourceArn: arn() }));
+    const tags = await alice.send(new apigw.GetTagsCommand({ resourceArn: arn() }));
     assert.deepEqual(tags.tags, { owner: 'alice' });
   });
 
   it('another credential of the same account sees the certificate (the account, not the key, owns it)', async () => {
     const ci = awsClient(fx.svc.api.url, ALICE_CI);
-    const c = await ci.send(new GetClientCertificateCommand({ clientCertificateId: id }));
+    const c = await ci.send(new apigw.GetClientCertificateCommand({ clientCertificateId: id }));
     assert.equal(c.clientCertificateId, id);
     // ... within what its allow list grants.
     await assert.rejects(
-      ci.send(new DeleteClientCertificateCommand({ clientCertificateId: id })),
+      ci.send(new apigw.DeleteClientCertificateCommand({ clientCertificateId: id })),
       (err: SdkError) => {
         assert.equal(err.name, 'UnauthorizedException');
         assert.equal(err.$metadata?.httpStatusCode, 401);
@@ -145,8 +139,8 @@ describe('tenants: an account never sees another account’s certificates', () =
   });
 
   it('the owner can still delete it', async () => {
-    await alice.send(new DeleteClientCertificateCommand({ clientCertificateId: id }));
-    await assert.rejects(alice.send(new GetClientCertificateCommand({ clientCertificateId: id })), {
+    await alice.send(new apigw.DeleteClientCertificateCommand({ clientCertificateId: id }));
+    await assert.rejects(alice.send(new apigw.GetClientCertificateCommand({ clientCertificateId: id })), {
       name: 'NotFoundException',
     });
   });

@@ -5,15 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import * as apigw from '@aws-sdk/client-api-gateway';
 import {
-  DeleteClientCertificateCommand,
-  GenerateClientCertificateCommand,
-  GetClientCertificateCommand,
-  GetClientCertificatesCommand,
-  GetTagsCommand,
-  TagResourceCommand,
-  UntagResourceCommand,
-  UpdateClientCertificateCommand,
   paginateGetClientCertificates,
   type APIGatewayClient,
   type GetClientCertificatesCommandInput,
@@ -22,10 +15,9 @@ import { newClientCertificateId } from '../shared/ids.js';
 import type { Tenant } from '../shared/keys.js';
 import { awsClient } from './helpers/aws-client.js';
 import { useService } from './helpers/fixture.js';
-import { rejectsWith } from './helpers/sdk.js';
+import { rejectsNotFound } from './helpers/sdk.js';
 
 /** docs/aws-behaviour.md, "Errors": the 404 for an id that names no certificate. */
-const NOT_FOUND = 'Invalid Client Certificate identifier specified';
 /** docs/aws-behaviour.md, "ARN": region, no account. */
 const arnOf = (region: string, id: string) => `arn:aws:apigateway:${region}::/clientcertificates/${id}`;
 
@@ -41,10 +33,12 @@ describe('real tools against the real service, through the AWS SDK', () => {
     // Create: Generate with the resource's tags (Terraform's generated tests use empty-string values),
     // then an immediate Get (Read) that must already see the record.
     const tags = { Name: 'tf-acc-test', empty: '', Environment: 'test' };
-    const created = await us.send(new GenerateClientCertificateCommand({ description: 'tf create', tags }));
+    const created = await us.send(
+      new apigw.GenerateClientCertificateCommand({ description: 'tf create', tags }),
+    );
     assert.equal(created.$metadata.httpStatusCode, 201);
     const id = created.clientCertificateId!;
-    const read = await us.send(new GetClientCertificateCommand({ clientCertificateId: id }));
+    const read = await us.send(new apigw.GetClientCertificateCommand({ clientCertificateId: id }));
     assert.equal(read.description, 'tf create');
     assert.deepEqual(read.tags, tags);
     assert.equal(read.pemEncodedCertificate, created.pemEncodedCertificate);
@@ -52,7 +46,7 @@ describe('real tools against the real service, through the AWS SDK', () => {
 
     // Update of description: one replace of /description, then Read.
     const updated = await us.send(
-      new UpdateClientCertificateCommand({
+      new apigw.UpdateClientCertificateCommand({
         clientCertificateId: id,
         patchOperations: [{ op: 'replace', path: '/description', value: 'tf update' }],
       }),
@@ -62,40 +56,32 @@ describe('real tools against the real service, through the AWS SDK', () => {
 
     // Update of tags (updateTags): UntagResource of removed keys, then TagResource of new and changed ones.
     const arn = arnOf('us-east-1', id);
-    await us.send(new UntagResourceCommand({ resourceArn: arn, tagKeys: ['empty', 'Environment'] }));
-    await us.send(new TagResourceCommand({ resourceArn: arn, tags: { Environment: 'prod', Owner: '' } }));
-    const afterTags = await us.send(new GetTagsCommand({ resourceArn: arn }));
+    await us.send(new apigw.UntagResourceCommand({ resourceArn: arn, tagKeys: ['empty', 'Environment'] }));
+    await us.send(
+      new apigw.TagResourceCommand({ resourceArn: arn, tags: { Environment: 'prod', Owner: '' } }),
+    );
+    const afterTags = await us.send(new apigw.GetTagsCommand({ resourceArn: arn }));
     assert.deepEqual(afterTags.tags, { Name: 'tf-acc-test', Environment: 'prod', Owner: '' });
 
     // Older provider versions sent an Update with an empty patchOperations list: it succeeds, changes nothing.
     const noop = await us.send(
-      new UpdateClientCertificateCommand({ clientCertificateId: id, patchOperations: [] }),
+      new apigw.UpdateClientCertificateCommand({ clientCertificateId: id, patchOperations: [] }),
     );
     assert.equal(noop.$metadata.httpStatusCode, 200);
     assert.equal(noop.description, 'tf update');
     assert.deepEqual(noop.tags, afterTags.tags);
 
     // Import by id: `terraform import aws_api_gateway_client_certificate.x <id>` is a Read by id.
-    const imported = await us.send(new GetClientCertificateCommand({ clientCertificateId: id }));
+    const imported = await us.send(new apigw.GetClientCertificateCommand({ clientCertificateId: id }));
     assert.equal(imported.clientCertificateId, id);
     assert.equal(imported.description, 'tf update');
     assert.deepEqual(imported.tags, afterTags.tags);
 
     // Destroy: Delete (202), then the provider's checks that it is gone: Delete and Get are 404s.
-    const deleted = await us.send(new DeleteClientCertificateCommand({ clientCertificateId: id }));
+    const deleted = await us.send(new apigw.DeleteClientCertificateCommand({ clientCertificateId: id }));
     assert.equal(deleted.$metadata.httpStatusCode, 202);
-    await rejectsWith(
-      us.send(new DeleteClientCertificateCommand({ clientCertificateId: id })),
-      404,
-      'NotFoundException',
-      NOT_FOUND,
-    );
-    await rejectsWith(
-      us.send(new GetClientCertificateCommand({ clientCertificateId: id })),
-      404,
-      'NotFoundException',
-      NOT_FOUND,
-    );
+    await rejectsNotFound(us.send(new apigw.DeleteClientCertificateCommand({ clientCertificateId: id })));
+    await rejectsNotFound(us.send(new apigw.GetClientCertificateCommand({ clientCertificateId: id })));
   });
 
   describe('listing every certificate of a region with more than one page', () => {
@@ -110,11 +96,11 @@ describe('real tools against the real service, through the AWS SDK', () => {
       // 230 RSA keys would cost a minute of CPU on a shared machine.
       for (let i = 0; i < 2; i++) {
         ids.push(
-          (await eu.send(new GenerateClientCertificateCommand({ description: `real ${i}` })))
+          (await eu.send(new apigw.GenerateClientCertificateCommand({ description: `real ${i}` })))
             .clientCertificateId!,
         );
       }
-      const pem = (await eu.send(new GetClientCertificateCommand({ clientCertificateId: ids[0]! })))
+      const pem = (await eu.send(new apigw.GetClientCertificateCommand({ clientCertificateId: ids[0]! })))
         .pemEncodedCertificate!;
       const now = Math.floor(Date.now() / 1000);
       for (let i = 0; i < 228; i++) {
@@ -141,7 +127,7 @@ describe('real tools against the real service, through the AWS SDK', () => {
       const seen: string[] = [];
       const sizes: number[] = [];
       for (;;) {
-        const out = await eu.send(new GetClientCertificatesCommand(params));
+        const out = await eu.send(new apigw.GetClientCertificatesCommand(params));
         sizes.push(out.items!.length);
         seen.push(...out.items!.map((c) => c.clientCertificateId!));
         if (out.position === undefined) break;
@@ -162,7 +148,7 @@ describe('real tools against the real service, through the AWS SDK', () => {
       assert.equal(pages, Math.ceil(230 / 25), 'the default page size is 25');
       assert.deepEqual([...seen].sort(), [...ids].sort(), 'every certificate once');
       // And with a page size of 500 (the maximum), one page without a position.
-      const one = await eu.send(new GetClientCertificatesCommand({ limit: 500 }));
+      const one = await eu.send(new apigw.GetClientCertificatesCommand({ limit: 500 }));
       assert.equal(one.items!.length, 230);
       assert.equal(one.position, undefined);
     });

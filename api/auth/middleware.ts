@@ -1,3 +1,4 @@
+// api/auth/: SigV4 verification, the credentials file, and the authenticate / authorise / throttle middlewares.
 import type { MiddlewareHandler } from 'hono';
 import { TooManyRequestsError, UnauthorizedError } from '../../shared/errors.js';
 import { clientCertificateArn } from '../../shared/client-certificate.js';

@@ -1,3 +1,4 @@
+// api/routes/: the HTTP routes, one module per resource family (client certificates, tags) plus health, metrics and the queue dashboard.
 import { Hono } from 'hono';
 import { toHalList, toJson } from '../../shared/client-certificate.js';
 import { BadRequestError } from '../../shared/errors.js';

@@ -1,3 +1,4 @@
+// scripts/bulk/: `npm run bulk`: issues many certificates in one batch (arguments, the batch itself, progress).
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,

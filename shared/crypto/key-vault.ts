@@ -1,3 +1,4 @@
+// shared/crypto/: private keys at rest: the AES-256-GCM key vault and loading the master key.
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 
 /** GCM's full authentication tag; the only length the vault writes or accepts. */

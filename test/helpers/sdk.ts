@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { NOT_FOUND } from '../model/client-certificates.model.js';
 
 /** Asserts that `p` rejects with exactly this HTTP status, exception name and message, as the SDK surfaces them. */
 export async function rejectsWith(
@@ -14,4 +15,9 @@ export async function rejectsWith(
     assert.equal(e.message, message);
     return true;
   });
+}
+
+/** Asserts that `p` rejects as AWS answers an id that does not exist (or is another tenant's): 404 NotFoundException. */
+export function rejectsNotFound(p: Promise<unknown>): Promise<void> {
+  return rejectsWith(p, 404, 'NotFoundException', NOT_FOUND);
 }

@@ -1,3 +1,4 @@
+// test/model/: the executable reference model of the API and its fast-check conformance runs against the real service.
 /**
  * Model-based conformance: fast-check generates command sequences (valid and hostile), each command is sent
  * to the real service (API, worker, redis-server) through the AWS SDK or raw signed HTTP, and its answer
@@ -5,17 +6,8 @@
  * Used by test/conformance.test.ts (a bounded run plus the regression sequences) and by `npm run fuzz`.
  */
 import { X509Certificate } from 'node:crypto';
-import {
-  APIGatewayClient,
-  DeleteClientCertificateCommand,
-  GenerateClientCertificateCommand,
-  GetClientCertificateCommand,
-  GetClientCertificatesCommand,
-  GetTagsCommand,
-  TagResourceCommand,
-  UntagResourceCommand,
-  UpdateClientCertificateCommand,
-} from '@aws-sdk/client-api-gateway';
+import * as apigw from '@aws-sdk/client-api-gateway';
+import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import fc from 'fast-check';
 import type { TestService } from '../helpers/service.js';
 import { signRequest } from '../helpers/signed-fetch.js';
@@ -364,15 +356,15 @@ function sdkCommand(call: Call): { send: (c: APIGatewayClient) => Promise<unknow
       if (tags === false || (b.description !== undefined && typeof b.description !== 'string'))
         return undefined;
       const input = { description: b.description as string | undefined, tags };
-      return { send: (c) => c.send(new GenerateClientCertificateCommand(input)) };
+      return { send: (c) => c.send(new apigw.GenerateClientCertificateCommand(input)) };
     }
     case 'get':
       return idOk(op.id)
-        ? { send: (c) => c.send(new GetClientCertificateCommand({ clientCertificateId: op.id })) }
+        ? { send: (c) => c.send(new apigw.GetClientCertificateCommand({ clientCertificateId: op.id })) }
         : undefined;
     case 'delete':
       return idOk(op.id)
-        ? { send: (c) => c.send(new DeleteClientCertificateCommand({ clientCertificateId: op.id })) }
+        ? { send: (c) => c.send(new apigw.DeleteClientCertificateCommand({ clientCertificateId: op.id })) }
         : undefined;
     case 'list': {
       if (op.limit !== undefined && String(Number.parseInt(op.limit, 10)) !== op.limit) return undefined;
@@ -380,7 +372,7 @@ function sdkCommand(call: Call): { send: (c: APIGatewayClient) => Promise<unknow
         ...(op.limit !== undefined ? { limit: Number(op.limit) } : {}),
         ...(op.position !== undefined ? { position: op.position } : {}),
       };
-      return { send: (c) => c.send(new GetClientCertificatesCommand(input)) };
+      return { send: (c) => c.send(new apigw.GetClientCertificatesCommand(input)) };
     }
     case 'update': {
       const b = parsedObject(op.body);
@@ -400,21 +392,23 @@ function sdkCommand(call: Call): { send: (c: APIGatewayClient) => Promise<unknow
         });
       }
       const input = { clientCertificateId: op.id, ...(ops !== undefined ? { patchOperations } : {}) };
-      return { send: (c) => c.send(new UpdateClientCertificateCommand(input as never)) };
+      return { send: (c) => c.send(new apigw.UpdateClientCertificateCommand(input as never)) };
     }
     case 'tag': {
       const b = parsedObject(op.body);
       if (op.arn === '' || !b || !onlyKeys(b, ['tags'])) return undefined;
       const tags = sdkMap(b.tags);
       if (!tags) return undefined;
-      return { send: (c) => c.send(new TagResourceCommand({ resourceArn: op.arn, tags })) };
+      return { send: (c) => c.send(new apigw.TagResourceCommand({ resourceArn: op.arn, tags })) };
     }
     case 'untag':
       if (op.arn === '' || op.tagKeys.length === 0) return undefined;
-      return { send: (c) => c.send(new UntagResourceCommand({ resourceArn: op.arn, tagKeys: op.tagKeys })) };
+      return {
+        send: (c) => c.send(new apigw.UntagResourceCommand({ resourceArn: op.arn, tagKeys: op.tagKeys })),
+      };
     case 'getTags':
       if (op.arn === '') return undefined;
-      return { send: (c) => c.send(new GetTagsCommand({ resourceArn: op.arn })) };
+      return { send: (c) => c.send(new apigw.GetTagsCommand({ resourceArn: op.arn })) };
   }
 }
 
