@@ -1,7 +1,7 @@
 // shared/: code both processes (api/, worker/) and the operator scripts import: config, Redis, keys, store, jobs, errors.
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { parseAllowedRegions } from './regions.js';
+import { isAwsRegion, parseAllowedRegions } from './regions.js';
 import { AWS_REGION } from './validation.js';
 
 /** Thrown by {@link loadConfig}; the message names every bad variable. */
@@ -197,9 +197,17 @@ export const variables = z.object({
     .describe(
       'Without `MASTER_KEY` outside production: a development key is generated here once (git-ignored) and a warning logged.',
     ),
-  DEFAULT_REGION: matching(AWS_REGION, 'must look like an AWS region, e.g. us-east-1', 'us-east-1').describe(
-    'Not used by the API (every signature names its region); validated for tools.',
-  ),
+  DEFAULT_REGION: z
+    .string()
+    .regex(AWS_REGION, { error: 'must look like an AWS region, e.g. us-east-1', abort: true })
+    .refine(isAwsRegion, {
+      error: (iss) =>
+        `must be a region that exists in the AWS SDK's partition data, e.g. us-east-1, got ${JSON.stringify(iss.input)}`,
+    })
+    .default('us-east-1')
+    .describe(
+      "Not used by the API (every signature names its region); validated for tools: a region that exists in the AWS SDK's partition data.",
+    ),
   DEFAULT_ACCOUNT_ID: matching(/^\d{12}$/, 'must be 12 digits', '000000000000').describe(
     'Account of the development credential `test`/`test` (12 digits).',
   ),
