@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, DEFAULT_GATEWAY_LISTEN, type Config } from '../shared/config.js';
 import { CLIENT_CERTIFICATE_ID } from '../shared/ids.js';
+import { isAwsRegion } from '../shared/regions.js';
 import { AWS_REGION } from '../shared/validation.js';
 
 export { DEFAULT_GATEWAY_LISTEN } from '../shared/config.js';
@@ -104,6 +105,10 @@ export function loadGatewayConfig(argv: string[], config: GatewayVariables): Gat
   const region = pick('region', config.gatewayRegion) ?? config.defaultRegion;
   if (!AWS_REGION.test(region)) {
     problems.push(`--region (GATEWAY_REGION) must look like an AWS region, got ${JSON.stringify(region)}`);
+  } else if (!isAwsRegion(region)) {
+    problems.push(
+      `--region (GATEWAY_REGION) must be a region that exists in the AWS SDK's partition data, such as us-east-1, got ${JSON.stringify(region)}`,
+    );
   }
   if (problems.length) throw new ConfigError(`invalid gateway configuration: ${problems.join('; ')}`);
   return {

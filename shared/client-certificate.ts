@@ -1,3 +1,5 @@
+import { partitionOf } from './regions.js';
+
 /** A client certificate as the API shows it. Never holds the private key. */
 export interface ClientCertificate {
   clientCertificateId: string;
@@ -36,9 +38,9 @@ export function toJson(c: ClientCertificate): Record<string, unknown> {
   return out;
 }
 
-/** The ARN API Gateway gives a client certificate (no account in it). */
+/** The ARN API Gateway gives a client certificate: the region's partition, no account. */
 export function clientCertificateArn(region: string, id: string): string {
-  return `arn:aws:apigateway:${region}::/clientcertificates/${id}`;
+  return `arn:${partitionOf(region)}:apigateway:${region}::/clientcertificates/${id}`;
 }
 
 /** Where AWS's HAL `curies` point; `{rel}` is the link relation without its `clientcertificate:` prefix. */
@@ -109,7 +111,8 @@ export function toHalList(
 }
 
 /** `arn:{partition}:{service}:{region}:{account}:{resource}`; API Gateway's resource part starts with `/`. */
-const ARN = /^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):([a-z0-9-]+):([a-z0-9-]*):(\d{12})?:(.+)$/;
+const ARN =
+  /^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b|aws-iso-e|aws-iso-f|aws-eusc):([a-z0-9-]+):([a-z0-9-]*):(\d{12})?:(.+)$/;
 const CLIENT_CERTIFICATE_RESOURCE = /^\/clientcertificates\/([^/]+)$/;
 
 /** Why an ARN does not name a client certificate the caller may address. */
@@ -123,7 +126,7 @@ export type ArnProblem = 'malformed' | 'service' | 'partition' | 'account' | 're
 export function parseClientCertificateArn(
   arn: string,
   region: string,
-): { id: string } | { problem: ArnProblem; arnRegion?: string; arnPartition?: string } {
+): { id: string } | { problem: ArnProblem; arnRegion?: string; arnPartition?: string; partition?: string } {
   const m = ARN.exec(arn);
   if (!m) return { problem: 'malformed' };
   const [, partition, service, arnRegion, account, resource] = m as unknown as [
@@ -135,8 +138,9 @@ export function parseClientCertificateArn(
     string,
   ];
   if (service !== 'apigateway') return { problem: 'service' };
-  // Only the form clientCertificateArn() issues: partition aws, no account (API Gateway ARNs carry none).
-  if (partition !== 'aws') return { problem: 'partition', arnPartition: partition };
+  // Only the form clientCertificateArn() issues: the region's partition, no account (API Gateway ARNs carry none).
+  const expected = partitionOf(region);
+  if (partition !== expected) return { problem: 'partition', arnPartition: partition, partition: expected };
   if (account !== undefined) return { problem: 'account' };
   const r = CLIENT_CERTIFICATE_RESOURCE.exec(resource);
   if (!r) return { problem: 'resource' };

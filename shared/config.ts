@@ -1,7 +1,7 @@
 // shared/: code both processes (api/, worker/) and the operator scripts import: config, Redis, keys, store, jobs, errors.
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { parseAllowedRegions } from './regions.js';
+import { isAwsRegion, parseAllowedRegions } from './regions.js';
 import { AWS_REGION } from './validation.js';
 
 /** Thrown by {@link loadConfig}; the message names every bad variable. */
@@ -200,9 +200,17 @@ export const variables = z.object({
     .describe(
       'Without `MASTER_KEY` outside production: a development key is generated here once (git-ignored) and a warning logged.',
     ),
-  DEFAULT_REGION: matching(AWS_REGION, 'must look like an AWS region, e.g. us-east-1', 'us-east-1').describe(
-    'Not used by the API (every signature names its region); validated for tools.',
-  ),
+  DEFAULT_REGION: z
+    .string()
+    .regex(AWS_REGION, { error: 'must look like an AWS region, e.g. us-east-1', abort: true })
+    .refine(isAwsRegion, {
+      error: (iss) =>
+        `must be a region that exists in the AWS SDK's partition data, e.g. us-east-1, got ${JSON.stringify(iss.input)}`,
+    })
+    .default('us-east-1')
+    .describe(
+      "Not used by the API (every signature names its region); validated for tools: a region that exists in the AWS SDK's partition data.",
+    ),
   DEFAULT_ACCOUNT_ID: matching(/^\d{12}$/, 'must be 12 digits', '000000000000').describe(
     'Account of the development credential `test`/`test` (12 digits).',
   ),
@@ -270,7 +278,7 @@ export const variables = z.object({
     "Who signs issued certificates: `self` = AWS's shape, each certificate signs itself; `ca` = the CA in `CA_CERT_FILE`/`CA_KEY_FILE` (issuer = the CA's subject, key identifiers, the `modern` extensions), so a backend trusts one CA for every certificate.",
   ),
   CA_CERT_FILE: trimmed().describe(
-    "The signing CA's certificate, PEM. Required with `CERT_ISSUER=ca`; read by workers only, which refuse to start on a certificate that is not a CA, an expired CA, or a key that does not match it.",
+    "The signing CA's certificate, PEM. Required with `CERT_ISSUER=ca`; read by workers only, which refuse to start on a certificate that is not a CA, a CA whose keyUsage leaves out keyCertSign, an expired CA, or a key that does not match it.",
   ),
   CA_KEY_FILE: trimmed().describe(
     "The signing CA's private key, unencrypted PEM, RSA or EC. Required with `CERT_ISSUER=ca`; read by workers only, never logged, never stored in Redis.",

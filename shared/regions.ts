@@ -28,3 +28,12 @@ export function parseAllowedRegions(value: string): Set<string> | string {
   }
   return new Set(names);
 }
+
+/**
+ * The partition a region lies in (`aws`, `aws-cn`, `aws-us-gov`, ...), by the same SDK partition data:
+ * ARNs start `arn:{partition}:`, so a certificate in cn-north-1 is `arn:aws-cn:apigateway:cn-north-1::...`.
+ * A name no partition lists gets the partition whose region pattern it matches, else `aws`.
+ */
+export function partitionOf(region: string): string {
+  return partition(region).name;
+}

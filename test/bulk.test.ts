@@ -75,6 +75,10 @@ describe('npm run bulk', () => {
       [['--count', '3', '--out', out, '--tag', 'a=1', '--tag', 'a=2'], /--tag "a" is given twice/],
       [['--count', '3', '--out', out, '--account', '12'], /--account must be a 12-digit AWS account id/],
       [['--count', '3', '--out', out, '--region', 'moon'], /--region must look like an AWS region/],
+      [
+        ['--count', '3', '--out', out, '--region', 'us-east-9'],
+        /--region must be a region that exists in the AWS SDK's partition data, such as us-east-1, got "us-east-9"/,
+      ],
       [['--count', '3', '--out', out, '--cuont', '3'], /Unknown option '--cuont'/],
       [['--count', '3', '--out', out, 'extra'], /unexpected argument "extra"/],
       [
@@ -89,7 +93,7 @@ describe('npm run bulk', () => {
         message,
       });
     }
-    const spawned = [cases[1]!, cases[5]!, cases[10]!];
+    const spawned = [cases[1]!, cases[5]!, cases[8]!, cases[11]!];
     const runs = await Promise.all(spawned.map(([args]) => spawnBulk(args, env).done));
     runs.forEach((r, i) => {
       assert.equal(r.code, 2, `${spawned[i]![0].join(' ')}: ${r.stderr}`);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -144,6 +144,41 @@ describe('CA-signed certificates', () => {
     assert.throws(() => readCertificateAuthority(join(dir, 'missing.pem'), 'x'), {
       message: `CA_CERT_FILE ${join(dir, 'missing.pem')} cannot be read: ENOENT`,
     });
+  });
+
+  /** A self-signed CA:TRUE certificate made by the openssl CLI with the given extra `-addext` values. */
+  function opensslCa(...addext: string[]): Pem {
+    const key = join(dir, `k${n++}.pem`);
+    const cert = join(dir, `c${n++}.pem`);
+    execFileSync(
+      'openssl',
+      [
+        ...['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '30'],
+        ...['-subj', '/CN=keyUsage test CA', '-addext', 'basicConstraints=critical,CA:TRUE'],
+        ...addext.flatMap((e) => ['-addext', e]),
+      ],
+      { stdio: 'pipe' },
+    );
+    return { key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8') };
+  }
+
+  test('refuses a CA whose keyUsage extension leaves out keyCertSign; takes one with it or without keyUsage', () => {
+    const files = { certFile: 'ca.pem', keyFile: 'ca.key' };
+    const message =
+      'CA_CERT_FILE ca.pem may not sign certificates: its keyUsage extension does not include keyCertSign';
+    for (const usage of ['keyUsage=critical,digitalSignature,cRLSign', 'keyUsage=digitalSignature']) {
+      const bad = opensslCa(usage);
+      assert.match(ext(bad.cert, 'keyUsage'), /Digital Signature/);
+      assert.throws(() => certificateAuthorityFrom(bad.cert, bad.key, files), {
+        name: 'ConfigError',
+        message,
+      });
+    }
+    const good = opensslCa('keyUsage=critical,keyCertSign,cRLSign');
+    assert.ok(certificateAuthorityFrom(good.cert, good.key, files));
+    const free = opensslCa();
+    assert.equal(ext(free.cert, 'keyUsage'), '', 'no keyUsage extension: no restriction');
+    assert.ok(certificateAuthorityFrom(free.cert, free.key, files));
   });
 
   test('CERT_ISSUER is self by default; ca needs both files', () => {

@@ -444,7 +444,7 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
       [
         'an ARN in another partition',
         (i) => `arn:aws-cn:apigateway:us-east-1::/clientcertificates/${i}`,
-        "its partition 'aws-cn' is not 'aws'",
+        "its partition 'aws-cn' is not the request's partition 'aws'",
       ],
       [
         "an ARN with an account (found by the conformance fuzzer: it was taken as the caller's own certificate)",
@@ -520,5 +520,57 @@ describe('ClientCertificate family end to end through the AWS SDK (real Redis, B
       const del = await eu.send(new apigw.DeleteClientCertificateCommand({ clientCertificateId: id }));
       assert.equal(del.$metadata.httpStatusCode, 202);
     });
+
+    // docs/aws-behaviour.md "ARNs": an ARN's partition is its region's (aws-cn for China, aws-us-gov for GovCloud).
+    for (const [region, partition] of [
+      ['cn-north-1', 'aws-cn'],
+      ['us-gov-west-1', 'aws-us-gov'],
+    ] as const) {
+      it(`a certificate in ${region} is addressed by an arn:${partition} ARN, and an arn:aws one is a 400`, async () => {
+        const client = awsClient(fx.svc.api.url, { region });
+        try {
+          const id = (await generate({ tags: { p: partition } }, client)).clientCertificateId!;
+          const resourceArn = `arn:${partition}:apigateway:${region}::/clientcertificates/${id}`;
+          await client.send(new apigw.TagResourceCommand({ resourceArn, tags: { q: 'r' } }));
+          assert.deepEqual((await client.send(new apigw.GetTagsCommand({ resourceArn }))).tags, {
+            p: partition,
+            q: 'r',
+          });
+          await client.send(new apigw.UntagResourceCommand({ resourceArn, tagKeys: ['q'] }));
+          assert.deepEqual((await client.send(new apigw.GetTagsCommand({ resourceArn }))).tags, {
+            p: partition,
+          });
+
+          const message =
+            `Invalid ARN specified in the request: its partition 'aws' is not the request's partition '${partition}'; ` +
+            `expected arn:${partition}:apigateway:${region}::/clientcertificates/{clientcertificate_id}`;
+          const awsArn = arn(id, region);
+          await rejectsWith(
+            client.send(new apigw.GetTagsCommand({ resourceArn: awsArn })),
+            400,
+            'BadRequestException',
+            message,
+          );
+          await rejectsWith(
+            client.send(new apigw.TagResourceCommand({ resourceArn: awsArn, tags: { x: 'y' } })),
+            400,
+            'BadRequestException',
+            message,
+          );
+          // A partition ARN signed for a region of another partition is refused the same way.
+          await rejectsWith(
+            us.send(new apigw.GetTagsCommand({ resourceArn })),
+            400,
+            'BadRequestException',
+            `Invalid ARN specified in the request: its partition '${partition}' is not the request's partition 'aws'; ${'expected arn:aws:apigateway:us-east-1::/clientcertificates/{clientcertificate_id}'}`,
+          );
+          assert.deepEqual((await client.send(new apigw.GetTagsCommand({ resourceArn }))).tags, {
+            p: partition,
+          });
+        } finally {
+          client.destroy();
+        }
+      });
+    }
   });
 });

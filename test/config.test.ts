@@ -18,6 +18,12 @@ describe('loadConfig', () => {
     assert.equal(c.workerConcurrency, availableParallelism() + 1);
   });
 
+  it('takes a DEFAULT_REGION that exists in any partition', () => {
+    for (const r of ['eu-west-1', 'cn-north-1', 'us-gov-west-1']) {
+      assert.equal(loadConfig({ DEFAULT_REGION: r }).defaultRegion, r);
+    }
+  });
+
   const bad: [Record<string, string>, RegExp][] = [
     [{ PORT: 'eighty' }, /PORT must be a whole number, got "eighty"/],
     [{ PORT: '70000' }, /PORT must be between 0 and 65535, got 70000/],
@@ -27,7 +33,12 @@ describe('loadConfig', () => {
     [{ REDIS_URL: 'localhost:6379' }, /REDIS_URL must start with redis:\/\//],
     [{ MASTER_KEY: 'c2hvcnQ=' }, /MASTER_KEY must be the base64 encoding of exactly 32 bytes/],
     [{ NODE_ENV: 'production' }, /MASTER_KEY is required when NODE_ENV=production/],
-    [{ DEFAULT_REGION: 'mars' }, /DEFAULT_REGION must look like an AWS region/],
+    [{ DEFAULT_REGION: 'mars' }, /DEFAULT_REGION must look like an AWS region, e.g. us-east-1$/],
+    [
+      { DEFAULT_REGION: 'us-east-9' },
+      /DEFAULT_REGION must be a region that exists in the AWS SDK's partition data, e.g. us-east-1, got "us-east-9"/,
+    ],
+    [{ DEFAULT_REGION: 'us-gov-west-9' }, /DEFAULT_REGION must be a region that exists/],
   ];
   for (const [env, message] of bad) {
     it(`fails at start naming the variable: ${JSON.stringify(env)}`, () => {

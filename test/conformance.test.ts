@@ -133,6 +133,46 @@ describe('conformance: the service answers as the reference model says (fast-che
         { caller: us, step: { op: 'list' }, sdk: false },
       ]));
 
+    it('ARNs in cn-north-1 and us-gov-west-1 carry their partition (aws-cn, aws-us-gov); arn:aws there is a 400', () =>
+      replay(s, [
+        {
+          caller: { cred: 0, region: 'cn-north-1' },
+          step: { op: 'generate', body: '{"tags":{"a":"b"}}' },
+          sdk: true,
+        },
+        {
+          caller: { cred: 0, region: 'cn-north-1' },
+          step: { op: 'getTags', arn: { form: 'good', id: { own: 0 } } },
+          sdk: true,
+        },
+        {
+          caller: { cred: 0, region: 'cn-north-1' },
+          step: {
+            op: 'tag',
+            arn: { form: 'lit', arn: 'arn:aws:apigateway:cn-north-1::/clientcertificates/abc123' },
+            body: '{"tags":{"c":"d"}}',
+          },
+          sdk: false,
+        },
+        {
+          caller: { cred: 0, region: 'cn-north-1' },
+          step: { op: 'untag', arn: { form: 'region', id: { own: 0 }, region: 'us-east-1' }, tagKeys: ['a'] },
+          sdk: true,
+        },
+        {
+          caller: us,
+          step: { op: 'getTags', arn: { form: 'region', id: { lit: 'abc123' }, region: 'us-gov-west-1' } },
+          sdk: false,
+        },
+        { caller: { cred: 0, region: 'us-gov-west-1' }, step: { op: 'generate', body: '{}' }, sdk: false },
+        {
+          caller: { cred: 0, region: 'us-gov-west-1' },
+          step: { op: 'tag', arn: { form: 'good', id: { own: 0 } }, body: '{"tags":{"e":"f"}}' },
+          sdk: true,
+        },
+        { caller: { cred: 2, region: 'us-gov-west-1' }, step: { op: 'generate', body: '{}' }, sdk: false },
+      ]));
+
     it('a body over 64 KiB is a 413 before the caller’s permissions are looked at (model: the body is read first)', () =>
       replay(s, [
         {

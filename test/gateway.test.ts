@@ -383,6 +383,17 @@ describe('gateway options', () => {
     assert.throws(() => load(['--bogus'], {}), /invalid gateway options: Unknown option '--bogus'/);
   });
 
+  test('refuses a region that does not exist, as the API refuses it in a signature (docs/aws-behaviour.md, Regions)', () => {
+    assert.throws(
+      () =>
+        load(['--region', 'us-east-9'], {
+          GATEWAY_CLIENT_CERTIFICATE_ID: 'abc123',
+          GATEWAY_TARGET: 'https://x:443',
+        }),
+      /--region \(GATEWAY_REGION\) must be a region that exists in the AWS SDK's partition data, such as us-east-1, got "us-east-9"/,
+    );
+  });
+
   test('the GATEWAY_* variables are entries of the service configuration: account and region default to DEFAULT_*', () => {
     const c = load(['--target', 'https://backend:8443'], {
       GATEWAY_CLIENT_CERTIFICATE_ID: ' abc123 ',

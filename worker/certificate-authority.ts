@@ -31,6 +31,8 @@ const EC_HASH: Record<string, { hash: 'sha256' | 'sha384' | 'sha512'; oid: strin
   secp521r1: { hash: 'sha512', oid: '1.2.840.10045.4.3.4' },
 };
 const SUBJECT_KEY_IDENTIFIER = '2.5.29.14';
+const KEY_USAGE = '2.5.29.15';
+const BASIC_CONSTRAINTS = '2.5.29.19';
 
 /** The TBSCertificate's fields, located in a parsed certificate. */
 function tbsFields(der: Buffer) {
@@ -45,6 +47,39 @@ function tbsFields(der: Buffer) {
   const v = tbs[0]!.tagClass === forge.asn1.Class.CONTEXT_SPECIFIC ? 1 : 0;
   const extensions = tbs.find((f) => f.tagClass === forge.asn1.Class.CONTEXT_SPECIFIC && f.type === 3);
   return { subject: tbs[v + 4]!, spki: tbs[v + 5]!, extensions };
+}
+
+/** An extension's DER value (inside its OCTET STRING) parsed, bit strings left as they are; undefined when absent. */
+function extensionValue(fields: ReturnType<typeof tbsFields>, oid: string): forge.asn1.Asn1 | undefined {
+  for (const ext of ((fields.extensions?.value as forge.asn1.Asn1[] | undefined)?.[0]?.value as
+    forge.asn1.Asn1[] | undefined) ?? []) {
+    const parts = ext.value as forge.asn1.Asn1[];
+    if (forge.asn1.derToOid(parts[0]!.value as string) !== oid) continue;
+    const fromDer = forge.asn1.fromDer as unknown as (
+      bytes: string,
+      options: { decodeBitStrings: boolean },
+    ) => forge.asn1.Asn1;
+    return fromDer(parts[parts.length - 1]!.value as string, { decodeBitStrings: false });
+  }
+  return undefined;
+}
+
+/** Whether basicConstraints says CA:TRUE (RFC 5280 4.2.1.9: `cA BOOLEAN DEFAULT FALSE` comes first). */
+function basicConstraintsCa(fields: ReturnType<typeof tbsFields>): boolean {
+  const first = (extensionValue(fields, BASIC_CONSTRAINTS)?.value as forge.asn1.Asn1[] | undefined)?.[0];
+  return first?.type === forge.asn1.Type.BOOLEAN && first.value !== '\x00';
+}
+
+/**
+ * Whether the keyUsage extension (RFC 5280 4.2.1.3) lets the key sign certificates: true when the
+ * extension is absent (no restriction), else whether its keyCertSign bit (bit 5) is set.
+ */
+function keyUsageAllowsCertSign(fields: ReturnType<typeof tbsFields>): boolean {
+  const usage = extensionValue(fields, KEY_USAGE);
+  if (!usage) return true;
+  // A BIT STRING: its first byte counts the unused bits, then the named bits from the most significant.
+  const bits = usage.value as string;
+  return bits.length > 1 && (bits.charCodeAt(1) & 0x04) !== 0;
 }
 
 /** The subject key identifier extension's value, or RFC 5280's method 1 (SHA-1 of the public key bits). */
@@ -64,8 +99,9 @@ function keyIdentifierOf(fields: ReturnType<typeof tbsFields>): Buffer {
 
 /**
  * Checks a CA certificate and key and prepares them for signing. Refuses (ConfigError naming the
- * variable) a certificate that is not a CA, one outside its validity at `now`, a key that does not
- * match the certificate, and a key that is neither RSA nor EC P-256/384/521.
+ * variable) a certificate that is not a CA, one whose keyUsage extension leaves out keyCertSign, one
+ * outside its validity at `now`, a key that does not match the certificate, and a key that is neither
+ * RSA nor EC P-256/384/521.
  *
  * @param files the file names, for the messages only.
  * @param now epoch ms.
@@ -90,6 +126,14 @@ export function certificateAuthorityFrom(
   } catch (err) {
     throw new ConfigError(
       `CA_KEY_FILE ${files.keyFile} is not an unencrypted PEM private key: ${(err as Error).message}`,
+    );
+  }
+  const fields = tbsFields(x509.raw);
+  // Before x509.ca, which (OpenSSL's X509_check_ca) is false both without CA:TRUE and for a CA:TRUE
+  // certificate whose keyUsage leaves out keyCertSign: the message says which.
+  if (basicConstraintsCa(fields) && !keyUsageAllowsCertSign(fields)) {
+    throw new ConfigError(
+      `CA_CERT_FILE ${files.certFile} may not sign certificates: its keyUsage extension does not include keyCertSign`,
     );
   }
   if (!x509.ca) {
@@ -125,7 +169,6 @@ export function certificateAuthorityFrom(
       `CA_KEY_FILE ${files.keyFile}: a ${privateKey.asymmetricKeyType}${detail ? ` ${detail}` : ''} key cannot sign here; use an RSA or an EC P-256, P-384 or P-521 key`,
     );
   }
-  const fields = tbsFields(x509.raw);
   return {
     subjectDer: Buffer.from(forge.asn1.toDer(fields.subject).getBytes(), 'binary'),
     keyIdentifier: keyIdentifierOf(fields),

@@ -2,6 +2,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { TooManyRequestsError, UnauthorizedError } from '../../shared/errors.js';
 import { clientCertificateArn } from '../../shared/client-certificate.js';
+import { partitionOf } from '../../shared/regions.js';
 import { METHODS_WITHOUT_BODY, type AppEnv } from '../context.js';
 import type { Throttle } from '../throttle.js';
 import { isAllowed } from './credentials.js';
@@ -66,5 +67,5 @@ export function authorise(): MiddlewareHandler<AppEnv> {
 function resourceArn(region: string, path: string): string {
   const m = /^\/clientcertificates\/([^/]+)/.exec(path);
   if (m) return clientCertificateArn(region, m[1]!);
-  return `arn:aws:apigateway:${region}::${path.slice(0, 200)}`;
+  return `arn:${partitionOf(region)}:apigateway:${region}::${path.slice(0, 200)}`;
 }

@@ -18,7 +18,7 @@ function idFromArn(arn: string, t: Tenant): string {
       : parsed.problem === 'service'
         ? 'it does not name an API Gateway resource'
         : parsed.problem === 'partition'
-          ? `its partition '${parsed.arnPartition}' is not 'aws'`
+          ? `its partition '${parsed.arnPartition}' is not the request's partition '${parsed.partition}'`
           : parsed.problem === 'account'
             ? 'it names an account, and API Gateway ARNs have none'
             : parsed.problem === 'resource'

@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ApiError } from '../../shared/errors.js';
+import { isAwsRegion } from '../../shared/regions.js';
 import { AWS_REGION, validateDescription, validateTags } from '../../shared/validation.js';
 
 /** A bad command line: the message names the argument; the CLI exits with 2. */
@@ -93,6 +94,11 @@ export function parseBulkArgs(
   if (!AWS_REGION.test(region)) {
     throw new UsageError(
       `--region must look like an AWS region such as us-east-1, got ${JSON.stringify(region)}`,
+    );
+  }
+  if (!isAwsRegion(region)) {
+    throw new UsageError(
+      `--region must be a region that exists in the AWS SDK's partition data, such as us-east-1, got ${JSON.stringify(region)}`,
     );
   }
 

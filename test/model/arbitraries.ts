@@ -277,7 +277,18 @@ export function arbitraries(sw: Switches) {
     {
       weight: 2,
       arbitrary: fc
-        .tuple(id, fc.constantFrom('eu-west-1', 'us-east-1', 'ap-south-1', '', 'cn-north-1', 'US-EAST-1'))
+        .tuple(
+          id,
+          fc.constantFrom(
+            'eu-west-1',
+            'us-east-1',
+            'ap-south-1',
+            '',
+            'cn-north-1',
+            'us-gov-west-1',
+            'US-EAST-1',
+          ),
+        )
         .map(([i, r]) => ({ form: 'region' as const, id: i, region: r })),
     },
     {
@@ -293,6 +304,8 @@ export function arbitraries(sw: Switches) {
           'arn:aws:apigateway:us-east-1::/clientcertificates/abc123/tags',
           'arn:aws:apigateway:us-east-1:123456789012:/clientcertificates/abc123',
           'arn:aws-cn:apigateway:us-east-1::/clientcertificates/abc123',
+          'arn:aws:apigateway:cn-north-1::/clientcertificates/abc123',
+          'arn:aws-us-gov:apigateway:us-gov-west-1::/clientcertificates/abc123',
           'arn:aws:apigateway:us-east-1::clientcertificates/abc123',
           'ARN:aws:apigateway:us-east-1::/clientcertificates/abc123',
           `arn:${'x'.repeat(3000)}`,

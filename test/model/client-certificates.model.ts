@@ -10,6 +10,8 @@
  * start. Everything else is exact.
  */
 
+import { partition } from '@aws-sdk/core/client';
+
 /** Who signs a request. */
 export interface Credential {
   accessKeyId: string;
@@ -224,8 +226,13 @@ function validatePatch(v: Json): { change: boolean; description?: string } {
 
 // ---- ARNs ----------------------------------------------------------------------------------------
 
+/**
+ * ARNs start with the region's partition (docs/aws-behaviour.md "ARNs": aws, aws-cn, aws-us-gov, ...),
+ * read from the AWS SDK's partition data.
+ */
+export const partitionOf = (region: string) => partition(region).name;
 export const arnOf = (region: string, id: string) =>
-  `arn:aws:apigateway:${region}::/clientcertificates/${id}`;
+  `arn:${partitionOf(region)}:apigateway:${region}::/clientcertificates/${id}`;
 
 /** The id an ARN names in `region`, or the 400 for it (README: malformed, another service's, another region's). */
 function idFromArn(arn: string, region: string): string {
@@ -245,7 +252,9 @@ function idFromArn(arn: string, region: string): string {
   if (
     parts[0] !== 'arn' ||
     parts.length < 6 ||
-    !['aws', 'aws-cn', 'aws-us-gov', 'aws-iso', 'aws-iso-b'].includes(partition) ||
+    !['aws', 'aws-cn', 'aws-us-gov', 'aws-iso', 'aws-iso-b', 'aws-iso-e', 'aws-iso-f', 'aws-eusc'].includes(
+      partition,
+    ) ||
     !/^[a-z0-9-]+$/.test(service) ||
     !/^[a-z0-9-]*$/.test(arnRegion) ||
     !/^(\d{12})?$/.test(account) ||
@@ -254,8 +263,10 @@ function idFromArn(arn: string, region: string): string {
     return no('it is not an ARN');
   }
   if (service !== 'apigateway') return no('it does not name an API Gateway resource');
-  // The service addresses certificates only by the ARN it documents: partition aws, no account.
-  if (partition !== 'aws') return no(`its partition '${partition}' is not 'aws'`);
+  // The service addresses certificates only by the ARN it documents: the region's partition, no account.
+  if (partition !== partitionOf(region)) {
+    return no(`its partition '${partition}' is not the request's partition '${partitionOf(region)}'`);
+  }
   if (account !== '') return no('it names an account, and API Gateway ARNs have none');
   const m = /^\/clientcertificates\/([^/]+)$/.exec(resource);
   if (!m) return no('it does not name a client certificate');
@@ -378,7 +389,10 @@ export class ClientCertificatesModel {
         expected: {
           status: 401,
           error: 'UnauthorizedException',
-          message: path === null ? { prefix: head } : `${head}arn:aws:apigateway:${call.region}::${path}`,
+          message:
+            path === null
+              ? { prefix: head }
+              : `${head}arn:${partitionOf(call.region)}:apigateway:${call.region}::${path}`,
         },
       };
     }

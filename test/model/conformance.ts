@@ -51,7 +51,8 @@ export const CREDENTIALS: Credential[] = [
     clientCertificateLimit: 1,
   },
 ];
-export const REAL_REGIONS = ['us-east-1', 'eu-west-1', 'ap-south-1'];
+/** Regions that exist; cn-north-1 and us-gov-west-1 lie in the aws-cn and aws-us-gov partitions. */
+export const REAL_REGIONS = ['us-east-1', 'eu-west-1', 'ap-south-1', 'cn-north-1', 'us-gov-west-1'];
 /** Regions that match the pattern but do not exist: AWS answers 403 (issue 13, item 1). */
 export const FAKE_REGIONS = ['zz-fake-9', 'us-east-9', 'mars-north-1'];
 
