@@ -1,7 +1,6 @@
-import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Keys } from '../shared/keys.js';
-import { failoverScenario } from './helpers/failover-load.js';
+import { assertNothingLost, assertSomethingLost, failoverScenario } from './helpers/failover-load.js';
 import { killAll, serviceEnv } from './helpers/processes.js';
 import { TENANT } from './helpers/records.js';
 import { startReplicatedCluster, type TestReplicatedCluster } from './helpers/redis-replicated.js';
@@ -53,12 +52,7 @@ describe('Redis Cluster failover under load (real redis-server, redis-cli --clus
     cluster = await startReplicatedCluster(3);
     const r = await scenario(cluster, 1);
     t.diagnostic(JSON.stringify(r));
-    assert.deepEqual(r.lost, [], 'certificates answered 201 are gone');
-    assert.deepEqual(r.wrongDescription, []);
-    assert.deepEqual(r.resurrected, [], 'deletes answered 202 were undone');
-    assert.ok(r.stored <= LIMIT, `${r.stored} certificates stored, limit ${LIMIT}`);
-    assert.ok(r.recoveryMs <= 20_000, `first 2xx ${r.recoveryMs} ms after the kill`);
-    assert.ok(r.created > 10, 'the load issued too few certificates to mean anything');
+    assertNothingLost(r, LIMIT);
     await killAll();
     await cluster.destroy();
     cluster = undefined;
@@ -68,11 +62,6 @@ describe('Redis Cluster failover under load (real redis-server, redis-cli --clus
     cluster = await startReplicatedCluster(3);
     const r = await scenario(cluster, 0);
     t.diagnostic(JSON.stringify(r));
-    assert.ok(r.inWindow > 0, 'no certificate was answered while the replica was cut off');
-    assert.ok(
-      r.lost.length + r.resurrected.length > 0,
-      'nothing was lost: the scenario cannot tell WAIT apart',
-    );
-    assert.ok(r.recoveryMs <= 20_000, `first 2xx ${r.recoveryMs} ms after the kill`);
+    assertSomethingLost(r);
   });
 });

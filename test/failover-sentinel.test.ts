@@ -1,6 +1,5 @@
-import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { failoverScenario } from './helpers/failover-load.js';
+import { assertNothingLost, assertSomethingLost, failoverScenario } from './helpers/failover-load.js';
 import { killAll, serviceEnv } from './helpers/processes.js';
 import { startSentinelSet, type TestSentinelSet } from './helpers/redis-replicated.js';
 
@@ -48,12 +47,7 @@ describe('Sentinel failover under load (real redis-server, redis-server --sentin
     set = await startSentinelSet();
     const r = await scenario(set, 1);
     t.diagnostic(JSON.stringify(r));
-    assert.deepEqual(r.lost, [], 'certificates answered 201 are gone');
-    assert.deepEqual(r.wrongDescription, []);
-    assert.deepEqual(r.resurrected, [], 'deletes answered 202 were undone');
-    assert.ok(r.stored <= LIMIT, `${r.stored} certificates stored, limit ${LIMIT}`);
-    assert.ok(r.recoveryMs <= 20_000, `first 2xx ${r.recoveryMs} ms after the kill`);
-    assert.ok(r.created > 10, 'the load issued too few certificates to mean anything');
+    assertNothingLost(r, LIMIT);
     await killAll();
     await set.destroy();
     set = undefined;
@@ -63,11 +57,6 @@ describe('Sentinel failover under load (real redis-server, redis-server --sentin
     set = await startSentinelSet();
     const r = await scenario(set, 0);
     t.diagnostic(JSON.stringify(r));
-    assert.ok(r.inWindow > 0, 'no certificate was answered while the replicas were cut off');
-    assert.ok(
-      r.lost.length + r.resurrected.length > 0,
-      'nothing was lost: the scenario cannot tell WAIT apart',
-    );
-    assert.ok(r.recoveryMs <= 20_000, `first 2xx ${r.recoveryMs} ms after the kill`);
+    assertSomethingLost(r);
   });
 });

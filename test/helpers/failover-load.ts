@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { DeleteClientCertificateCommand, type APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import type { RedisTarget } from '../../shared/redis.js';
 import { awsClient, generate } from './aws-client.js';
@@ -176,4 +177,30 @@ export async function failoverScenario(spec: ScenarioSpec) {
   } finally {
     await view.close();
   }
+}
+
+type ScenarioResult = Awaited<ReturnType<typeof failoverScenario>>;
+
+/**
+ * The verdict with WAIT: every 201 still readable with its description, every 202 still deleted, the
+ * quota held, and a 2xx again within 20 s of the kill.
+ * @param limit the scenario's CLIENT_CERTIFICATE_LIMIT
+ */
+export function assertNothingLost(r: ScenarioResult, limit: number): void {
+  assert.deepEqual(r.lost, [], 'certificates answered 201 are gone');
+  assert.deepEqual(r.wrongDescription, []);
+  assert.deepEqual(r.resurrected, [], 'deletes answered 202 were undone');
+  assert.ok(r.stored <= limit, `${r.stored} certificates stored, limit ${limit}`);
+  assert.ok(r.recoveryMs <= 20_000, `first 2xx ${r.recoveryMs} ms after the kill`);
+  assert.ok(r.created > 10, 'the load issued too few certificates to mean anything');
+}
+
+/** The verdict without WAIT: the same scenario loses acknowledged changes, so it can tell WAIT apart. */
+export function assertSomethingLost(r: ScenarioResult): void {
+  assert.ok(r.inWindow > 0, 'no certificate was answered while the replicas were cut off');
+  assert.ok(
+    r.lost.length + r.resurrected.length > 0,
+    'nothing was lost: the scenario cannot tell WAIT apart',
+  );
+  assert.ok(r.recoveryMs <= 20_000, `first 2xx ${r.recoveryMs} ms after the kill`);
 }
