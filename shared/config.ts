@@ -58,6 +58,19 @@ const trimmed = () =>
     .optional()
     .transform((v) => v?.trim() || undefined);
 
+/**
+ * Text turned into a value by `parse`, which returns the value or what is wrong with it (without the
+ * variable's name, which loadConfig puts in front); unset or blank gives undefined.
+ */
+const parsedWith = <T>(parse: (v: string) => T | string) =>
+  trimmed().transform((v, ctx) => {
+    if (v === undefined) return undefined;
+    const out = parse(v);
+    if (typeof out !== 'string') return out;
+    ctx.addIssue({ code: 'custom', message: out });
+    return z.NEVER;
+  });
+
 const base64Key = (v: string) => {
   const buf = Buffer.from(v, 'base64');
   return buf.length === 32 && buf.toString('base64') === v.replace(/\s/g, '');
@@ -127,11 +140,11 @@ export function parseClusterNodes(value: string, name = 'REDIS_CLUSTER_NODES'): 
     const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/.exec(part);
     const port = m ? Number(m[2]) : NaN;
     if (!m || port < 1 || port > 65535) {
-      return `${name} must be a comma-separated list of host:port, got ${JSON.stringify(part)}`;
+      return `${name ? `${name} ` : ''}must be a comma-separated list of host:port, got ${JSON.stringify(part)}`;
     }
     nodes.push({ host: m[1]!.replace(/^\[|\]$/g, ''), port });
   }
-  if (nodes.length === 0) return `${name} must name at least one host:port`;
+  if (nodes.length === 0) return `${name ? `${name} ` : ''}must name at least one host:port`;
   return nodes;
 }
 
@@ -214,19 +227,9 @@ export const variables = z.object({
   DEFAULT_ACCOUNT_ID: matching(/^\d{12}$/, 'must be 12 digits', '000000000000').describe(
     'Account of the development credential `test`/`test` (12 digits).',
   ),
-  REDIS_CLUSTER_NODES: z
-    .string()
-    .optional()
-    .transform((v, ctx) => {
-      if (v === undefined || v.trim() === '') return undefined;
-      const nodes = parseClusterNodes(v);
-      if (typeof nodes !== 'string') return nodes;
-      ctx.addIssue({ code: 'custom', message: nodes.replace(/^REDIS_CLUSTER_NODES /, '') });
-      return z.NEVER;
-    })
-    .describe(
-      '`host:port,host:port,...` seed nodes of a Redis Cluster (IPv6 as `[::1]:7000`); every connection then uses ioredis Cluster. Exclusive with `REDIS_URL`.',
-    ),
+  REDIS_CLUSTER_NODES: parsedWith((v) => parseClusterNodes(v, '')).describe(
+    '`host:port,host:port,...` seed nodes of a Redis Cluster (IPv6 as `[::1]:7000`); every connection then uses ioredis Cluster. Exclusive with `REDIS_URL`.',
+  ),
   WORKER_LOCK_DURATION_MS: intFrom(10_000, 1000, 600_000).describe(
     "How long a worker's job lock lives without renewal, ms. A killed worker's job is re-run at most this plus `WORKER_STALLED_INTERVAL_MS` later, so keep the sum well below `GENERATE_TIMEOUT_MS`.",
   ),
@@ -283,19 +286,9 @@ export const variables = z.object({
   CA_KEY_FILE: trimmed().describe(
     "The signing CA's private key, unencrypted PEM, RSA or EC. Required with `CERT_ISSUER=ca`; read by workers only, never logged, never stored in Redis.",
   ),
-  ALLOWED_REGIONS: trimmed()
-    .transform((v, ctx) => {
-      if (v === undefined) return undefined;
-      const regions = parseAllowedRegions(v);
-      if (typeof regions === 'string') {
-        ctx.addIssue({ code: 'custom', message: regions });
-        return z.NEVER;
-      }
-      return regions;
-    })
-    .describe(
-      "Comma-separated regions a request's SigV4 scope may name. Unset: every region that exists in the AWS SDK's partition data; any other region is a 403 `InvalidSignatureException` before Redis is asked. A name that does not exist is refused at start.",
-    ),
+  ALLOWED_REGIONS: parsedWith(parseAllowedRegions).describe(
+    "Comma-separated regions a request's SigV4 scope may name. Unset: every region that exists in the AWS SDK's partition data; any other region is a 403 `InvalidSignatureException` before Redis is asked. A name that does not exist is refused at start.",
+  ),
   KEEP_ALIVE_TIMEOUT_MS: intFrom(DEFAULT_KEEP_ALIVE_TIMEOUT_MS, 1000, 290_000).describe(
     "How long an idle keep-alive connection stays open, ms; the headers timeout is 1 s above it. Keep it above the idle timeout of the clients and load balancers in front (Node's own default, 5 s, reset the AWS SDK's pooled sockets).",
   ),
@@ -315,19 +308,9 @@ export const variables = z.object({
   WORKER_HEALTH_PORT: intFrom(0, 0, 65535).describe(
     "Port of a worker process's `/health/live` and `/health/ready` probe server (on `HOST`); `0` = none. `npm start` gives each worker the next port.",
   ),
-  REDIS_SENTINELS: z
-    .string()
-    .optional()
-    .transform((v, ctx) => {
-      if (v === undefined || v.trim() === '') return undefined;
-      const nodes = parseClusterNodes(v, 'REDIS_SENTINELS');
-      if (typeof nodes !== 'string') return nodes;
-      ctx.addIssue({ code: 'custom', message: nodes.replace(/^REDIS_SENTINELS /, '') });
-      return z.NEVER;
-    })
-    .describe(
-      '`host:port,host:port,...` of Redis Sentinels; every connection then asks them for the current primary of `REDIS_SENTINEL_MASTER` (ioredis Sentinel support). Exclusive with `REDIS_URL` and `REDIS_CLUSTER_NODES`.',
-    ),
+  REDIS_SENTINELS: parsedWith((v) => parseClusterNodes(v, '')).describe(
+    '`host:port,host:port,...` of Redis Sentinels; every connection then asks them for the current primary of `REDIS_SENTINEL_MASTER` (ioredis Sentinel support). Exclusive with `REDIS_URL` and `REDIS_CLUSTER_NODES`.',
+  ),
   REDIS_SENTINEL_MASTER: trimmed().describe(
     'The name the Sentinels monitor the primary under; required with `REDIS_SENTINELS`.',
   ),
