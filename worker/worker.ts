@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Queue, Worker } from 'bullmq';
+import { Worker } from 'bullmq';
 import { ClientCertificateStore } from '../shared/client-certificate.store.js';
 import type { CertProfile } from '../shared/config.js';
 import type { KeyVault } from '../shared/crypto/key-vault.js';
@@ -7,6 +7,7 @@ import { QUEUE_NAME, type GenerateData, type GenerateResult } from '../shared/jo
 import type { Keys } from '../shared/keys.js';
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS } from '../shared/heartbeat.js';
 import type { Logger } from '../shared/logger.js';
+import { createQueue } from '../shared/queue.js';
 import { duplicateRedis, type RedisClient } from '../shared/redis.js';
 import { WorkerMetrics } from '../shared/metrics.js';
 import { createGenerateProcessor } from './generate.processor.js';
@@ -193,8 +194,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
 
   // The watchdog's own view of the queue, on the shared patient connection.
   const watchdogMs = deps.watchdogIntervalMs ?? 5000;
-  const queue = new Queue(QUEUE_NAME, { connection: deps.redis, prefix: deps.keys.queuePrefix });
-  queue.on('error', (err) => log.debug({ err }, 'watchdog queue error'));
+  const queue = createQueue(deps.redis, deps.keys, (err) => log.debug({ err }, 'watchdog queue error'));
   let idleSince: number | undefined;
   let ticking = false;
   let closing: Promise<void> | undefined;
