@@ -13,7 +13,7 @@ import {
   readCertificateAuthority,
   type CertificateAuthority,
 } from '../worker/certificate-authority.js';
-import { buildCertificate } from '../worker/certificate.builder.js';
+import { buildCertificate } from '../worker/certificate-builder.js';
 import { useService } from './helpers/fixture.js';
 import { freePort } from './helpers/redis-server.js';
 import { signedFetch } from './helpers/signed-fetch.js';

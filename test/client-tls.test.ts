@@ -9,7 +9,7 @@ import { APIGatewayClient, GenerateClientCertificateCommand } from '@aws-sdk/cli
 import { CERT_PROFILES } from '../shared/config.js';
 import { clientTlsOptions } from '../shared/client-tls.js';
 import { KeyVault } from '../shared/crypto/key-vault.js';
-import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { useService } from './helpers/fixture.js';
 import { signedFetch } from './helpers/signed-fetch.js';
 import { serverCertificate } from './helpers/tls.js';

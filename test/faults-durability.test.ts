@@ -5,7 +5,7 @@ import { TENANT } from './helpers/records.js';
 import { useRedis } from './helpers/fixture.js';
 import { waitFor } from './helpers/redis-server.js';
 import { startService } from './helpers/service.js';
-import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 
 describe('durability', () => {
   // What docker-compose runs: AOF with an fsync every second.

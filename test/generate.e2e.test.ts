@@ -6,7 +6,7 @@ import {
   BadRequestException,
   GenerateClientCertificateCommand,
 } from '@aws-sdk/client-api-gateway';
-import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { keyAad } from '../shared/crypto/key-vault.js';
 import { useService } from './helpers/fixture.js';
 import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';

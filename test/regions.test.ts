@@ -5,7 +5,7 @@ import { ConfigError, loadConfig } from '../shared/config.js';
 import { isAwsRegion } from '../shared/regions.js';
 import { awsClient } from './helpers/aws-client.js';
 import { useService } from './helpers/fixture.js';
-import { rejectsWith } from './helpers/sdk.js';
+import { rejectsWith } from './helpers/aws-errors.js';
 import { signedFetch } from './helpers/signed-fetch.js';
 
 /** AWS's answer to a scope naming a region that does not exist (docs/aws-behaviour.md, "Regions"). */

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { APIGatewayClient } from '@aws-sdk/client-api-gateway';
-import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { clientTlsOptions } from '../shared/client-tls.js';
 import { parseClusterNodes } from '../shared/config.js';
 import { KeyVault, keyAad } from '../shared/crypto/key-vault.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { directKeySource, generateRsaKey, type KeySource } from '../worker/key-source.js';
 import { startWorker, watchdogVerdict, type RunningWorker, type WatchdogSample } from '../worker/worker.js';
 import { awsClient, showOutcome, generate } from './helpers/aws-client.js';

@@ -14,7 +14,7 @@ import {
 } from 'node:fs';
 import type { QueueEvents } from 'bullmq';
 import { toJson, type ClientCertificate } from '../../shared/client-certificate.js';
-import type { ClientCertificateStore, RedisClient } from '../../shared/client-certificate.store.js';
+import type { ClientCertificateStore, RedisClient } from '../../shared/client-certificate-store.js';
 import { newClientCertificateId } from '../../shared/ids.js';
 import { generateJob, reserveIds } from '../../shared/issuance.js';
 import { generateJobId } from '../../shared/jobs.js';

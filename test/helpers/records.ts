@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { Queue } from 'bullmq';
-import { ClientCertificateStore } from '../../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../../shared/client-certificate-store.js';
 import type { ClientCertificate } from '../../shared/client-certificate.js';
 import { QUEUE_NAME } from '../../shared/jobs.js';
 import { Keys, type Tenant } from '../../shared/keys.js';

@@ -23,7 +23,7 @@ import {
   type ModelRecord,
   type Op,
   type Prediction,
-} from './client-certificates.model.js';
+} from './client-certificates-model.js';
 
 // ---- the world the commands run in ---------------------------------------------------------------
 
