@@ -12,8 +12,8 @@ import { QUEUE_NAME, generateJobId, type GenerateData, type GenerateResult } fro
 import { parseBulkArgs } from '../scripts/bulk/args.js';
 import { runBulk, QuotaError, stateFile } from '../scripts/bulk/batch.js';
 import { Progress } from '../scripts/bulk/progress.js';
-import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
-import { startService } from './helpers/service.js';
+import { startRedis, waitFor, type TestRedis } from '../devtools/redis-server.js';
+import { startService } from '../devtools/service.js';
 import { RECORD_FIELDS } from './helpers/records.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;

@@ -10,7 +10,7 @@ import { createLogger } from '../shared/logger.js';
 import { createRedis, duplicateRedis, patientOptions, type RedisClient } from '../shared/redis.js';
 import { createGenerateProcessor } from '../worker/generate-processor.js';
 import { generateRsaKey, type KeySource } from '../worker/key-source.js';
-import { startRedis, type TestRedis } from './helpers/redis-server.js';
+import { startRedis, type TestRedis } from '../devtools/redis-server.js';
 
 const TENANT = { accountId: '000000000000', region: 'us-east-1' };
 

@@ -7,8 +7,8 @@ import { startWorkerHealthServer, type WorkerHealthServer } from '../worker/heal
 import { directKeySource } from '../worker/key-source.js';
 import { startWorker, type RunningWorker } from '../worker/worker.js';
 import { KeyVault } from '../shared/crypto/key-vault.js';
-import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
-import { startService, type TestService } from './helpers/service.js';
+import { startRedis, waitFor, type TestRedis } from '../devtools/redis-server.js';
+import { startService, type TestService } from '../devtools/service.js';
 import { randomBytes } from 'node:crypto';
 
 async function probe(

@@ -19,11 +19,11 @@ import {
   type RedisTarget,
 } from '../shared/redis.js';
 import { runRekey } from '../scripts/rekey/reseal.js';
-import { awsClient, showOutcome, generate } from './helpers/aws-client.js';
+import { awsClient, showOutcome, generate } from '../devtools/aws-client.js';
 import { useRedis, useRedisCluster } from './helpers/fixture.js';
-import { ROOT, killAll, serviceEnv, spawnApi, spawnWorker } from './helpers/processes.js';
-import { startService } from './helpers/service.js';
-import { signedFetch } from './helpers/signed-fetch.js';
+import { ROOT, killAll, serviceEnv, spawnApi, spawnWorker } from '../devtools/processes.js';
+import { startService } from '../devtools/service.js';
+import { signedFetch } from '../devtools/signed-fetch.js';
 
 const newKey = () => randomBytes(32).toString('base64');
 const idOf = (key: string) => KeyVault.keyId(Buffer.from(key, 'base64'));

@@ -6,7 +6,7 @@ import type { ClientCertificate } from '../../shared/client-certificate.js';
 import { QUEUE_NAME } from '../../shared/jobs.js';
 import { Keys, type Tenant } from '../../shared/keys.js';
 import { createRedis, patientOptions, type RedisTarget, type RedisClient } from '../../shared/redis.js';
-import type { Outcome } from './aws-client.js';
+import type { Outcome } from '../../devtools/aws-client.js';
 
 export const TENANT: Tenant = { accountId: '000000000000', region: 'us-east-1' };
 
