@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import type { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import type { Logger } from '../shared/logger.js';
 import type { ApiMetrics } from '../shared/metrics.js';
 import type { SigV4Verifier } from './auth/sigv4.js';

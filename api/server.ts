@@ -1,5 +1,5 @@
 import { serve, type ServerType } from '@hono/node-server';
-import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { DEFAULT_KEEP_ALIVE_TIMEOUT_MS, type Config } from '../shared/config.js';
 import { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
@@ -20,7 +20,7 @@ import { LoadShedder } from './load-shedder.js';
 import { AuthFailureBudget } from './pre-auth.js';
 import { Throttle } from './throttle.js';
 import { Issuer } from './issuer.js';
-import { DurableStore } from './durable.store.js';
+import { DurableStore } from './durable-store.js';
 import { ReplicaConfirmer } from './replica-confirmer.js';
 import type { HealthReport } from './routes/health.js';
 
