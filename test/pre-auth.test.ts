@@ -10,7 +10,7 @@ import {
 } from '../api/pre-auth.js';
 import type { ApiError } from '../shared/errors.js';
 import { useService } from './helpers/fixture.js';
-import { signRequest, signedFetch } from './helpers/signed-fetch.js';
+import { signRequest, signedFetch } from '../devtools/signed-fetch.js';
 
 /** One request from `localAddress` (another loopback address is another client). */
 function rawGet(
