@@ -52,10 +52,13 @@ describe('a production install of the build (npm ci --omit=dev, as in the Docker
   const output = () => procs.flatMap((p) => [...p.stderr.slice(-5), ...p.stdout.slice(-10)]).join('\n');
 
   before(async () => {
-    const build = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, encoding: 'utf8' });
-    assert.equal(build.status, 0, build.stderr);
     dir = mkdtempSync(join(tmpdir(), 'cc-prod-install-'));
-    cpSync(join(ROOT, 'dist'), join(dir, 'dist'), { recursive: true });
+    // Its own build, not the shared dist/ that another test file may be rebuilding meanwhile.
+    const build = spawnSync(process.execPath, ['scripts/build.mjs', '--outdir', join(dir, 'dist')], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    assert.equal(build.status, 0, build.stderr);
     for (const f of ['package.json', 'package-lock.json']) cpSync(join(ROOT, f), join(dir, f));
     const install = spawnSync('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline'], {
       cwd: dir,
