@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import type { PhaseReport } from './test-durations.js';
+import type { Finished } from './test-durations.js';
 
 /**
  * Files that need the machine to themselves, run one at a time after the rest: they stall or kill Redis
@@ -44,6 +44,36 @@ const all = readdirSync(join(ROOT, 'test'))
   .map((f) => `test/${f}`)
   .sort();
 const files = given.length > 0 ? given : all;
+
+/** What one phase ran. */
+interface PhaseReport {
+  passed: number;
+  failed: number;
+  skipped: number;
+  todo: number;
+  /** Test file → milliseconds spent in its top-level tests and suites (hooks included). */
+  files: Record<string, number>;
+}
+
+/** Adds up the reporter's lines: tests by outcome, and each file's top-level durations. */
+function summarize(lines: Finished[]): PhaseReport {
+  const report: PhaseReport = { passed: 0, failed: 0, skipped: 0, todo: 0, files: {} };
+  const failedTests = new Set<string>(); // files with a failed test
+  const failedTopLevel = new Set<string>(); // files with a failed top-level test or suite
+  for (const f of lines) {
+    if (!f.suite) {
+      if (f.outcome === 'fail') failedTests.add(f.file);
+      report[({ pass: 'passed', fail: 'failed', skip: 'skipped', todo: 'todo' } as const)[f.outcome]]++;
+    }
+    if (f.nesting === 0) {
+      if (f.outcome === 'fail') failedTopLevel.add(f.file);
+      report.files[f.file] = (report.files[f.file] ?? 0) + f.ms;
+    }
+  }
+  // A suite or file that failed by itself (a hook threw, it timed out, it crashed) without a failed test in it.
+  for (const file of failedTopLevel) if (!failedTests.has(file)) report.failed++;
+  return report;
+}
 
 interface PhaseResult {
   name: string;
@@ -90,9 +120,10 @@ async function phase(name: string, phaseFiles: string[], filesAtOnce: number): P
   clearTimeout(limit);
   let report: PhaseReport | undefined;
   try {
-    report = JSON.parse(readFileSync(reportFile, 'utf8')) as PhaseReport;
+    const lines = readFileSync(reportFile, 'utf8').split('\n').filter(Boolean);
+    report = summarize(lines.map((l) => JSON.parse(l) as Finished));
   } catch {
-    report = undefined; // killed before the reporter wrote: counted as a failure below
+    report = undefined; // stopped before the reporter wrote anything: counted as a failure below
   }
   rmSync(dir, { recursive: true, force: true });
   return { name, files: phaseFiles.length, ms: Date.now() - started, code, report };
