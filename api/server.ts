@@ -17,6 +17,7 @@ import {
 } from './auth/credentials.js';
 import { SigV4Verifier } from './auth/sigv4.js';
 import { LoadShedder } from './load-shedder.js';
+import { AuthFailureBudget } from './pre-auth.js';
 import { Throttle } from './throttle.js';
 import { Issuer } from './issuer.js';
 import { DurableStore } from './durable-store.js';
@@ -61,6 +62,7 @@ export type ApiConfig = Pick<
 > &
   Partial<Pick<Config, 'redisClusterNodes' | 'adminPassword'>> &
   Partial<Pick<Config, 'allowedRegions' | 'keepAliveTimeoutMs' | 'metricsToken' | 'adminReadWrite'>> &
+  Partial<Pick<Config, 'authFailureBurst' | 'authFailureRate'>> &
   Partial<
     Pick<
       Config,
@@ -188,6 +190,10 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     log,
     health,
     verifier,
+    authFailures: new AuthFailureBudget({
+      burst: config.authFailureBurst ?? 100,
+      ratePerSecond: config.authFailureRate ?? 10,
+    }),
     throttle:
       config.rateLimitRps > 0
         ? new Throttle(redis, keys, { rps: config.rateLimitRps, burst: config.rateLimitBurst })
