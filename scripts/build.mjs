@@ -38,7 +38,7 @@ await build({
   outbase: '.',
   platform: 'node',
   format: 'esm',
-  target: 'node20',
+  target: 'node22',
   sourcemap: true,
   logLevel: 'warning',
 });

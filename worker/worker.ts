@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Queue, Worker, type Job } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
 import { ClientCertificateStore } from '../shared/client-certificate.store.js';
 import type { CertProfile } from '../shared/config.js';
 import type { KeyVault } from '../shared/crypto/key-vault.js';
@@ -7,6 +7,7 @@ import { QUEUE_NAME, type GenerateData, type GenerateResult } from '../shared/jo
 import type { Keys } from '../shared/keys.js';
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS } from '../shared/heartbeat.js';
 import type { Logger } from '../shared/logger.js';
+import { createQueue } from '../shared/queue.js';
 import { duplicateRedis, type RedisClient } from '../shared/redis.js';
 import { WorkerMetrics } from '../shared/metrics.js';
 import { createGenerateProcessor } from './generate.processor.js';
@@ -215,8 +216,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   const probeMs = Math.min(Math.max(1000, watchdogMs), WATCHDOG_PROBE_TIMEOUT_MS);
   const probeRedis = duplicateRedis(deps.redis, `${id}-watchdog`);
   probeRedis.on('error', (err) => log.debug({ err }, 'watchdog redis connection error'));
-  const queue = new Queue(QUEUE_NAME, { connection: probeRedis, prefix: deps.keys.queuePrefix });
-  queue.on('error', (err) => log.debug({ err }, 'watchdog queue error'));
+  const queue = createQueue(probeRedis, deps.keys, (err) => log.debug({ err }, 'watchdog queue error'));
   let unansweredSince: number | undefined;
   let idleSince: number | undefined;
   let ticking = false;
