@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { QueueEvents } from 'bullmq';
 import type { ClientCertificate } from '../shared/client-certificate.js';
-import type { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import type { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import {
   InternalServerError,
   LimitExceededError,
@@ -22,7 +22,7 @@ import { enqueue, type GenerationQueue } from '../shared/queue.js';
 
 export type { GenerateRequest } from '../shared/issuance.js';
 import type { Logger } from '../shared/logger.js';
-import { notConfirmed } from './durable.store.js';
+import { notConfirmed } from './durable-store.js';
 import type { ReplicaConfirmer } from './replica-confirmer.js';
 
 export interface IssuerDeps {

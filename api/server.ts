@@ -1,5 +1,5 @@
 import { serve, type ServerType } from '@hono/node-server';
-import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { DEFAULT_KEEP_ALIVE_TIMEOUT_MS, type Config } from '../shared/config.js';
 import { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
@@ -17,9 +17,10 @@ import {
 } from './auth/credentials.js';
 import { SigV4Verifier } from './auth/sigv4.js';
 import { LoadShedder } from './load-shedder.js';
+import { AuthFailureBudget } from './pre-auth.js';
 import { Throttle } from './throttle.js';
 import { Issuer } from './issuer.js';
-import { DurableStore } from './durable.store.js';
+import { DurableStore } from './durable-store.js';
 import { ReplicaConfirmer } from './replica-confirmer.js';
 import type { HealthReport } from './routes/health.js';
 
@@ -61,6 +62,7 @@ export type ApiConfig = Pick<
 > &
   Partial<Pick<Config, 'redisClusterNodes' | 'adminPassword'>> &
   Partial<Pick<Config, 'allowedRegions' | 'keepAliveTimeoutMs' | 'metricsToken' | 'adminReadWrite'>> &
+  Partial<Pick<Config, 'authFailureBurst' | 'authFailureRate'>> &
   Partial<
     Pick<
       Config,
@@ -188,6 +190,10 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     log,
     health,
     verifier,
+    authFailures: new AuthFailureBudget({
+      burst: config.authFailureBurst ?? 100,
+      ratePerSecond: config.authFailureRate ?? 10,
+    }),
     throttle:
       config.rateLimitRps > 0
         ? new Throttle(redis, keys, { rps: config.rateLimitRps, burst: config.rateLimitBurst })

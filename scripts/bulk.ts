@@ -7,7 +7,7 @@
  * 2 bad arguments or configuration (nothing issued), 3 over the quota (nothing issued).
  */
 import { loadCredentials } from '../api/auth/credentials.js';
-import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { loadConfig, ConfigError, type Config } from '../shared/config.js';
 import { Keys } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';

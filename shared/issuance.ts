@@ -12,7 +12,7 @@
  * Following these steps is what keeps a certificate from being created unseen or counted twice.
  */
 import type { ClientCertificate } from './client-certificate.js';
-import type { ClientCertificateStore } from './client-certificate.store.js';
+import type { ClientCertificateStore } from './client-certificate-store.js';
 import { generateJobId, type GenerateData, type GenerateResult } from './jobs.js';
 import type { Tenant } from './keys.js';
 import type { GenerateJob } from './queue.js';

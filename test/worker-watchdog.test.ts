@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { directKeySource, generateRsaKey, type KeySource } from '../worker/key-source.js';
 import { startWorker, watchdogVerdict, type RunningWorker, type WatchdogSample } from '../worker/worker.js';
-import { awsClient, showOutcome, generate } from './helpers/aws-client.js';
-import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
-import { startService, type TestService } from './helpers/service.js';
+import { awsClient, showOutcome, generate } from '../devtools/aws-client.js';
+import { startRedis, waitFor, type TestRedis } from '../devtools/redis-server.js';
+import { startService, type TestService } from '../devtools/service.js';
 
 const base: WatchdogSample = {
   now: 100_000,

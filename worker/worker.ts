@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Worker, type Job } from 'bullmq';
-import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import type { CertProfile } from '../shared/config.js';
 import type { KeyVault } from '../shared/crypto/key-vault.js';
 import { QUEUE_NAME, type GenerateData, type GenerateResult } from '../shared/jobs.js';
@@ -10,7 +10,7 @@ import type { Logger } from '../shared/logger.js';
 import { createQueue } from '../shared/queue.js';
 import { duplicateRedis, type RedisClient } from '../shared/redis.js';
 import { WorkerMetrics } from '../shared/metrics.js';
-import { createGenerateProcessor } from './generate.processor.js';
+import { createGenerateProcessor } from './generate-processor.js';
 import type { CertificateAuthority } from './certificate-authority.js';
 import type { KeySource } from './key-source.js';
 

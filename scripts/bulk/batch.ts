@@ -14,12 +14,13 @@ import {
 } from 'node:fs';
 import type { QueueEvents } from 'bullmq';
 import { toJson, type ClientCertificate } from '../../shared/client-certificate.js';
-import type { ClientCertificateStore, RedisClient } from '../../shared/client-certificate.store.js';
+import type { ClientCertificateStore } from '../../shared/client-certificate-store.js';
 import { newClientCertificateId } from '../../shared/ids.js';
 import { generateJob, reserveIds } from '../../shared/issuance.js';
 import { generateJobId } from '../../shared/jobs.js';
 import type { Keys, Tenant } from '../../shared/keys.js';
 import { enqueueMany, type GenerationQueue } from '../../shared/queue.js';
+import type { RedisClient } from '../../shared/redis.js';
 import { UsageError, type BulkArgs } from './args.js';
 
 /** The batch cannot fit in the account's quota; nothing was issued. The CLI exits with 3. */

@@ -1,4 +1,4 @@
-import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { ServiceUnavailableError } from '../shared/errors.js';
 import type { Keys, Tenant } from '../shared/keys.js';
 import type { RedisClient } from '../shared/redis.js';

@@ -1,10 +1,8 @@
-import type { Cluster, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { tagMap, type ClientCertificate } from './client-certificate.js';
 import { CLIENT_CERTIFICATE_ID } from './ids.js';
 import { Keys, type Tenant } from './keys.js';
-import { isCluster } from './redis.js';
-
-export type RedisClient = Redis | Cluster;
+import { isCluster, type RedisClient } from './redis.js';
 
 /** Current server time in epoch milliseconds, inside a script. */
 const NOW = `local __t = redis.call('TIME'); local now = tonumber(__t[1]) * 1000 + math.floor(tonumber(__t[2]) / 1000)`;
