@@ -20,6 +20,9 @@ import { SigV4Verifier } from './auth/sigv4.js';
 import { LoadShedder } from './load-shedder.js';
 import { Throttle } from './throttle.js';
 import { Issuer } from './issuer.js';
+import { CaResponder } from './ca-responder.js';
+import { RevocationStore } from '../shared/revocation.store.js';
+import { readCertificateAuthority, type CertificateAuthority } from '../worker/certificate-authority.js';
 import { DurableStore } from './durable.store.js';
 import { ReplicaConfirmer } from './replica-confirmer.js';
 import type { HealthReport } from './routes/health.js';
@@ -71,6 +74,11 @@ export type ApiConfig = Pick<
       | 'redisPassword'
       | 'redisWaitReplicas'
       | 'redisWaitTimeoutMs'
+      | 'certIssuer'
+      | 'caCertFile'
+      | 'caKeyFile'
+      | 'crlValiditySeconds'
+      | 'ocspValiditySeconds'
     >
   >;
 
@@ -79,6 +87,8 @@ export interface ApiOptions {
   credentials?: Credential[];
   /** Turns load shedding off (tests that need a deep queue). */
   loadShedding?: boolean;
+  /** The CA to sign CRLs and OCSP answers with, instead of reading CA_CERT_FILE/CA_KEY_FILE (tests). */
+  ca?: CertificateAuthority;
 }
 
 /**
@@ -189,8 +199,28 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     return true;
   };
 
+  // CERT_ISSUER=ca: this process signs the CRL and OCSP answers (docs/security.md says why).
+  const ca =
+    opts.ca ??
+    (config.certIssuer === 'ca'
+      ? readCertificateAuthority(config.caCertFile!, config.caKeyFile!)
+      : undefined);
+  const caResponder = ca
+    ? new CaResponder({
+        ca,
+        caCertPem: ca.certPem,
+        revocations: new RevocationStore(redis, keys),
+        log,
+        crlValiditySeconds: config.crlValiditySeconds ?? 86_400,
+        ocspValiditySeconds: config.ocspValiditySeconds ?? 300,
+      })
+    : undefined;
+
+  const metrics = new ApiMetrics({ redis, keys, queue });
+  if (caResponder) metrics.observeCa({ refresh: () => caResponder.currentCrl(), stats: caResponder.stats });
   const app = createApp({
-    metrics: new ApiMetrics({ redis, keys, queue }),
+    ca: caResponder,
+    metrics,
     metricsToken: config.metricsToken,
     admin: config.adminPassword
       ? { queue, password: config.adminPassword, readWrite: config.adminReadWrite === true }

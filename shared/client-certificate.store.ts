@@ -3,6 +3,7 @@ import { tagMap, type ClientCertificate } from './client-certificate.js';
 import { CLIENT_CERTIFICATE_ID } from './ids.js';
 import { Keys, type Tenant } from './keys.js';
 import { isCluster } from './redis.js';
+import { deleteRevoking, type RevocationEntry } from './revocation.store.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -343,11 +344,16 @@ export class ClientCertificateStore {
     return r === 1;
   }
 
-  /** @returns false when not found. */
-  async delete(t: Tenant, id: string): Promise<boolean> {
+  /**
+   * @param revocation CA mode: the certificate's revocation, recorded in the same atomic step as the delete.
+   * @returns false when not found.
+   */
+  async delete(t: Tenant, id: string, revocation?: RevocationEntry): Promise<boolean> {
     if (!isId(id)) return false;
     const k = this.keys;
-    const deleted = (await this.redis.ccDelete(k.certificate(t, id), k.tags(t, id), k.index(t), id)) === 1;
+    const deleted = revocation
+      ? await deleteRevoking(this.redis, k, t, id, revocation)
+      : (await this.redis.ccDelete(k.certificate(t, id), k.tags(t, id), k.index(t), id)) === 1;
     if (deleted) await this.indexExpiry('zrem', t, id);
     return deleted;
   }

@@ -9,6 +9,7 @@ import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS } from '../shared/heartbeat.js'
 import type { Logger } from '../shared/logger.js';
 import { duplicateRedis, type RedisClient } from '../shared/redis.js';
 import { WorkerMetrics } from '../shared/metrics.js';
+import { RevocationStore } from '../shared/revocation.store.js';
 import { createGenerateProcessor } from './generate.processor.js';
 import type { CertificateAuthority } from './certificate-authority.js';
 import type { KeySource } from './key-source.js';
@@ -105,6 +106,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     log,
     profile: deps.certProfile,
     ca: deps.ca,
+    serials: deps.ca ? new RevocationStore(deps.redis, deps.keys) : undefined,
   });
   const started = new Map<string, number>();
   const metrics = new WorkerMetrics(deps.redis, deps.keys, (err) =>
