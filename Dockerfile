@@ -8,7 +8,7 @@
 # over the whole tree, tests and tools included, which this image does not contain). The runtime image has
 # production dependencies only, runs as `node`, and test/production-install.test.ts runs the same install.
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -20,12 +20,12 @@ COPY scripts ./scripts
 COPY bench/bare-hono.ts ./bench/bare-hono.ts
 RUN node scripts/build.mjs
 
-FROM node:20-bookworm-slim AS deps
+FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules

@@ -11,6 +11,7 @@ import {
 import { authenticate, authorise, throttlePerAccount } from './auth/middleware.js';
 import { METHODS_WITHOUT_BODY, type AppEnv } from './context.js';
 import type { AppDeps } from './deps.js';
+import { checkRequestTarget } from './pre-auth.js';
 import { answerWrongMethods, errorResponse, noRoute, ownPaths } from './routing.js';
 import { caRoutes } from './routes/ca.js';
 import { clientCertificateRoutes } from './routes/client-certificates.js';
@@ -52,7 +53,7 @@ function publicRoutes(deps: AppDeps): Hono<AppEnv> {
  */
 function signedRoutes(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.use(authenticate(deps.verifier));
+  app.use(authenticate(deps.verifier, deps.authFailures));
   if (deps.throttle) app.use(throttlePerAccount(deps.throttle));
   app.use(authorise());
   app.route('/', clientCertificateRoutes(deps));
@@ -89,6 +90,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       },
       'request',
     );
+  });
+
+  // Bounded before routing, in one pass over the URL: what follows (SigV4's canonical query) is then small.
+  app.use((c, next) => {
+    checkRequestTarget(c.req.url);
+    return next();
   });
 
   const limitBody = bodyLimit({

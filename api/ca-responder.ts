@@ -2,7 +2,7 @@
 import { createHash, sign, X509Certificate } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import type { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import type { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import type { Tenant } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
 import {
@@ -10,7 +10,7 @@ import {
   type RevocationEntry,
   type RevocationStore,
   type StoredCrl,
-} from '../shared/revocation.store.js';
+} from '../shared/revocation-store.js';
 import type { CertificateAuthority } from '../worker/certificate-authority.js';
 
 export type OcspStatus = 'good' | 'revoked' | 'unknown';

@@ -1,10 +1,11 @@
 import type { Queue } from 'bullmq';
-import type { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import type { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import type { Logger } from '../shared/logger.js';
 import type { ApiMetrics } from '../shared/metrics.js';
 import type { SigV4Verifier } from './auth/sigv4.js';
 import type { CaResponder } from './ca-responder.js';
 import type { Issuer } from './issuer.js';
+import type { AuthFailureBudget } from './pre-auth.js';
 import type { AdminOptions } from './routes/admin.js';
 import type { HealthCheck } from './routes/health.js';
 import type { Throttle } from './throttle.js';
@@ -17,6 +18,8 @@ export interface AppDeps {
   health: HealthCheck;
   /** SigV4 verification against the credentials file. */
   verifier: SigV4Verifier;
+  /** Per client address budget of failed authentications (AUTH_FAILURE_BURST); absent = none. */
+  authFailures?: AuthFailureBudget;
   /** Per account and region request-rate limit; absent = none. */
   throttle?: Throttle;
   /** Prometheus metrics: counts every request and serves /metrics. Absent: no /metrics. */

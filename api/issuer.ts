@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
-import type { Queue, QueueEvents } from 'bullmq';
+import type { QueueEvents } from 'bullmq';
 import type { ClientCertificate } from '../shared/client-certificate.js';
-import type { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import type { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import {
   InternalServerError,
   LimitExceededError,
@@ -16,16 +16,17 @@ import {
   reserveIds,
   type GenerateRequest,
 } from '../shared/issuance.js';
-import type { GenerateData, GenerateResult } from '../shared/jobs.js';
+import type { GenerateResult } from '../shared/jobs.js';
 import type { Tenant } from '../shared/keys.js';
+import { enqueue, type GenerationQueue } from '../shared/queue.js';
 
 export type { GenerateRequest } from '../shared/issuance.js';
 import type { Logger } from '../shared/logger.js';
-import { notConfirmed } from './durable.store.js';
+import { notConfirmed } from './durable-store.js';
 import type { ReplicaConfirmer } from './replica-confirmer.js';
 
 export interface IssuerDeps {
-  queue: Queue<GenerateData, GenerateResult>;
+  queue: GenerationQueue;
   queueEvents: QueueEvents;
   store: ClientCertificateStore;
   log: Logger;
@@ -106,7 +107,7 @@ export class Issuer {
     // after enqueueing (job.waitUntilFinished makes one) and no listener on the queue per request.
     const outcome = waitForJob(queueEvents, jobId, Math.max(1, deadline - Date.now()));
     try {
-      await queue.add(job.name, job.data, job.opts);
+      await enqueue(queue, { tenant: t, class: 'interactive' }, job);
     } catch (err) {
       outcome.cancel();
       await store.settle(t, id).catch(() => undefined);

@@ -1,6 +1,6 @@
 import calculateSlot from 'cluster-key-slot';
 import { Redis, type RedisOptions } from 'ioredis';
-import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import type { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
 import {

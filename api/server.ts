@@ -1,10 +1,9 @@
 import { serve, type ServerType } from '@hono/node-server';
-import { Queue, QueueEvents } from 'bullmq';
-import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { DEFAULT_KEEP_ALIVE_TIMEOUT_MS, type Config } from '../shared/config.js';
-import { DEFAULT_JOB_OPTIONS, QUEUE_NAME, type GenerateData, type GenerateResult } from '../shared/jobs.js';
 import { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
+import { createQueue, createQueueEvents } from '../shared/queue.js';
 import { ServiceUnavailableError } from '../shared/errors.js';
 import { createRedis, failFastOptions, patientOptions, type RedisClient } from '../shared/redis.js';
 import { HEARTBEAT_TTL_MS } from '../shared/heartbeat.js';
@@ -18,12 +17,13 @@ import {
 } from './auth/credentials.js';
 import { SigV4Verifier } from './auth/sigv4.js';
 import { LoadShedder } from './load-shedder.js';
+import { AuthFailureBudget } from './pre-auth.js';
 import { Throttle } from './throttle.js';
 import { Issuer } from './issuer.js';
 import { CaResponder } from './ca-responder.js';
-import { RevocationStore } from '../shared/revocation.store.js';
+import { RevocationStore } from '../shared/revocation-store.js';
 import { readCertificateAuthority, type CertificateAuthority } from '../worker/certificate-authority.js';
-import { DurableStore } from './durable.store.js';
+import { DurableStore } from './durable-store.js';
 import { ReplicaConfirmer } from './replica-confirmer.js';
 import type { HealthReport } from './routes/health.js';
 
@@ -65,6 +65,7 @@ export type ApiConfig = Pick<
 > &
   Partial<Pick<Config, 'redisClusterNodes' | 'adminPassword'>> &
   Partial<Pick<Config, 'allowedRegions' | 'keepAliveTimeoutMs' | 'metricsToken' | 'adminReadWrite'>> &
+  Partial<Pick<Config, 'authFailureBurst' | 'authFailureRate'>> &
   Partial<
     Pick<
       Config,
@@ -110,21 +111,10 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
   const keys = new Keys(config.redisPrefix);
   const redis: RedisClient = createRedis(config, failFastOptions(), 'cc-api');
   redis.on('error', (err) => log.debug({ err }, 'redis connection error'));
-  const queue = new Queue<GenerateData, GenerateResult>(QUEUE_NAME, {
-    connection: redis,
-    prefix: keys.queuePrefix,
-    defaultJobOptions: DEFAULT_JOB_OPTIONS,
-  });
-  queue.on('error', (err) => log.debug({ err }, 'queue error'));
+  const queue = createQueue(redis, keys, (err) => log.debug({ err }, 'queue error'));
   const eventsRedis = createRedis(config, patientOptions(), 'cc-api-events');
   eventsRedis.on('error', (err) => log.debug({ err }, 'redis connection error'));
-  const queueEvents = new QueueEvents(QUEUE_NAME, {
-    connection: eventsRedis,
-    prefix: keys.queuePrefix,
-  });
-  queueEvents.on('error', (err) => log.debug({ err }, 'queue events error'));
-  // Waiters (issuer.ts waitForJob) come and go with the Generates in flight; not a leak.
-  queueEvents.setMaxListeners(0);
+  const queueEvents = createQueueEvents(eventsRedis, keys, (err) => log.debug({ err }, 'queue events error'));
   // Events published before the subscription starts would be missed: wait for it (bounded).
   await Promise.race([queueEvents.waitUntilReady(), new Promise((r) => setTimeout(r, 5000).unref())]);
 
@@ -230,6 +220,10 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     log,
     health,
     verifier,
+    authFailures: new AuthFailureBudget({
+      burst: config.authFailureBurst ?? 100,
+      ratePerSecond: config.authFailureRate ?? 10,
+    }),
     throttle:
       config.rateLimitRps > 0
         ? new Throttle(redis, keys, { rps: config.rateLimitRps, burst: config.rateLimitBurst })

@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { DEV_CREDENTIAL, type Credential } from '../api/auth/credentials.js';
 import { startApi, type ApiConfig, type ApiServer } from '../api/server.js';
 import type { CertProfile } from '../shared/config.js';
-import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { KeyVault } from '../shared/crypto/key-vault.js';
 import { Keys } from '../shared/keys.js';
 import { createLogger, type Logger } from '../shared/logger.js';

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Agent, request } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream';
-import type { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import type { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { clientTlsOptions } from '../shared/client-tls.js';
 import type { KeyVault } from '../shared/crypto/key-vault.js';
 import type { Logger } from '../shared/logger.js';

@@ -7,7 +7,7 @@
  */
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { loadConfig } from '../shared/config.js';
 import { loadKeyVault } from '../shared/crypto/master-key.js';
 import { Keys } from '../shared/keys.js';

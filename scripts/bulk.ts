@@ -6,13 +6,12 @@
  * writes one public record per line. Exit codes: 0 done, 1 failed or interrupted (re-run to complete),
  * 2 bad arguments or configuration (nothing issued), 3 over the quota (nothing issued).
  */
-import { Queue, QueueEvents } from 'bullmq';
 import { loadCredentials } from '../api/auth/credentials.js';
-import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { loadConfig, ConfigError, type Config } from '../shared/config.js';
-import { DEFAULT_JOB_OPTIONS, QUEUE_NAME, type GenerateData, type GenerateResult } from '../shared/jobs.js';
 import { Keys } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
+import { createQueue, createQueueEvents } from '../shared/queue.js';
 import { createRedis, patientOptions } from '../shared/redis.js';
 import { USAGE, UsageError, parseBulkArgs } from './bulk/args.js';
 import { OutputError, QuotaError, runBulk } from './bulk/batch.js';
@@ -73,14 +72,8 @@ let redisError: Error | undefined;
 redis.on('error', (err: Error) => (redisError = err));
 eventsRedis.on('error', (err: Error) => (redisError = err));
 
-const queue = new Queue<GenerateData, GenerateResult>(QUEUE_NAME, {
-  connection: redis,
-  prefix: keys.queuePrefix,
-  defaultJobOptions: DEFAULT_JOB_OPTIONS,
-});
-const queueEvents = new QueueEvents(QUEUE_NAME, { connection: eventsRedis, prefix: keys.queuePrefix });
-queue.on('error', () => undefined);
-queueEvents.on('error', () => undefined);
+const queue = createQueue(redis, keys);
+const queueEvents = createQueueEvents(eventsRedis, keys);
 
 const interrupted = abortOnInterrupt(
   'bulk: interrupted; queued jobs keep running. Re-run the same command to complete the batch.',

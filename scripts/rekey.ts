@@ -10,7 +10,7 @@
  */
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { loadConfig, type Config } from '../shared/config.js';
 import type { KeyVault } from '../shared/crypto/key-vault.js';
 import { loadKeyVault } from '../shared/crypto/master-key.js';

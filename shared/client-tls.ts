@@ -1,5 +1,5 @@
 import { createPrivateKey } from 'node:crypto';
-import type { ClientCertificateStore } from './client-certificate.store.js';
+import type { ClientCertificateStore } from './client-certificate-store.js';
 import { keyAad, type KeyVault } from './crypto/key-vault.js';
 import { NotFoundError } from './errors.js';
 

@@ -306,6 +306,12 @@ export const variables = z.object({
   KEEP_ALIVE_TIMEOUT_MS: intFrom(DEFAULT_KEEP_ALIVE_TIMEOUT_MS, 1000, 290_000).describe(
     "How long an idle keep-alive connection stays open, ms; the headers timeout is 1 s above it. Keep it above the idle timeout of the clients and load balancers in front (Node's own default, 5 s, reset the AWS SDK's pooled sockets).",
   ),
+  AUTH_FAILURE_BURST: intFrom(100, 0, 1_000_000).describe(
+    'Requests failing authentication (SigV4 403s) one client address may make at once; then its requests get 429 `TooManyRequestsException` with `Retry-After` until it earns more back at `AUTH_FAILURE_RATE`. `0` = no budget. IPv6 counts per /64; behind a proxy every client shares its address.',
+  ),
+  AUTH_FAILURE_RATE: numberFrom(10, 0.01, 1_000_000, true).describe(
+    'Failed authentications per second a client address earns back, up to `AUTH_FAILURE_BURST`.',
+  ),
   METRICS_TOKEN: trimmed().describe(
     'Bearer token `/metrics` requires (`Authorization: Bearer <token>`, else 401). Unset: `/metrics` is open, like `/health`.',
   ),

@@ -12,9 +12,10 @@
  * Following these steps is what keeps a certificate from being created unseen or counted twice.
  */
 import type { ClientCertificate } from './client-certificate.js';
-import type { ClientCertificateStore } from './client-certificate.store.js';
+import type { ClientCertificateStore } from './client-certificate-store.js';
 import { generateJobId, type GenerateData, type GenerateResult } from './jobs.js';
 import type { Tenant } from './keys.js';
+import type { GenerateJob } from './queue.js';
 
 /** What the caller asked for. */
 export interface GenerateRequest {
@@ -30,7 +31,7 @@ export function generateJob(
   /** Epoch ms after which nobody waits for it. */
   deadline: number,
   batchId?: string,
-): { name: 'generate'; data: GenerateData; opts: { jobId: string } } {
+): GenerateJob {
   const data: GenerateData = { ...t, clientCertificateId, tags: req.tags, deadline };
   if (req.description !== undefined) data.description = req.description;
   if (batchId !== undefined) data.batchId = batchId;

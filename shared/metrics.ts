@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { RedisClient } from './client-certificate.store.js';
+import type { RedisClient } from './redis.js';
 import { HEARTBEAT_TTL_MS } from './heartbeat.js';
 import type { Keys } from './keys.js';
 

@@ -7,9 +7,9 @@ import { CredentialStore } from '../api/auth/credentials.js';
 import { NodeSha256 } from '../api/auth/sha256.js';
 import { InvalidSignatureError } from '../shared/errors.js';
 import { useService } from './helpers/fixture.js';
-import { signRequest, signedFetch } from './helpers/signed-fetch.js';
-import { hasTool, runTool } from './helpers/aws-clients.js';
-import { awsClient } from './helpers/aws-client.js';
+import { signRequest, signedFetch } from '../devtools/signed-fetch.js';
+import { hasTool, runTool } from '../devtools/aws-client.js';
+import { awsClient } from '../devtools/aws-client.js';
 
 const MISMATCH =
   // AWS's words: docs/aws-behaviour.md, "Authentication".

@@ -7,13 +7,13 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { APIGatewayClient, GetClientCertificateCommand } from '@aws-sdk/client-api-gateway';
 import { Queue, QueueEvents } from 'bullmq';
-import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { QUEUE_NAME, generateJobId, type GenerateData, type GenerateResult } from '../shared/jobs.js';
 import { parseBulkArgs } from '../scripts/bulk/args.js';
 import { runBulk, QuotaError, stateFile } from '../scripts/bulk/batch.js';
 import { Progress } from '../scripts/bulk/progress.js';
-import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
-import { startService } from './helpers/service.js';
+import { startRedis, waitFor, type TestRedis } from '../devtools/redis-server.js';
+import { startService } from '../devtools/service.js';
 import { RECORD_FIELDS } from './helpers/records.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;

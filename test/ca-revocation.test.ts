@@ -9,9 +9,9 @@ import { after, before, describe, test } from 'node:test';
 import { clientTlsOptions } from '../shared/client-tls.js';
 import { certificateAuthorityFrom, type CertificateAuthority } from '../worker/certificate-authority.js';
 import { useService, type ServiceFixture } from './helpers/fixture.js';
-import { nginxMissing, startNginx, type TestNginx } from './helpers/nginx.js';
-import { signedFetch } from './helpers/signed-fetch.js';
-import { ecCa, rsaCa, serverCertificate, type Pem } from './helpers/tls.js';
+import { nginxMissing, startNginx, type TestNginx } from '../devtools/nginx.js';
+import { signedFetch } from '../devtools/signed-fetch.js';
+import { ecCa, rsaCa, serverCertificate, type Pem } from '../devtools/tls.js';
 
 const T = { accountId: '000000000000', region: 'us-east-1' };
 

@@ -13,11 +13,11 @@ import {
   readCertificateAuthority,
   type CertificateAuthority,
 } from '../worker/certificate-authority.js';
-import { buildCertificate } from '../worker/certificate.builder.js';
+import { buildCertificate } from '../worker/certificate-builder.js';
 import { useService } from './helpers/fixture.js';
-import { freePort } from './helpers/redis-server.js';
-import { signedFetch } from './helpers/signed-fetch.js';
-import { ecCa, rsaCa, type Pem } from './helpers/tls.js';
+import { freePort } from '../devtools/redis-server.js';
+import { signedFetch } from '../devtools/signed-fetch.js';
+import { ecCa, rsaCa, type Pem } from '../devtools/tls.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ca-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { X509Certificate, createPublicKey } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { before, describe, it } from 'node:test';
-import { buildCertificate, randomSerialHex } from '../worker/certificate.builder.js';
+import { buildCertificate, randomSerialHex } from '../worker/certificate-builder.js';
 import { generateRsaKey, type RsaKey } from '../worker/key-source.js';
 import { newClientCertificateId, CLIENT_CERTIFICATE_ID } from '../shared/ids.js';
 

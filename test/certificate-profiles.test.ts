@@ -4,7 +4,7 @@ import { X509Certificate, createHash, generateKeyPairSync } from 'node:crypto';
 import { describe, test } from 'node:test';
 import forge from 'node-forge';
 import { loadConfig } from '../shared/config.js';
-import { buildCertificate } from '../worker/certificate.builder.js';
+import { buildCertificate } from '../worker/certificate-builder.js';
 
 const { publicKey, privateKey } = generateKeyPairSync('rsa', {
   modulusLength: 2048,

@@ -3,12 +3,12 @@ import { X509Certificate } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import * as apigw from '@aws-sdk/client-api-gateway';
 import { type APIGatewayClient, type ClientCertificate } from '@aws-sdk/client-api-gateway';
-import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { newClientCertificateId } from '../shared/ids.js';
 import { useService } from './helpers/fixture.js';
-import { rejectsNotFound, rejectsWith } from './helpers/sdk.js';
-import { awsClient } from './helpers/aws-client.js';
-import { signedFetch } from './helpers/signed-fetch.js';
+import { rejectsNotFound, rejectsWith } from './helpers/aws-errors.js';
+import { awsClient } from '../devtools/aws-client.js';
+import { signedFetch } from '../devtools/signed-fetch.js';
 
 const US = { accountId: '000000000000', region: 'us-east-1' };
 // AWS's words: docs/aws-behaviour.md, "Errors".

@@ -9,10 +9,10 @@ import { APIGatewayClient, GenerateClientCertificateCommand } from '@aws-sdk/cli
 import { CERT_PROFILES } from '../shared/config.js';
 import { clientTlsOptions } from '../shared/client-tls.js';
 import { KeyVault } from '../shared/crypto/key-vault.js';
-import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { useService } from './helpers/fixture.js';
-import { signedFetch } from './helpers/signed-fetch.js';
-import { serverCertificate } from './helpers/tls.js';
+import { signedFetch } from '../devtools/signed-fetch.js';
+import { serverCertificate } from '../devtools/tls.js';
 
 interface Outcome {
   status?: number;

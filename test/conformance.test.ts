@@ -5,7 +5,7 @@ import { runSequence, step, switchesFromEnv, type StepSpec } from './model/confo
 import { fuzz, startSession, type Session } from './model/session.js';
 
 /**
- * The reference model (test/model/client-certificates.model.ts) against the real service: a bounded
+ * The reference model (test/model/client-certificates-model.ts) against the real service: a bounded
  * number of random sequences (`npm run fuzz` runs more), then every divergence the fuzzer has found,
  * kept as the shrunk sequence that showed it. docs/conformance.md says how to read and replay them.
  */

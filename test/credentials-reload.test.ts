@@ -13,9 +13,9 @@ import {
   spawnWorker,
   type LogLine,
   type ServiceProcess,
-} from './helpers/processes.js';
-import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
-import { signRequest, signedFetch } from './helpers/signed-fetch.js';
+} from '../devtools/processes.js';
+import { startRedis, waitFor, type TestRedis } from '../devtools/redis-server.js';
+import { signRequest, signedFetch } from '../devtools/signed-fetch.js';
 
 const OLD = { accessKeyId: 'AKIAOLD', secretAccessKey: 'old-secret-1', accountId: '111111111111' };
 const KEEP = { accessKeyId: 'AKIAKEEP', secretAccessKey: 'keep-secret-1', accountId: '222222222222' };

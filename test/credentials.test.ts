@@ -13,7 +13,7 @@ import {
 import { parseLongDate } from '../api/auth/sigv4.js';
 import { loadConfig } from '../shared/config.js';
 import { createLogger } from '../shared/logger.js';
-import { LogSink } from './helpers/service.js';
+import { LogSink } from '../devtools/service.js';
 
 const entry = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 's3cr3t-value', accountId: '123456789012' };
 

@@ -12,9 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
-import { startService, type TestService } from './helpers/service.js';
-import { signRequest } from './helpers/signed-fetch.js';
+import { startRedis, waitFor, type TestRedis } from '../devtools/redis-server.js';
+import { startService, type TestService } from '../devtools/service.js';
+import { signRequest } from '../devtools/signed-fetch.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const PASSWORD = 'dashboard-test-password';

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { awsClient, describe as show, generate } from './helpers/aws-client.js';
-import { killAll, serviceEnv, spawnApi, spawnWorker, type ServiceProcess } from './helpers/processes.js';
+import { awsClient, showOutcome as show, generate } from '../devtools/aws-client.js';
+import { killAll, serviceEnv, spawnApi, spawnWorker, type ServiceProcess } from '../devtools/processes.js';
 import { TENANT, storeView, type StoreView } from './helpers/records.js';
 import { startPrimaryWithReplicas, type TestReplicatedRedis } from './helpers/redis-replicated.js';
-import { signedFetch } from './helpers/signed-fetch.js';
+import { signedFetch } from '../devtools/signed-fetch.js';
 
 /** Freezes the replica and cuts its link, so WAIT cannot be satisfied; undone by the returned function. */
 async function cutOff(redis: TestReplicatedRedis): Promise<() => Promise<void>> {
@@ -13,7 +13,7 @@ async function cutOff(redis: TestReplicatedRedis): Promise<() => Promise<void>> 
   await redis.primary.cli('CLIENT', 'KILL', 'TYPE', 'replica');
   return async () => {
     replica.resume();
-    const { waitFor } = await import('./helpers/redis-server.js');
+    const { waitFor } = await import('../devtools/redis-server.js');
     // Connected is not caught up: the replica may need a full resync (diskless, after Redis's 5 s
     // repl-diskless-sync-delay), so wait until it is online and has acknowledged every write the primary
     // took meanwhile (WAIT, in short calls: redis-cli runs at most 5 s here).

@@ -1,10 +1,10 @@
 import { after, describe, it } from 'node:test';
 import { Keys } from '../shared/keys.js';
 import { assertNothingLost, assertSomethingLost, failoverScenario } from './helpers/failover-load.js';
-import { killAll, serviceEnv } from './helpers/processes.js';
+import { killAll, serviceEnv } from '../devtools/processes.js';
 import { TENANT } from './helpers/records.js';
 import { startReplicatedCluster, type TestReplicatedCluster } from './helpers/redis-replicated.js';
-import { waitFor } from './helpers/redis-server.js';
+import { waitFor } from '../devtools/redis-server.js';
 
 const LIMIT = 60;
 

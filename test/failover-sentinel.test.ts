@@ -1,6 +1,6 @@
 import { after, describe, it } from 'node:test';
 import { assertNothingLost, assertSomethingLost, failoverScenario } from './helpers/failover-load.js';
-import { killAll, serviceEnv } from './helpers/processes.js';
+import { killAll, serviceEnv } from '../devtools/processes.js';
 import { startSentinelSet, type TestSentinelSet } from './helpers/redis-replicated.js';
 
 const LIMIT = 60;

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { awsClient, showOutcome, generate } from './helpers/aws-client.js';
+import { awsClient, showOutcome, generate } from '../devtools/aws-client.js';
 import { TENANT } from './helpers/records.js';
 import { useRedis } from './helpers/fixture.js';
-import { waitFor } from './helpers/redis-server.js';
-import { startService } from './helpers/service.js';
-import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { waitFor } from '../devtools/redis-server.js';
+import { startService } from '../devtools/service.js';
+import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 
 describe('durability', () => {
   // What docker-compose runs: AOF with an fsync every second.

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { generateJobId } from '../shared/jobs.js';
 import { useRedis } from './helpers/fixture.js';
-import { awsClient, showOutcome, generate, type Outcome } from './helpers/aws-client.js';
-import { serviceEnv, spawnApi, spawnWorker } from './helpers/processes.js';
+import { awsClient, showOutcome, generate, type Outcome } from '../devtools/aws-client.js';
+import { serviceEnv, spawnApi, spawnWorker } from '../devtools/processes.js';
 import { TENANT, storeView } from './helpers/records.js';
-import { waitFor } from './helpers/redis-server.js';
+import { waitFor } from '../devtools/redis-server.js';
 
 const TIMEOUT_MS = 1500;
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { useRedis } from './helpers/fixture.js';
-import { awsClient, showOutcome, generate, type Outcome } from './helpers/aws-client.js';
-import { serviceEnv, spawnApi, spawnWorker } from './helpers/processes.js';
+import { awsClient, showOutcome, generate, type Outcome } from '../devtools/aws-client.js';
+import { serviceEnv, spawnApi, spawnWorker } from '../devtools/processes.js';
 import { assertConsistent, storeView } from './helpers/records.js';
-import { waitFor } from './helpers/redis-server.js';
+import { waitFor } from '../devtools/redis-server.js';
 
 /** A hang detector, not a speed test: fail-fast answers take milliseconds, a hang takes forever. */
 const FAIL_FAST_BOUND_MS = 5000;

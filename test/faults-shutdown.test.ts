@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { useRedis } from './helpers/fixture.js';
-import { awsClient, showOutcome, generate } from './helpers/aws-client.js';
+import { awsClient, showOutcome, generate } from '../devtools/aws-client.js';
 import {
   killAll,
   serviceEnv,
@@ -9,9 +9,9 @@ import {
   spawnWorker,
   waitForExit,
   type LogLine,
-} from './helpers/processes.js';
+} from '../devtools/processes.js';
 import { assertConsistent, storeView } from './helpers/records.js';
-import { waitFor } from './helpers/redis-server.js';
+import { waitFor } from '../devtools/redis-server.js';
 
 const enqueued = (l: LogLine) => l.msg === 'generation job enqueued';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { useRedis } from './helpers/fixture.js';
-import { awsClient, showOutcome, generate } from './helpers/aws-client.js';
-import { serviceEnv, spawnApi, spawnWorker, type LogLine } from './helpers/processes.js';
+import { awsClient, showOutcome, generate } from '../devtools/aws-client.js';
+import { serviceEnv, spawnApi, spawnWorker, type LogLine } from '../devtools/processes.js';
 import { assertConsistent, storeView } from './helpers/records.js';
 
 const TIMEOUT_MS = 30_000;

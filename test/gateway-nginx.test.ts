@@ -5,9 +5,9 @@ import { after, before, describe, test } from 'node:test';
 import { createGateway, type Gateway } from '../gateway/gateway.js';
 import { certificateAuthorityFrom } from '../worker/certificate-authority.js';
 import { useService, type ServiceFixture } from './helpers/fixture.js';
-import { nginxMissing, startNginx, type TestNginx } from './helpers/nginx.js';
-import { signedFetch } from './helpers/signed-fetch.js';
-import { ecCa, serverCertificate } from './helpers/tls.js';
+import { nginxMissing, startNginx, type TestNginx } from '../devtools/nginx.js';
+import { signedFetch } from '../devtools/signed-fetch.js';
+import { ecCa, serverCertificate } from '../devtools/tls.js';
 
 const skip = nginxMissing();
 const T = { accountId: '000000000000', region: 'us-east-1' };

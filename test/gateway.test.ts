@@ -11,8 +11,8 @@ import { loadGatewayConfig } from '../gateway/config.js';
 import { createGateway, type Gateway } from '../gateway/gateway.js';
 import { loadConfig } from '../shared/config.js';
 import { useService } from './helpers/fixture.js';
-import { signedFetch } from './helpers/signed-fetch.js';
-import { serverCertificate } from './helpers/tls.js';
+import { signedFetch } from '../devtools/signed-fetch.js';
+import { serverCertificate } from '../devtools/tls.js';
 
 const T = { accountId: '000000000000', region: 'us-east-1' };
 

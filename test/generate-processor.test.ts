@@ -2,15 +2,15 @@ import assert from 'node:assert/strict';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Job, Queue, Worker } from 'bullmq';
-import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { KeyVault } from '../shared/crypto/key-vault.js';
 import { generateJobId, QUEUE_NAME, type GenerateData, type GenerateResult } from '../shared/jobs.js';
 import { Keys } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
 import { createRedis, duplicateRedis, patientOptions, type RedisClient } from '../shared/redis.js';
-import { createGenerateProcessor } from '../worker/generate.processor.js';
+import { createGenerateProcessor } from '../worker/generate-processor.js';
 import { generateRsaKey, type KeySource } from '../worker/key-source.js';
-import { startRedis, type TestRedis } from './helpers/redis-server.js';
+import { startRedis, type TestRedis } from '../devtools/redis-server.js';
 
 const TENANT = { accountId: '000000000000', region: 'us-east-1' };
 

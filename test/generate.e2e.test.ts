@@ -6,12 +6,12 @@ import {
   BadRequestException,
   GenerateClientCertificateCommand,
 } from '@aws-sdk/client-api-gateway';
-import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { keyAad } from '../shared/crypto/key-vault.js';
 import { useService } from './helpers/fixture.js';
-import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
-import { startService } from './helpers/service.js';
-import { signedFetch } from './helpers/signed-fetch.js';
+import { startRedis, waitFor, type TestRedis } from '../devtools/redis-server.js';
+import { startService } from '../devtools/service.js';
+import { signedFetch } from '../devtools/signed-fetch.js';
 import type { KeySource } from '../worker/key-source.js';
 import { RECORD_FIELDS } from './helpers/records.js';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { useService } from './helpers/fixture.js';
-import { signedFetch } from './helpers/signed-fetch.js';
+import { signedFetch } from '../devtools/signed-fetch.js';
 import { wantsHal } from '../api/representation.js';
 
 const HAL = 'application/hal+json';

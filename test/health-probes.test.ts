@@ -3,12 +3,12 @@ import { after, before, describe, it } from 'node:test';
 import { Keys } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
 import { createRedis, patientOptions, type RedisClient } from '../shared/redis.js';
-import { startWorkerHealthServer, type WorkerHealthServer } from '../worker/health.server.js';
+import { startWorkerHealthServer, type WorkerHealthServer } from '../worker/health-server.js';
 import { directKeySource } from '../worker/key-source.js';
 import { startWorker, type RunningWorker } from '../worker/worker.js';
 import { KeyVault } from '../shared/crypto/key-vault.js';
-import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
-import { startService, type TestService } from './helpers/service.js';
+import { startRedis, waitFor, type TestRedis } from '../devtools/redis-server.js';
+import { startService, type TestService } from '../devtools/service.js';
 import { randomBytes } from 'node:crypto';
 
 async function probe(

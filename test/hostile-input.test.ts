@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { BODY_LIMIT_BYTES } from '../api/app.js';
 import { useService } from './helpers/fixture.js';
-import { signRequest, signedFetch } from './helpers/signed-fetch.js';
+import { signRequest, signedFetch } from '../devtools/signed-fetch.js';
 
 interface Case {
   name: string;

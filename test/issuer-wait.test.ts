@@ -4,7 +4,7 @@ import { Queue, QueueEvents, Worker } from 'bullmq';
 import { waitForJob } from '../api/issuer.js';
 import { QUEUE_NAME } from '../shared/jobs.js';
 import { createRedis, duplicateRedis, patientOptions, type RedisClient } from '../shared/redis.js';
-import { startRedis, type TestRedis } from './helpers/redis-server.js';
+import { startRedis, type TestRedis } from '../devtools/redis-server.js';
 import { JobTimeoutError } from '../shared/issuance.js';
 
 describe('waitForJob (the API waiting for its generation job)', () => {

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { KeyPool } from '../worker/key-pool.js';
 import { generateRsaKey, type RsaKey } from '../worker/key-source.js';
 import { manualClock, settle } from './helpers/clock.js';
-import { waitFor } from './helpers/redis-server.js';
+import { waitFor } from '../devtools/redis-server.js';
 
 /** The key's identity: its public key, as DER hex. */
 const fingerprint = (k: RsaKey) =>

@@ -6,11 +6,11 @@ import type { Redis } from 'ioredis';
 import { KeyVault, keyAad } from '../shared/crypto/key-vault.js';
 import type { Tenant } from '../shared/keys.js';
 import type { KeySource } from '../worker/key-source.js';
-import { awsClient } from './helpers/aws-client.js';
+import { awsClient } from '../devtools/aws-client.js';
 import { useService } from './helpers/fixture.js';
-import { startRedis } from './helpers/redis-server.js';
-import { startService } from './helpers/service.js';
-import { signedFetch } from './helpers/signed-fetch.js';
+import { startRedis } from '../devtools/redis-server.js';
+import { startService } from '../devtools/service.js';
+import { signedFetch } from '../devtools/signed-fetch.js';
 
 /** Every value of every key in the Redis database, whatever its type, as raw bytes. */
 async function dumpRedis(redis: Redis): Promise<{ key: string; type: string; values: Buffer[] }[]> {

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { parseCredentials } from '../api/auth/credentials.js';
 import { loadConfig } from '../shared/config.js';
-import { ROOT } from './helpers/processes.js';
+import { ROOT } from '../devtools/processes.js';
 
 const DIR = join(ROOT, 'deploy', 'kubernetes');
 

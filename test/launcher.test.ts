@@ -3,8 +3,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { awsClient, generate } from './helpers/aws-client.js';
-import { freePort, startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
+import { awsClient, generate } from '../devtools/aws-client.js';
+import { freePort, startRedis, waitFor, type TestRedis } from '../devtools/redis-server.js';
 
 /** The pids of `pid`'s direct children, with their command lines. */
 function children(pid: number): { pid: number; cmd: string }[] {

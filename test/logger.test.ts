@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../shared/config.js';
 import { resolveLogFormat } from '../shared/logger.js';
-import { ROOT } from './helpers/processes.js';
+import { ROOT } from '../devtools/processes.js';
 
 describe('LOG_FORMAT', () => {
   it('is auto unless set, and names the variable when it is not one of auto, json, pretty', () => {

@@ -4,9 +4,9 @@ import { runInNewContext } from 'node:vm';
 import { DROP_URL_CREDENTIALS_SCRIPT } from '../api/routes/admin.js';
 import { WorkerMetrics } from '../shared/metrics.js';
 import { useRedis, useService } from './helpers/fixture.js';
-import { waitFor } from './helpers/redis-server.js';
-import { startService, type TestService } from './helpers/service.js';
-import { signRequest } from './helpers/signed-fetch.js';
+import { waitFor } from '../devtools/redis-server.js';
+import { startService, type TestService } from '../devtools/service.js';
+import { signRequest } from '../devtools/signed-fetch.js';
 
 const T = { accountId: '000000000000', region: 'us-east-1' };
 

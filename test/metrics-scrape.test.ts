@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import type { Tenant } from '../shared/keys.js';
 import { useService } from './helpers/fixture.js';
-import type { TestService } from './helpers/service.js';
+import type { TestService } from '../devtools/service.js';
 
 const DAY = 24 * 3600;
 const TENANTS: Tenant[] = [

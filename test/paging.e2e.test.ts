@@ -7,7 +7,7 @@ import {
   type APIGatewayClient,
 } from '@aws-sdk/client-api-gateway';
 import { useService } from './helpers/fixture.js';
-import { awsClient } from './helpers/aws-client.js';
+import { awsClient } from '../devtools/aws-client.js';
 
 describe('paginateGetClientCertificates while certificates are created and deleted (real worker, AWS SDK)', () => {
   const fx = useService({ workers: 1 });

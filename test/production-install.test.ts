@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { GetClientCertificateCommand } from '@aws-sdk/client-api-gateway';
-import { awsClient, describe as outcome, generate } from './helpers/aws-client.js';
-import { ROOT } from './helpers/processes.js';
-import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
+import { awsClient, showOutcome as outcome, generate } from '../devtools/aws-client.js';
+import { ROOT } from '../devtools/processes.js';
+import { startRedis, waitFor, type TestRedis } from '../devtools/redis-server.js';
 
 /** A process of the installed service, with every line it wrote to stdout and to stderr. */
 interface Running {

@@ -3,9 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import * as apigw from '@aws-sdk/client-api-gateway';
 import { type APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import { validateTags } from '../shared/validation.js';
-import { awsClient } from './helpers/aws-client.js';
+import { awsClient } from '../devtools/aws-client.js';
 import { useService } from './helpers/fixture.js';
-import { signedFetch } from './helpers/signed-fetch.js';
+import { signedFetch } from '../devtools/signed-fetch.js';
 
 /** Keys that name members of Object.prototype: `obj[key] = v` on a `{}` loses or corrupts them. */
 const ODD = { __proto__: 'p', constructor: 'c', toString: 't', hasOwnProperty: 'h' };

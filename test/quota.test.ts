@@ -5,9 +5,9 @@ import {
   GenerateClientCertificateCommand,
 } from '@aws-sdk/client-api-gateway';
 import { directKeySource, type KeySource } from '../worker/key-source.js';
-import { awsClient } from './helpers/aws-client.js';
+import { awsClient } from '../devtools/aws-client.js';
 import { useRedis } from './helpers/fixture.js';
-import { startService } from './helpers/service.js';
+import { startService } from '../devtools/service.js';
 
 const ACCOUNT = '111111111111';
 const tenant = { accountId: ACCOUNT, region: 'us-east-1' };

@@ -5,11 +5,11 @@ import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import * as apigw from '@aws-sdk/client-api-gateway';
 import { parseClusterNodes } from '../shared/config.js';
-import { awsClient, showOutcome, generate } from './helpers/aws-client.js';
+import { awsClient, showOutcome, generate } from '../devtools/aws-client.js';
 import { useRedisCluster } from './helpers/fixture.js';
-import { serviceEnv, spawnApi, spawnWorker } from './helpers/processes.js';
+import { serviceEnv, spawnApi, spawnWorker } from '../devtools/processes.js';
 import { assertConsistent, storeView } from './helpers/records.js';
-import { waitFor } from './helpers/redis-server.js';
+import { waitFor } from '../devtools/redis-server.js';
 
 const run = promisify(execFile);
 

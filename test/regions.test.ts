@@ -3,10 +3,10 @@ import { after, before, describe, it } from 'node:test';
 import { GetClientCertificatesCommand, type APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import { ConfigError, loadConfig } from '../shared/config.js';
 import { isAwsRegion } from '../shared/regions.js';
-import { awsClient } from './helpers/aws-client.js';
+import { awsClient } from '../devtools/aws-client.js';
 import { useService } from './helpers/fixture.js';
-import { rejectsWith } from './helpers/sdk.js';
-import { signedFetch } from './helpers/signed-fetch.js';
+import { rejectsWith } from './helpers/aws-errors.js';
+import { signedFetch } from '../devtools/signed-fetch.js';
 
 /** AWS's answer to a scope naming a region that does not exist (docs/aws-behaviour.md, "Regions"). */
 const invalidRegion = (region: string) => `Credential should be scoped to a valid region, not '${region}'. `;

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { APIGatewayClient } from '@aws-sdk/client-api-gateway';
-import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { clientTlsOptions } from '../shared/client-tls.js';
 import { parseClusterNodes } from '../shared/config.js';
 import { KeyVault, keyAad } from '../shared/crypto/key-vault.js';
@@ -19,11 +19,11 @@ import {
   type RedisTarget,
 } from '../shared/redis.js';
 import { runRekey } from '../scripts/rekey/reseal.js';
-import { awsClient, showOutcome, generate } from './helpers/aws-client.js';
+import { awsClient, showOutcome, generate } from '../devtools/aws-client.js';
 import { useRedis, useRedisCluster } from './helpers/fixture.js';
-import { ROOT, killAll, serviceEnv, spawnApi, spawnWorker } from './helpers/processes.js';
-import { startService } from './helpers/service.js';
-import { signedFetch } from './helpers/signed-fetch.js';
+import { ROOT, killAll, serviceEnv, spawnApi, spawnWorker } from '../devtools/processes.js';
+import { startService } from '../devtools/service.js';
+import { signedFetch } from '../devtools/signed-fetch.js';
 
 const newKey = () => randomBytes(32).toString('base64');
 const idOf = (key: string) => KeyVault.keyId(Buffer.from(key, 'base64'));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { useService } from './helpers/fixture.js';
-import { signedFetch } from './helpers/signed-fetch.js';
+import { signedFetch } from '../devtools/signed-fetch.js';
 
 /**
  * What the route registrations alone decide (api/app.ts, api/routing.ts): which paths need a signature,

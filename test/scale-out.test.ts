@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { awsClient, showOutcome, generate } from './helpers/aws-client.js';
-import { killAll, serviceEnv, spawnApi, spawnWorker, type ServiceProcess } from './helpers/processes.js';
+import { awsClient, showOutcome, generate } from '../devtools/aws-client.js';
+import { killAll, serviceEnv, spawnApi, spawnWorker, type ServiceProcess } from '../devtools/processes.js';
 import { assertConsistent, storeView } from './helpers/records.js';
-import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
+import { startRedis, waitFor, type TestRedis } from '../devtools/redis-server.js';
 
 describe('scale-out', () => {
   let redis: TestRedis;

@@ -3,7 +3,7 @@ import { before, describe, it } from 'node:test';
 import * as apigw from '@aws-sdk/client-api-gateway';
 import { type APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import { clientCertificateArn } from '../shared/client-certificate.js';
-import { awsClient } from './helpers/aws-client.js';
+import { awsClient } from '../devtools/aws-client.js';
 import { useService } from './helpers/fixture.js';
 
 const ALICE = {

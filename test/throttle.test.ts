@@ -3,9 +3,9 @@ import { describe, it } from 'node:test';
 import { LoadShedder } from '../api/load-shedder.js';
 import { generateRsaKey, type KeySource } from '../worker/key-source.js';
 import { useRedis } from './helpers/fixture.js';
-import { startRedis, waitFor } from './helpers/redis-server.js';
-import { startService } from './helpers/service.js';
-import { signedFetch } from './helpers/signed-fetch.js';
+import { startRedis, waitFor } from '../devtools/redis-server.js';
+import { startService } from '../devtools/service.js';
+import { signedFetch } from '../devtools/signed-fetch.js';
 
 const creds = [
   {

@@ -13,9 +13,9 @@ import {
 } from '@aws-sdk/client-api-gateway';
 import { newClientCertificateId } from '../shared/ids.js';
 import type { Tenant } from '../shared/keys.js';
-import { awsClient } from './helpers/aws-client.js';
+import { awsClient } from '../devtools/aws-client.js';
 import { useService } from './helpers/fixture.js';
-import { rejectsNotFound } from './helpers/sdk.js';
+import { rejectsNotFound } from './helpers/aws-errors.js';
 
 /** docs/aws-behaviour.md, "Errors": the 404 for an id that names no certificate. */
 /** docs/aws-behaviour.md, "ARN": region, no account. */

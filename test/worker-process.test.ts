@@ -7,8 +7,8 @@ import { APIGatewayClient, GenerateClientCertificateCommand } from '@aws-sdk/cli
 import { DEFAULT_KEY_POOL_SIZE, loadConfig } from '../shared/config.js';
 import { KeyPool } from '../worker/key-pool.js';
 import { requiredThreadpoolSize } from '../worker/threadpool.js';
-import { startRedis, waitFor, type TestRedis } from './helpers/redis-server.js';
-import { startService } from './helpers/service.js';
+import { startRedis, waitFor, type TestRedis } from '../devtools/redis-server.js';
+import { startService } from '../devtools/service.js';
 
 describe('worker configuration', () => {
   it('defaults WORKER_CONCURRENCY to the core count plus one and KEY_POOL_SIZE to 32', () => {

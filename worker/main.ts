@@ -8,7 +8,7 @@ import { startRuntimeStats } from '../shared/runtime-stats.js';
 import { installShutdown } from '../shared/shutdown.js';
 import { EXIT_CONFIG, outlivesCa, readCertificateAuthority } from './certificate-authority.js';
 import { KeyPool } from './key-pool.js';
-import { startWorkerHealthServer, type WorkerHealthServer } from './health.server.js';
+import { startWorkerHealthServer, type WorkerHealthServer } from './health-server.js';
 import { directKeySource, type KeySource } from './key-source.js';
 import { currentThreadpoolSize, relaunchWithThreadpool, requiredThreadpoolSize } from './threadpool.js';
 import { startWorker } from './worker.js';

@@ -1,9 +1,11 @@
 // api/auth/: SigV4 verification, the credentials file, and the authenticate / authorise / throttle middlewares.
+import { getConnInfo } from '@hono/node-server/conninfo';
 import type { MiddlewareHandler } from 'hono';
-import { TooManyRequestsError, UnauthorizedError } from '../../shared/errors.js';
+import { ApiError, TooManyRequestsError, UnauthorizedError } from '../../shared/errors.js';
 import { clientCertificateArn } from '../../shared/client-certificate.js';
 import { partitionOf } from '../../shared/regions.js';
 import { METHODS_WITHOUT_BODY, type AppEnv } from '../context.js';
+import type { AuthFailureBudget } from '../pre-auth.js';
 import type { Throttle } from '../throttle.js';
 import { isAllowed } from './credentials.js';
 import type { SigV4Verifier } from './sigv4.js';
@@ -13,19 +15,28 @@ import type { SigV4Verifier } from './sigv4.js';
  * region from the signature's scope). The body is read here once; Hono caches it, so the routes read
  * it again with `c.req.text()` for free.
  */
-export function authenticate(verifier: SigV4Verifier): MiddlewareHandler<AppEnv> {
+export function authenticate(verifier: SigV4Verifier, budget?: AuthFailureBudget): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const caller = await verifier.verify({
-      method: c.req.method,
-      url: new URL(c.req.url),
-      headers: c.req.raw.headers,
-      // A body-less method's body is neither limited nor read (reading it would also make node-server build
-      // a full Request): it counts as empty, so a GET that signed a body fails verification.
-      body: async () =>
-        METHODS_WITHOUT_BODY.has(c.req.method)
-          ? new Uint8Array(0)
-          : new Uint8Array(await c.req.arrayBuffer()),
-    });
+    const address = budget?.enabled ? clientAddress(c) : '';
+    // An address that spent its failures is refused before anything of the request is parsed.
+    budget?.check(address);
+    const caller = await verifier
+      .verify({
+        method: c.req.method,
+        url: new URL(c.req.url),
+        headers: c.req.raw.headers,
+        // A body-less method's body is neither limited nor read (reading it would also make node-server build
+        // a full Request): it counts as empty, so a GET that signed a body fails verification.
+        body: async () =>
+          METHODS_WITHOUT_BODY.has(c.req.method)
+            ? new Uint8Array(0)
+            : new Uint8Array(await c.req.arrayBuffer()),
+      })
+      .catch((err: unknown) => {
+        // SigV4's refusals are 403s; a 413 or an aborted body is not a failed authentication.
+        if (err instanceof ApiError && err.status === 403) budget?.failed(address);
+        throw err;
+      });
     const tenant = { accountId: caller.accountId, region: caller.region };
     c.set('tenant', tenant);
     c.set('verified', caller);
@@ -33,6 +44,15 @@ export function authenticate(verifier: SigV4Verifier): MiddlewareHandler<AppEnv>
     c.get('log').debug({ accessKeyId: caller.credential.accessKeyId, ...tenant }, 'authenticated');
     return next();
   };
+}
+
+/** The client's address as the socket gives it (behind a proxy: the proxy's). */
+function clientAddress(c: Parameters<MiddlewareHandler<AppEnv>>[0]): string {
+  try {
+    return getConnInfo(c).remote.address ?? 'unknown';
+  } catch {
+    return 'unknown'; // not served by @hono/node-server (app.request in a test)
+  }
 }
 
 /** Spends one request of the caller's account and region budget; 429 with Retry-After when it is empty. */

@@ -386,7 +386,7 @@ export function parseLongDate(s: string): number | undefined {
  * signature itself. Decoded by hand because URLSearchParams would turn a literal `+` into a space,
  * while SigV4 clients decode only percent-escapes.
  */
-function canonicalQueryBag(search: string, presigned: boolean): Record<string, string | string[]> {
+export function canonicalQueryBag(search: string, presigned: boolean): Record<string, string | string[]> {
   const bag: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
   for (const pair of search.replace(/^\?/, '').split('&')) {
     if (pair === '') continue;
@@ -395,7 +395,10 @@ function canonicalQueryBag(search: string, presigned: boolean): Record<string, s
     const v = eq < 0 ? '' : decode(pair.slice(eq + 1));
     if (presigned && k === 'X-Amz-Signature') continue;
     const prev = bag[k];
-    bag[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+    // Appended in place: copying the array on each repeat made `?a&a&a...` quadratic.
+    if (prev === undefined) bag[k] = v;
+    else if (Array.isArray(prev)) prev.push(v);
+    else bag[k] = [prev, v];
   }
   return bag;
 }

@@ -1,6 +1,6 @@
 import { Hono, type Context } from 'hono';
 import { CA_PATHS } from '../../shared/ca-urls.js';
-import type { ClientCertificateStore } from '../../shared/client-certificate.store.js';
+import type { ClientCertificateStore } from '../../shared/client-certificate-store.js';
 import { ocspError, RESPONSE_STATUS, type CaResponder } from '../ca-responder.js';
 import type { AppEnv } from '../context.js';
 

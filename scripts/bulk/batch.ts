@@ -12,13 +12,15 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import type { Queue, QueueEvents } from 'bullmq';
+import type { QueueEvents } from 'bullmq';
 import { toJson, type ClientCertificate } from '../../shared/client-certificate.js';
-import type { ClientCertificateStore, RedisClient } from '../../shared/client-certificate.store.js';
+import type { ClientCertificateStore } from '../../shared/client-certificate-store.js';
 import { newClientCertificateId } from '../../shared/ids.js';
 import { generateJob, reserveIds } from '../../shared/issuance.js';
-import { generateJobId, type GenerateData, type GenerateResult } from '../../shared/jobs.js';
+import { generateJobId } from '../../shared/jobs.js';
 import type { Keys, Tenant } from '../../shared/keys.js';
+import { enqueueMany, type GenerationQueue } from '../../shared/queue.js';
+import type { RedisClient } from '../../shared/redis.js';
 import { UsageError, type BulkArgs } from './args.js';
 
 /** The batch cannot fit in the account's quota; nothing was issued. The CLI exits with 3. */
@@ -35,7 +37,7 @@ export interface BulkDeps {
   redis: RedisClient;
   keys: Keys;
   store: ClientCertificateStore;
-  queue: Queue<GenerateData, GenerateResult>;
+  queue: GenerationQueue;
   queueEvents: QueueEvents;
   /** Certificates per account and region; 0 = no limit. */
   limit: number;
@@ -186,7 +188,7 @@ export async function runBulk(args: BulkArgs, deps: BulkDeps): Promise<BulkResul
       const deadline = Date.now() + ttlMs - 60_000;
       for (let i = 0; i < fresh.length; i += CHUNK) {
         const jobs = fresh.slice(i, i + CHUNK).map((id) => generateJob(t, id, args, deadline, state.batchId));
-        await queue.addBulk(jobs);
+        await enqueueMany(queue, { tenant: t, class: 'bulk', batchId: state.batchId }, jobs);
         for (const j of jobs) outstanding.add(j.data.clientCertificateId);
         result.enqueued += jobs.length;
       }

@@ -1,5 +1,5 @@
 // scripts/rekey/: `npm run rekey`: re-seals every stored private key under the current MASTER_KEY.
-import type { ClientCertificateStore } from '../../shared/client-certificate.store.js';
+import type { ClientCertificateStore } from '../../shared/client-certificate-store.js';
 import { KeyVault, keyAad } from '../../shared/crypto/key-vault.js';
 import type { Tenant } from '../../shared/keys.js';
 

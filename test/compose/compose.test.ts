@@ -19,9 +19,9 @@ import {
   GetClientCertificatesCommand,
   type ClientCertificate,
 } from '@aws-sdk/client-api-gateway';
-import { awsClient, describe as outcome, generate } from '../helpers/aws-client.js';
-import { ROOT } from '../helpers/processes.js';
-import { freePort, waitFor } from '../helpers/redis-server.js';
+import { awsClient, showOutcome as outcome, generate } from '../../devtools/aws-client.js';
+import { ROOT } from '../../devtools/processes.js';
+import { freePort, waitFor } from '../../devtools/redis-server.js';
 
 /** Free space the build needs beside the two base images (overlay2: well under 1 GB; vfs: several GB). */
 const MIN_FREE_BYTES = 3 * 1024 ** 3;

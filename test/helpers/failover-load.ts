@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { DeleteClientCertificateCommand, type APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import type { RedisTarget } from '../../shared/redis.js';
-import { awsClient, generate } from './aws-client.js';
-import { spawnApi, spawnWorker, type LogLine } from './processes.js';
+import { awsClient, generate } from '../../devtools/aws-client.js';
+import { spawnApi, spawnWorker, type LogLine } from '../../devtools/processes.js';
 import { TENANT, storeView, type StoreView } from './records.js';
 import type { RedisProcess } from './redis-replicated.js';
-import { waitFor } from './redis-server.js';
+import { waitFor } from '../../devtools/redis-server.js';
 
 /** What six clients were told while Redis failed over under them. */
 export interface LoadLog {

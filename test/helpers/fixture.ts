@@ -1,13 +1,13 @@
 // test/helpers/: fixtures for the tests (useRedis, useService, ...); shared development tools live in devtools/.
 import { after, before } from 'node:test';
-import { killAll } from './processes.js';
+import { killAll } from '../../devtools/processes.js';
 import { startRedisCluster, type TestRedisCluster } from './redis-cluster.js';
-import { startRedis, type StartRedisOptions, type TestRedis } from './redis-server.js';
-import { startService, type ServiceOptions, type TestService } from './service.js';
+import { startRedis, type StartRedisOptions, type TestRedis } from '../../devtools/redis-server.js';
+import { startService, type ServiceOptions, type TestService } from '../../devtools/service.js';
 
 /**
  * Gives the enclosing describe() its own redis-server on a free port: started in a before() hook; in
- * the after() hook, the processes spawned through helpers/processes.js are killed first, then the
+ * the after() hook, the processes spawned through devtools/processes.js are killed first, then the
  * server is destroyed (see useService for when the field is set).
  */
 export function useRedis(opts: StartRedisOptions = {}): { redis: TestRedis } {
@@ -57,7 +57,7 @@ export function useService(opts: ServiceOptions = {}): ServiceFixture {
 
 /**
  * Gives the enclosing describe() its own Redis Cluster of `masters` masters, like useService() does a
- * redis-server: started in before(); in after(), the processes spawned through helpers/processes.js are
+ * redis-server: started in before(); in after(), the processes spawned through devtools/processes.js are
  * killed first, then the cluster is destroyed.
  */
 export function useRedisCluster(masters = 3): { cluster: TestRedisCluster } {

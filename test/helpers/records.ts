@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { Queue } from 'bullmq';
-import { ClientCertificateStore } from '../../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../../shared/client-certificate-store.js';
 import type { ClientCertificate } from '../../shared/client-certificate.js';
 import { QUEUE_NAME } from '../../shared/jobs.js';
 import { Keys, type Tenant } from '../../shared/keys.js';
 import { createRedis, patientOptions, type RedisTarget, type RedisClient } from '../../shared/redis.js';
-import type { Outcome } from './aws-client.js';
+import type { Outcome } from '../../devtools/aws-client.js';
 
 export const TENANT: Tenant = { accountId: '000000000000', region: 'us-east-1' };
 

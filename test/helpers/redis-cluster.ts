@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { freePort, startRedis, waitFor, type TestRedis } from './redis-server.js';
+import { freePort, startRedis, waitFor, type TestRedis } from '../../devtools/redis-server.js';
 
 const run = promisify(execFile);
 

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, waitFor } from './redis-server.js';
+import { freePort, waitFor } from '../../devtools/redis-server.js';
 
 const run = promisify(execFile);
 

@@ -9,8 +9,8 @@ import { X509Certificate } from 'node:crypto';
 import * as apigw from '@aws-sdk/client-api-gateway';
 import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import fc from 'fast-check';
-import type { TestService } from '../helpers/service.js';
-import { signRequest } from '../helpers/signed-fetch.js';
+import type { TestService } from '../../devtools/service.js';
+import { signRequest } from '../../devtools/signed-fetch.js';
 import {
   ClientCertificatesModel,
   ID,
@@ -23,7 +23,7 @@ import {
   type ModelRecord,
   type Op,
   type Prediction,
-} from './client-certificates.model.js';
+} from './client-certificates-model.js';
 
 // ---- the world the commands run in ---------------------------------------------------------------
 

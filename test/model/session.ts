@@ -3,8 +3,8 @@
  * fast-check running command sequences against it. Shared by test/conformance.test.ts and `npm run fuzz`.
  */
 import fc from 'fast-check';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
-import { startService } from '../helpers/service.js';
+import { startRedis, type TestRedis } from '../../devtools/redis-server.js';
+import { startService } from '../../devtools/service.js';
 import { arbitraries } from './arbitraries.js';
 import {
   CREDENTIALS,

@@ -1,8 +1,8 @@
-import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { ServiceUnavailableError } from '../shared/errors.js';
 import type { Keys, Tenant } from '../shared/keys.js';
 import type { RedisClient } from '../shared/redis.js';
-import type { RevocationEntry } from '../shared/revocation.store.js';
+import type { RevocationEntry } from '../shared/revocation-store.js';
 import type { Confirmed, ReplicaConfirmer } from './replica-confirmer.js';
 
 /**

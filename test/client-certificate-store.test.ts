@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { newClientCertificateId } from '../shared/ids.js';
 import { Keys, type Tenant } from '../shared/keys.js';
 import { createRedis, patientOptions } from '../shared/redis.js';
-import { startRedis, type TestRedis } from './helpers/redis-server.js';
+import { startRedis, type TestRedis } from '../devtools/redis-server.js';
 
 const T: Tenant = { accountId: '000000000000', region: 'us-east-1' };
 

@@ -1,13 +1,13 @@
 import type { Job } from 'bullmq';
 import { VALIDITY_SECONDS, tagMap, type ClientCertificate } from '../shared/client-certificate.js';
-import type { ClientCertificateStore } from '../shared/client-certificate.store.js';
+import type { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import type { CertProfile } from '../shared/config.js';
 import { keyAad, type KeyVault } from '../shared/crypto/key-vault.js';
 import type { GenerateData, GenerateResult } from '../shared/jobs.js';
 import type { Logger } from '../shared/logger.js';
-import { normalSerial, type RevocationStore } from '../shared/revocation.store.js';
+import { normalSerial, type RevocationStore } from '../shared/revocation-store.js';
 import type { CertificateAuthority } from './certificate-authority.js';
-import { buildCertificate, randomSerialHex } from './certificate.builder.js';
+import { buildCertificate, randomSerialHex } from './certificate-builder.js';
 import type { KeySource } from './key-source.js';
 
 export interface ProcessorDeps {

@@ -22,54 +22,6 @@ export function normalSerial(hexOrBytes: string | Uint8Array): string {
   return hex.toLowerCase().replace(/^0+(?=.)/, '');
 }
 
-// KEYS: cert, tags, index, revoked, revokedAt. ARGV: id, serial, notAfter (s), revokedAt (ms), now (s).
-// 1 deleted and revoked, 0 not found. Entries past their notAfter are pruned on the way.
-const DELETE_REVOKING = `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('ZADD', KEYS[4], tonumber(ARGV[3]), ARGV[2])
-redis.call('HSET', KEYS[5], ARGV[2], ARGV[4])
-local gone = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', '(' .. ARGV[5])
-if #gone > 0 then
-  redis.call('ZREM', KEYS[4], unpack(gone))
-  redis.call('HDEL', KEYS[5], unpack(gone))
-end
-return 1`;
-
-type WithScript = RedisClient & {
-  ccDeleteRevoking(...args: (string | number)[]): Promise<number>;
-};
-
-/**
- * Deletes certificate `id` and records its revocation in one script over the tenant's slot: the record
- * never disappears without its revocation entry, on a single Redis or a Cluster. The caller registers
- * the tenant ({@link RevocationStore.registerTenant}) first.
- */
-export async function deleteRevoking(
-  redis: RedisClient,
-  keys: Keys,
-  t: Tenant,
-  id: string,
-  e: RevocationEntry,
-): Promise<boolean> {
-  if (!('ccDeleteRevoking' in redis)) {
-    redis.defineCommand('ccDeleteRevoking', { numberOfKeys: 5, lua: DELETE_REVOKING });
-  }
-  const r = await (redis as WithScript).ccDeleteRevoking(
-    keys.certificate(t, id),
-    keys.tags(t, id),
-    keys.index(t),
-    keys.revoked(t),
-    keys.revokedAt(t),
-    id,
-    e.serial,
-    e.notAfter,
-    e.revokedAt,
-    Math.floor(e.revokedAt / 1000),
-  );
-  return r === 1;
-}
-
 /** The revoked-and-unexpired serials of every tenant, as read for one CRL or OCSP snapshot. */
 export interface RevokedSerial extends RevocationEntry {
   tenant: Tenant;

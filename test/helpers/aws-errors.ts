@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { NOT_FOUND } from '../model/client-certificates.model.js';
+import { NOT_FOUND } from '../model/client-certificates-model.js';
 
 /** Asserts that `p` rejects with exactly this HTTP status, exception name and message, as the SDK surfaces them. */
 export async function rejectsWith(

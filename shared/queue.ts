@@ -1,0 +1,81 @@
+/**
+ * The one door into the generation queue. Everything that puts work in, and every view of the queue a
+ * process keeps (the API's counts and dashboard, the bulk CLI's job states, the worker's watchdog),
+ * comes from here, so that one rule decides the order of work.
+ *
+ * Contract:
+ * - {@link createQueue} is the only place a `Queue` is created, with the one set of job options
+ *   (`DEFAULT_JOB_OPTIONS`); {@link createQueueEvents} the only place its event stream is opened.
+ * - {@link enqueue} (one job: a Generate a caller waits for) and {@link enqueueMany} (many jobs: a
+ *   bulk batch) are the only ways in; nothing else calls `queue.add` or `queue.addBulk`.
+ * - Every call says whose work it is and what kind ({@link Work}): the tenant (account and region)
+ *   and the class, `interactive` (the API: a caller is waiting) or `bulk` (`npm run bulk`, with its
+ *   batch id). Every job of one call belongs to that tenant. A scheduler (fair ordering between
+ *   classes and accounts) lives behind these two functions; callers never order work themselves.
+ * - A job's id derives from its certificate id (`generateJobId`), so enqueueing the same job twice is
+ *   a no-op; the job data is the contract in `jobs.ts` and never holds a private key.
+ * - Resolves once the jobs are in Redis, so a waiter that listens on {@link createQueueEvents} before
+ *   the call cannot miss their end; rejects when Redis refuses them.
+ */
+import { Queue, QueueEvents } from 'bullmq';
+import { DEFAULT_JOB_OPTIONS, QUEUE_NAME, type GenerateData, type GenerateResult } from './jobs.js';
+import type { Keys, Tenant } from './keys.js';
+import type { RedisClient } from './redis.js';
+
+/** The generation queue as BullMQ sees it: read it (counts, states, jobs) but enqueue only through this module. */
+export type GenerationQueue = Queue<GenerateData, GenerateResult>;
+
+/** One `generate` job: its data and its derived id (built by `generateJob` in issuance.ts). */
+export interface GenerateJob {
+  name: 'generate';
+  data: GenerateData;
+  opts: { jobId: string };
+}
+
+/** Whose work a call enqueues, and what kind: what a scheduler orders by. */
+export type Work =
+  { tenant: Tenant; class: 'interactive' } | { tenant: Tenant; class: 'bulk'; batchId: string };
+
+export type WorkClass = Work['class'];
+
+/** The generation queue on `connection`, with the one set of job options. */
+export function createQueue(
+  connection: RedisClient,
+  keys: Keys,
+  onError: (err: Error) => void = () => undefined,
+): GenerationQueue {
+  const queue = new Queue<GenerateData, GenerateResult>(QUEUE_NAME, {
+    connection,
+    prefix: keys.queuePrefix,
+    defaultJobOptions: DEFAULT_JOB_OPTIONS,
+  });
+  queue.on('error', onError);
+  return queue;
+}
+
+/**
+ * The queue's event stream, on a connection of its own (it blocks). Waiters come and go with the jobs
+ * in flight, so listeners are not capped.
+ */
+export function createQueueEvents(
+  connection: RedisClient,
+  keys: Keys,
+  onError: (err: Error) => void = () => undefined,
+): QueueEvents {
+  const events = new QueueEvents(QUEUE_NAME, { connection, prefix: keys.queuePrefix });
+  events.on('error', onError);
+  events.setMaxListeners(0);
+  return events;
+}
+
+/** Enqueues one job for `work` (a Generate a caller waits for). */
+export async function enqueue(queue: GenerationQueue, work: Work, job: GenerateJob): Promise<void> {
+  void work; // the order of work is decided here (see the contract above); today: first in, first out
+  await queue.add(job.name, job.data, job.opts);
+}
+
+/** Enqueues many jobs for `work` (a bulk batch) in one round trip. */
+export async function enqueueMany(queue: GenerationQueue, work: Work, jobs: GenerateJob[]): Promise<void> {
+  void work;
+  if (jobs.length > 0) await queue.addBulk(jobs);
+}
