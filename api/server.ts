@@ -3,6 +3,7 @@ import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { DEFAULT_KEEP_ALIVE_TIMEOUT_MS, type Config } from '../shared/config.js';
 import { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
+import { withTimeout } from '../shared/timeout.js';
 import { createQueue, createQueueEvents } from '../shared/queue.js';
 import { ServiceUnavailableError } from '../shared/errors.js';
 import { createRedis, failFastOptions, patientOptions, type RedisClient } from '../shared/redis.js';
@@ -116,7 +117,7 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
   eventsRedis.on('error', (err) => log.debug({ err }, 'redis connection error'));
   const queueEvents = createQueueEvents(eventsRedis, keys, (err) => log.debug({ err }, 'queue events error'));
   // Events published before the subscription starts would be missed: wait for it (bounded).
-  await Promise.race([queueEvents.waitUntilReady(), new Promise((r) => setTimeout(r, 5000).unref())]);
+  await withTimeout(queueEvents.waitUntilReady(), 5000);
 
   // REDIS_WAIT_REPLICAS > 0: changes are acknowledged once replicas confirm them (replica-confirmer.ts).
   const confirmer = config.redisWaitReplicas
@@ -291,7 +292,7 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
       closing ??= (async () => {
         draining = true;
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        const deadline = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
+        const deadline = Date.now() + timeoutMs;
         const idle = new Promise<void>((resolve) => {
           onIdle = resolve;
           if (inFlight === 0) resolve();
@@ -299,16 +300,20 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
         // Idle keep-alive connections would hold close() open forever; sweep them until all are gone.
         node.closeIdleConnections?.();
         const sweeper = setInterval(() => node.closeIdleConnections?.(), 100);
-        await Promise.race([idle, deadline]);
-        await Promise.race([closed, new Promise<void>((r) => setTimeout(r, 1000).unref()), deadline]);
+        await withTimeout(idle, timeoutMs);
+        await withTimeout(closed, Math.min(1000, deadline - Date.now()));
         clearInterval(sweeper);
         node.closeAllConnections?.();
-        await Promise.race([closed, new Promise<void>((r) => setTimeout(r, 1000).unref())]);
+        await withTimeout(closed, 1000);
         // Bounded: with Redis away these would wait for a reconnect that may never come.
-        const bounded = (p: Promise<unknown>) =>
-          Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
-        await bounded(queueEvents.close());
-        await bounded(queue.close());
+        await withTimeout(
+          queueEvents.close().catch(() => undefined),
+          2000,
+        );
+        await withTimeout(
+          queue.close().catch(() => undefined),
+          2000,
+        );
         eventsRedis.disconnect();
         confirmer?.close();
         redis.disconnect();
