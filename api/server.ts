@@ -19,6 +19,9 @@ import { LoadShedder } from './load-shedder.js';
 import { AuthFailureBudget } from './pre-auth.js';
 import { Throttle } from './throttle.js';
 import { Issuer } from './issuer.js';
+import { CaResponder } from './ca-responder.js';
+import { RevocationStore } from '../shared/revocation-store.js';
+import { readCertificateAuthority, type CertificateAuthority } from '../worker/certificate-authority.js';
 import { DurableStore } from './durable-store.js';
 import { ReplicaConfirmer } from './replica-confirmer.js';
 
@@ -70,6 +73,11 @@ export type ApiConfig = Pick<
       | 'redisPassword'
       | 'redisWaitReplicas'
       | 'redisWaitTimeoutMs'
+      | 'certIssuer'
+      | 'caCertFile'
+      | 'caKeyFile'
+      | 'crlValiditySeconds'
+      | 'ocspValiditySeconds'
     >
   >;
 
@@ -78,6 +86,8 @@ export interface ApiOptions {
   credentials?: Credential[];
   /** Turns load shedding off (tests that need a deep queue). */
   loadShedding?: boolean;
+  /** The CA to sign CRLs and OCSP answers with, instead of reading CA_CERT_FILE/CA_KEY_FILE (tests). */
+  ca?: CertificateAuthority;
 }
 
 /**
@@ -125,8 +135,28 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
   const verifier = new SigV4Verifier(credentials.current, { allowedRegions: config.allowedRegions });
   credentials.onChange((next) => verifier.useCredentials(next));
 
+  // CERT_ISSUER=ca: this process signs the CRL and OCSP answers (docs/security.md says why).
+  const ca =
+    opts.ca ??
+    (config.certIssuer === 'ca'
+      ? readCertificateAuthority(config.caCertFile!, config.caKeyFile!)
+      : undefined);
+  const caResponder = ca
+    ? new CaResponder({
+        ca,
+        caCertPem: ca.certPem,
+        revocations: new RevocationStore(redis, keys),
+        log,
+        crlValiditySeconds: config.crlValiditySeconds ?? 86_400,
+        ocspValiditySeconds: config.ocspValiditySeconds ?? 300,
+      })
+    : undefined;
+
+  const metrics = new ApiMetrics({ redis, keys, queue });
+  if (caResponder) metrics.observeCa({ refresh: () => caResponder.currentCrl(), stats: caResponder.stats });
   const app = createApp({
-    metrics: new ApiMetrics({ redis, keys, queue }),
+    ca: caResponder,
+    metrics,
     metricsToken: config.metricsToken,
     admin: config.adminPassword
       ? { queue, password: config.adminPassword, readWrite: config.adminReadWrite === true }

@@ -11,6 +11,7 @@ import { TIMED_OUT, withTimeout } from '../shared/timeout.js';
 import { createQueue } from '../shared/queue.js';
 import { duplicateRedis, type RedisClient } from '../shared/redis.js';
 import { WorkerMetrics } from '../shared/metrics.js';
+import { RevocationStore } from '../shared/revocation-store.js';
 import { createGenerateProcessor } from './generate-processor.js';
 import type { CertificateAuthority } from './certificate-authority.js';
 import type { KeySource } from './key-source.js';
@@ -110,6 +111,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     log,
     profile: deps.certProfile,
     ca: deps.ca,
+    serials: deps.ca ? new RevocationStore(deps.redis, deps.keys) : undefined,
   });
   // Jobs running now, counted by the processor itself: BullMQ reports a job whose lock was lost
   // (partition, stall) with neither 'completed' nor 'failed', only 'error', so counting by those
