@@ -281,7 +281,7 @@ export const variables = z.object({
     "Who signs issued certificates: `self` = AWS's shape, each certificate signs itself; `ca` = the CA in `CA_CERT_FILE`/`CA_KEY_FILE` (issuer = the CA's subject, key identifiers, the `modern` extensions), so a backend trusts one CA for every certificate.",
   ),
   CA_CERT_FILE: trimmed().describe(
-    "The signing CA's certificate, PEM. Required with `CERT_ISSUER=ca`; read by workers and, for the CRL and OCSP answers it signs, by the API; both refuse to start on a certificate that is not a CA, a CA whose keyUsage leaves out keyCertSign, an expired CA, or a key that does not match it.",
+    "The signing CA's certificate, PEM; it may be an intermediate followed by its issuers, in order, and issued records then carry the certificate followed by the intermediate(s), so a backend that trusts only the root accepts them. Required with `CERT_ISSUER=ca`; read by workers and, for the CRL and OCSP answers it signs, by the API; both refuse to start on a certificate that is not a CA, a CA whose keyUsage leaves out keyCertSign, an expired CA, or a key that does not match it.",
   ),
   CA_KEY_FILE: trimmed().describe(
     "The signing CA's private key, unencrypted PEM, RSA or EC. Required with `CERT_ISSUER=ca`; read by workers (they sign certificates) and the API (it signs CRLs and OCSP answers, see docs/security.md), never logged, never stored in Redis.",
