@@ -12,6 +12,7 @@ import type { AppDeps } from './deps.js';
 import { checkRequestTarget } from './pre-auth.js';
 import { CLIENT_CLOSED_REQUEST, bodyUnread, clientGone, guardBody } from './request-body.js';
 import { answerWrongMethods, errorResponse, noRoute, ownPaths } from './routing.js';
+import { caRoutes } from './routes/ca.js';
 import { clientCertificateRoutes } from './routes/client-certificates.js';
 import { ADMIN_BASE_PATH, adminRoutes } from './routes/admin.js';
 import { httpMetrics, metricsRoutes } from './routes/metrics.js';
@@ -36,6 +37,7 @@ function publicRoutes(deps: AppDeps): Hono<AppEnv> {
       ? answerWrongMethods(metricsRoutes(deps.metrics, deps.metricsToken))
       : ownPaths(new Hono(), '/metrics', '/metrics/'),
   );
+  if (deps.ca) app.route('/', answerWrongMethods(caRoutes(deps.ca, deps.store)));
   app.route(
     '/',
     deps.admin

@@ -7,7 +7,7 @@
  * RSS, and its keep-names transform wraps every function it creates; the API answers a
  * GetClientCertificate with less CPU as plain JavaScript (docs/performance.md).
  */
-import { rmSync } from 'node:fs';
+import { cpSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -42,3 +42,8 @@ await build({
   sourcemap: true,
   logLevel: 'warning',
 });
+
+// The Lua scripts are read at run time from beside shared/lua/index.js.
+for (const f of readdirSync(join(root, 'shared/lua')).filter((f) => f.endsWith('.lua'))) {
+  cpSync(join(root, 'shared/lua', f), join(outdir, 'shared/lua', f));
+}

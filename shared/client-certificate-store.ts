@@ -2,125 +2,9 @@ import type { Redis } from 'ioredis';
 import { tagMap, type ClientCertificate } from './client-certificate.js';
 import { CLIENT_CERTIFICATE_ID } from './ids.js';
 import { Keys, type Tenant } from './keys.js';
+import type { RevocationEntry } from './revocation-store.js';
+import { withScripts, type Scripted } from './lua/index.js';
 import { isCluster, type RedisClient } from './redis.js';
-
-/** Current server time in epoch milliseconds, inside a script. */
-const NOW = `local __t = redis.call('TIME'); local now = tonumber(__t[1]) * 1000 + math.floor(tonumber(__t[2]) / 1000)`;
-
-const SCRIPTS = {
-  // KEYS: cert, tags. Both hashes (HGETALL, flat) in one atomic round trip: one command instead of
-  // MULTI/HGETALL/HGETALL/EXEC, which on the Get path costs a pipeline object and three more commands.
-  ccGet: {
-    numberOfKeys: 2,
-    lua: `return { redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]) }`,
-  },
-  // KEYS: cert, index, pending. ARGV: id, ttlMs, limit (0 = none).
-  // 1 reserved, 0 id taken, -2 quota reached.
-  ccReserve: {
-    numberOfKeys: 3,
-    lua: `${NOW}
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. now)
-if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('ZSCORE', KEYS[3], ARGV[1]) then return 0 end
-local limit = tonumber(ARGV[3])
-if limit > 0 and redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3]) >= limit then return -2 end
-redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[1])
-return 1`,
-  },
-  // KEYS: cert, tags, index, pending. ARGV: id, fields (n, k1, v1, ...), tags (n, k1, v1, ...).
-  // 1 created, 0 already exists (a re-run job), -1 the reservation is gone (the caller gave up).
-  ccCreate: {
-    numberOfKeys: 4,
-    lua: `${NOW}
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local exp = redis.call('ZSCORE', KEYS[4], ARGV[1])
-if not exp or tonumber(exp) < now then
-  redis.call('ZREM', KEYS[4], ARGV[1])
-  return -1
-end
-local nf = tonumber(ARGV[2])
-local fields = {}
-for i = 3, 2 + nf * 2 do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], unpack(fields))
-local base = 3 + nf * 2
-local nt = tonumber(ARGV[base])
-if nt > 0 then
-  local tags = {}
-  for i = base + 1, base + nt * 2 do tags[#tags + 1] = ARGV[i] end
-  redis.call('HSET', KEYS[2], unpack(tags))
-end
-redis.call('ZADD', KEYS[3], 0, ARGV[1])
-redis.call('ZREM', KEYS[4], ARGV[1])
-return 1`,
-  },
-  // KEYS: cert, pending. ARGV: id. 1 the certificate exists; 0 it does not and never will.
-  ccSettle: {
-    numberOfKeys: 2,
-    lua: `if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
-redis.call('ZREM', KEYS[2], ARGV[1])
-return 0`,
-  },
-  // KEYS: cert, fence. 1 the certificate exists (and the fence was written after it), 0 it does not.
-  ccFence: {
-    numberOfKeys: 2,
-    lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('SET', KEYS[2], '1', 'PX', 10000)
-return 1`,
-  },
-  // KEYS: cert, tags, index. ARGV: id. 1 deleted, 0 not found.
-  ccDelete: {
-    numberOfKeys: 3,
-    lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('ZREM', KEYS[3], ARGV[1])
-return 1`,
-  },
-  // KEYS: cert. ARGV: 'set' value | 'del'. 1 updated, 0 not found.
-  ccDescribe: {
-    numberOfKeys: 1,
-    lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if ARGV[1] == 'set' then redis.call('HSET', KEYS[1], 'description', ARGV[2]) else redis.call('HDEL', KEYS[1], 'description') end
-return 1`,
-  },
-  // KEYS: cert, tags. ARGV: max, k1, v1, ... 1 merged, 0 not found, -2 too many tags.
-  ccTag: {
-    numberOfKeys: 2,
-    lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local added = 0
-for i = 2, #ARGV, 2 do
-  if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 0 then added = added + 1 end
-end
-if redis.call('HLEN', KEYS[2]) + added > tonumber(ARGV[1]) then return -2 end
-if #ARGV > 1 then
-  local kv = {}
-  for i = 2, #ARGV do kv[#kv + 1] = ARGV[i] end
-  redis.call('HSET', KEYS[2], unpack(kv))
-end
-return 1`,
-  },
-  // KEYS: cert, tags. ARGV: k1, k2, ... 1 done, 0 not found.
-  ccUntag: {
-    numberOfKeys: 2,
-    lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if #ARGV > 0 then redis.call('HDEL', KEYS[2], unpack(ARGV)) end
-return 1`,
-  },
-  // KEYS: cert. ARGV: the sealed key as read, its replacement. Replaces the sealed key only if it is
-  // still the one that was read, so a record deleted or re-sealed meanwhile is never recreated or undone.
-  // 1 replaced, 0 the record is gone, -1 its sealed key changed.
-  ccReseal: {
-    numberOfKeys: 1,
-    lua: `local cur = redis.call('HGET', KEYS[1], 'key')
-if cur == ARGV[1] then
-  redis.call('HSET', KEYS[1], 'key', ARGV[2])
-  return 1
-end
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-return -1`,
-  },
-} as const;
-
-type ScriptName = keyof typeof SCRIPTS;
-type Scripted = { [K in ScriptName]: (...args: (string | number)[]) => Promise<number> };
 
 /**
  * A flat HGETALL reply from a script ([k1, v1, k2, v2, ...]) as a map with no prototype: the tag hash's
@@ -143,20 +27,17 @@ export interface NewCertificate extends ClientCertificate {
 
 /**
  * Client certificate records in Redis, scoped by account and region. Knows nothing of HTTP or queues.
- * Every multi-key operation is one Lua script over keys of one hash slot, so it is atomic and
- * works on Redis Cluster.
+ * Every multi-key operation is one Lua script (shared/lua/) over keys of one hash slot, so it is
+ * atomic and works on Redis Cluster.
  */
 export class ClientCertificateStore {
-  private readonly redis: RedisClient & Scripted;
+  private readonly redis: Scripted;
 
   constructor(
     redis: RedisClient,
     readonly keys: Keys,
   ) {
-    for (const [name, def] of Object.entries(SCRIPTS)) {
-      if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: def.numberOfKeys, lua: def.lua });
-    }
-    this.redis = redis as RedisClient & Scripted;
+    this.redis = withScripts(redis);
   }
 
   /**
@@ -341,11 +222,28 @@ export class ClientCertificateStore {
     return r === 1;
   }
 
-  /** @returns false when not found. */
-  async delete(t: Tenant, id: string): Promise<boolean> {
+  /**
+   * @param revocation CA mode: the certificate's revocation, recorded in the same atomic step as the
+   *   delete (shared/lua/delete-revoking.lua).
+   * @returns false when not found.
+   */
+  async delete(t: Tenant, id: string, revocation?: RevocationEntry): Promise<boolean> {
     if (!isId(id)) return false;
     const k = this.keys;
-    const deleted = (await this.redis.ccDelete(k.certificate(t, id), k.tags(t, id), k.index(t), id)) === 1;
+    const deleted = revocation
+      ? (await this.redis.ccDeleteRevoking(
+          k.certificate(t, id),
+          k.tags(t, id),
+          k.index(t),
+          k.revoked(t),
+          k.revokedAt(t),
+          id,
+          revocation.serial,
+          revocation.notAfter,
+          revocation.revokedAt,
+          Math.floor(revocation.revokedAt / 1000),
+        )) === 1
+      : (await this.redis.ccDelete(k.certificate(t, id), k.tags(t, id), k.index(t), id)) === 1;
     if (deleted) await this.indexExpiry('zrem', t, id);
     return deleted;
   }

@@ -122,3 +122,58 @@ describe('worker shutdown timeout', () => {
     assert.ok(s.logs.lines.some((l) => l.includes('active jobs did not finish in time')));
   });
 });
+
+describe('a job whose lock is lost', () => {
+  let redis: TestRedis;
+  let svc: TestService | undefined;
+  const extra: RunningWorker[] = [];
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await Promise.all(extra.map((w) => w.close(500)));
+    await svc?.close();
+    await redis?.destroy();
+  });
+
+  it('stops counting as running when its run ends, so the watchdog still replaces a worker that stops taking jobs', async () => {
+    svc = await startService(redis.url, { workers: 0, generateTimeoutMs: 30_000 });
+    const s = svc;
+    const stall = { lockDurationMs: 2000, stalledIntervalMs: 500 };
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const hanging: KeySource = { take: () => gate.then(() => generateRsaKey()), close: async () => {} };
+    const base = { redis: s.redis, keys: s.keys, vault: s.vault, log: s.log, concurrency: 1 };
+    const losing = startWorker({ ...base, ...stall, watchdogIntervalMs: 300, keySource: hanging });
+    extra.push(losing);
+
+    const pending = generate(awsClient(s.api.url, { requestTimeoutMs: 40_000 }));
+    await waitFor(() => losing.active === 1, 15_000);
+    // What a partition does to the job's lock: it expires while the run goes on. Deleting it has the
+    // same effect at once: renewal fails and stall detection hands the job to another worker.
+    const jobs = await s.redis.keys(`${s.keys.queuePrefix}:*:lock`);
+    assert.equal(jobs.length, 1);
+    await s.redis.del(jobs[0]!);
+    const other = startWorker({ ...base, ...stall, watchdogIntervalMs: 0, keySource: directKeySource });
+    extra.push(other);
+    const outcome = await pending;
+    assert.ok(outcome.ok, showOutcome(outcome));
+    await waitFor(() => s.logs.lines.some((l) => l.includes('job lock lost')), 10_000);
+
+    release(); // the first run ends; BullMQ reports it only as an error (its lock is gone)
+    await waitFor(() => losing.active === 0, 10_000);
+    await other.close(1000);
+
+    // With the old count (1 of 1 slots busy for ever) the watchdog would never see this worker idle.
+    const wedged = losing.worker;
+    await wedged.pause(true);
+    await waitFor(() => !wedged.isRunning(), 10_000);
+    const next = await generate(awsClient(s.api.url, { requestTimeoutMs: 30_000 }));
+    assert.ok(next.ok, showOutcome(next));
+    assert.ok(losing.restarts >= 1, 'the watchdog replaced the wedged worker');
+    assert.notEqual(losing.worker, wedged);
+    const store = new ClientCertificateStore(s.redis, s.keys);
+    const tenant = { accountId: '000000000000', region: 'us-east-1' };
+    assert.deepEqual(await store.count(tenant), { existing: 2, pending: 0 });
+  });
+});

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Worker } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
 import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import type { CertProfile } from '../shared/config.js';
 import type { KeyVault } from '../shared/crypto/key-vault.js';
@@ -7,9 +7,11 @@ import { QUEUE_NAME, type GenerateData, type GenerateResult } from '../shared/jo
 import type { Keys } from '../shared/keys.js';
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS } from '../shared/heartbeat.js';
 import type { Logger } from '../shared/logger.js';
+import { TIMED_OUT, withTimeout } from '../shared/timeout.js';
 import { createQueue } from '../shared/queue.js';
 import { duplicateRedis, type RedisClient } from '../shared/redis.js';
 import { WorkerMetrics } from '../shared/metrics.js';
+import { RevocationStore } from '../shared/revocation-store.js';
 import { createGenerateProcessor } from './generate-processor.js';
 import type { CertificateAuthority } from './certificate-authority.js';
 import type { KeySource } from './key-source.js';
@@ -50,6 +52,9 @@ export interface RunningWorker {
   /** Stops taking jobs, waits for active ones (at most `timeoutMs`), then releases resources. */
   close(timeoutMs?: number): Promise<void>;
 }
+
+/** How long the watchdog waits for its probe's answer at most, ms. */
+export const WATCHDOG_PROBE_TIMEOUT_MS = 3000;
 
 /** What the watchdog saw at one tick. */
 export interface WatchdogSample {
@@ -99,19 +104,37 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   const id = `worker-${process.pid}-${randomUUID().slice(0, 8)}`;
   const log = deps.log.child({ component: 'worker', workerId: id });
   const store = new ClientCertificateStore(deps.redis, deps.keys);
-  const processor = createGenerateProcessor({
+  const generate = createGenerateProcessor({
     store,
     vault: deps.vault,
     keySource: deps.keySource,
     log,
     profile: deps.certProfile,
     ca: deps.ca,
+    serials: deps.ca ? new RevocationStore(deps.redis, deps.keys) : undefined,
   });
-  const started = new Map<string, number>();
+  // Jobs running now, counted by the processor itself: BullMQ reports a job whose lock was lost
+  // (partition, stall) with neither 'completed' nor 'failed', only 'error', so counting by those
+  // events would leave the job running here forever and hide this worker's idleness from the watchdog.
+  let active = 0;
+  let lastActivity = Date.now();
+  // When each run began, for the completion log; keyed by the Job object BullMQ hands to the
+  // processor and then to 'completed'/'failed', so an entry never outlives its job.
+  const started = new WeakMap<Job, number>();
+  const processor = async (job: Job<GenerateData, GenerateResult>): Promise<GenerateResult> => {
+    active += 1;
+    lastActivity = Date.now();
+    started.set(job, lastActivity);
+    try {
+      return await generate(job);
+    } finally {
+      active -= 1;
+      lastActivity = Date.now();
+    }
+  };
   const metrics = new WorkerMetrics(deps.redis, deps.keys, (err) =>
     log.debug({ err }, 'metrics update failed'),
   );
-  let lastActivity = Date.now();
   let generation = 0;
   let restarts = 0;
 
@@ -132,17 +155,13 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
       name: id,
     });
     worker.on('active', (job) => {
-      lastActivity = Date.now();
-      started.set(job.id!, Date.now());
       log.debug(
         { jobId: job.id, clientCertificateId: job.data.clientCertificateId },
         'generation job started',
       );
     });
     worker.on('completed', (job, result) => {
-      lastActivity = Date.now();
-      const durationMs = Date.now() - (started.get(job.id!) ?? Date.now());
-      started.delete(job.id!);
+      const durationMs = Date.now() - (started.get(job) ?? Date.now());
       if (result.status === 'created') void metrics.issued(durationMs);
       log.info(
         {
@@ -156,9 +175,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
       );
     });
     worker.on('failed', (job, err) => {
-      lastActivity = Date.now();
-      const durationMs = job ? Date.now() - (started.get(job.id!) ?? Date.now()) : undefined;
-      if (job) started.delete(job.id!);
+      const durationMs = job ? Date.now() - (started.get(job) ?? Date.now()) : undefined;
       // Only the last attempt counts as a failure; earlier ones are retried.
       if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) void metrics.failed();
       log.error(
@@ -173,6 +190,9 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
       );
     });
     worker.on('error', (err) => log.error({ err, generation: gen }, 'worker error'));
+    worker.on('lockRenewalFailed', (jobIds) =>
+      log.warn({ jobIds, generation: gen }, 'job lock lost: another worker may re-run these jobs'),
+    );
     worker.on('ready', () => log.info({ generation: gen }, 'worker ready'));
     return { worker, connection };
   };
@@ -192,9 +212,15 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   const heartbeat = setInterval(beat, HEARTBEAT_INTERVAL_MS);
   heartbeat.unref();
 
-  // The watchdog's own view of the queue, on the shared patient connection.
+  // The watchdog's own view of the queue, on its own connection and judged by its own timed probe:
+  // on a connection shared with the worker, a half-open socket would hang the query and leave the
+  // watchdog without a verdict for as long as the worker is stuck (minutes, on TCP's retransmissions).
   const watchdogMs = deps.watchdogIntervalMs ?? 5000;
-  const queue = createQueue(deps.redis, deps.keys, (err) => log.debug({ err }, 'watchdog queue error'));
+  const probeMs = Math.min(Math.max(1000, watchdogMs), WATCHDOG_PROBE_TIMEOUT_MS);
+  const probeRedis = duplicateRedis(deps.redis, `${id}-watchdog`);
+  probeRedis.on('error', (err) => log.debug({ err }, 'watchdog redis connection error'));
+  const queue = createQueue(probeRedis, deps.keys, (err) => log.debug({ err }, 'watchdog queue error'));
+  let unansweredSince: number | undefined;
   let idleSince: number | undefined;
   let ticking = false;
   let closing: Promise<void> | undefined;
@@ -208,7 +234,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     idleSince = undefined;
     // Force: it is wedged, so waiting for it could take forever; it runs no job (or its main loop
     // is gone), and a job it still held would be re-run through stall detection.
-    void Promise.race([old.worker.close(true), new Promise((r) => setTimeout(r, 5000).unref())])
+    void withTimeout(old.worker.close(true), 5000)
       .catch(() => undefined)
       .finally(() => old.connection.disconnect());
   };
@@ -220,19 +246,30 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
       const running = current.worker.isRunning();
       let waiting: number | undefined;
       if (running) {
-        // Bounded: while Redis is away the patient connection queues the call; no answer, no verdict.
-        waiting = await Promise.race([
+        // Bounded: no answer in time, no verdict, and a fresh connection for the next probe.
+        const counted = await withTimeout(
           queue.getWaitingCount().catch(() => undefined),
-          new Promise<undefined>((r) => setTimeout(() => r(undefined), Math.max(1000, watchdogMs)).unref()),
-        ]);
+          probeMs,
+        );
+        waiting = counted === TIMED_OUT ? undefined : counted;
       }
       if (closing) return;
+      if (running && waiting === undefined) {
+        if (unansweredSince === undefined) {
+          unansweredSince = Date.now();
+          log.warn({ probeMs }, 'watchdog: no answer from Redis; reconnecting its probe');
+        }
+        if (probeRedis.status === 'ready') probeRedis.disconnect(true);
+      } else if (waiting !== undefined && unansweredSince !== undefined) {
+        log.info({ unansweredMs: Date.now() - unansweredSince }, 'watchdog: Redis answers again');
+        unansweredSince = undefined;
+      }
       const verdict = watchdogVerdict(
         {
           now: Date.now(),
           running,
           waiting,
-          active: started.size,
+          active,
           concurrency: deps.concurrency,
           lastActivity,
           idleSince,
@@ -257,7 +294,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
       return restarts;
     },
     get active() {
-      return started.size;
+      return active;
     },
     close(timeoutMs = 20_000) {
       closing ??= (async () => {
@@ -267,23 +304,23 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
         const { worker, connection } = current;
         // close() stops fetching, then waits for active jobs; it has no timeout of its own.
         const graceful = worker.close();
-        let timedOut = false;
-        await Promise.race([
-          graceful,
-          new Promise<void>((r) => setTimeout(() => ((timedOut = true), r()), timeoutMs).unref()),
-        ]);
-        if (timedOut) {
+        if ((await withTimeout(graceful, timeoutMs)) === TIMED_OUT) {
           // A second close(true) would only return the pending close: dropping the connection is
           // what stops the jobs' lock renewal, so they stall and another worker re-runs them.
           log.warn(
-            { timeoutMs, active: started.size },
+            { timeoutMs, active },
             'active jobs did not finish in time: leaving them (their locks expire and they are re-run)',
           );
         }
-        const bounded = (p: Promise<unknown>) =>
-          Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
-        await bounded(queue.close());
-        await bounded(deps.redis.zrem(deps.keys.workers, id));
+        await withTimeout(
+          queue.close().catch(() => undefined),
+          2000,
+        );
+        probeRedis.disconnect();
+        await withTimeout(
+          deps.redis.zrem(deps.keys.workers, id).catch(() => undefined),
+          2000,
+        );
         connection.disconnect();
       })();
       return closing;

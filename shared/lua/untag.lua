@@ -1,0 +1,14 @@
+--[[
+  Removes tags from a certificate.
+
+  Input:
+    KEYS[1] cert   the certificate's hash
+    KEYS[2] tags   its tags' hash
+    ARGV[1..]      tag keys
+
+  Output:
+    1 done, 0 not found
+]]
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if #ARGV > 0 then redis.call('HDEL', KEYS[2], unpack(ARGV)) end
+return 1

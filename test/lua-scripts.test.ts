@@ -1,0 +1,198 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { parseClusterNodes } from '../shared/config.js';
+import { Keys, type Tenant } from '../shared/keys.js';
+import { SCRIPTS, withScripts, type ScriptName, type Scripted } from '../shared/lua/index.js';
+import { createRedis, patientOptions, type RedisClient } from '../shared/redis.js';
+import { useRedis, useRedisCluster } from './helpers/fixture.js';
+
+const T: Tenant = { accountId: '111122223333', region: 'eu-west-1' };
+
+/**
+ * Every script in shared/lua/, run as registered, against the outcomes its header promises. The keys of
+ * one call are one tenant's, so on a Cluster they share a slot; a script touching another slot would
+ * fail there with CROSSSLOT.
+ */
+const CASES: Record<ScriptName, (r: Scripted, k: Keys) => Promise<void>> = {
+  async ccReserve(r, k) {
+    const reserve = (id: string, ttlMs: number, limit: number) =>
+      r.ccReserve(k.certificate(T, id), k.index(T), k.pending(T), id, ttlMs, limit);
+    assert.equal(await reserve('r1', 60_000, 2), 1, 'reserved');
+    assert.equal(await reserve('r1', 60_000, 2), 0, 'the id is taken');
+    assert.equal(await reserve('r2', 60_000, 2), 1);
+    assert.equal(await reserve('r3', 60_000, 2), -2, 'quota reached');
+    assert.equal(await reserve('r3', 60_000, 0), 1, '0 = no limit');
+    assert.equal(await reserve('r4', -1000, 0), 1);
+    assert.equal(await reserve('r4', 60_000, 0), 1, 'an expired reservation is dropped first');
+    assert.equal(await r.zcard(k.pending(T)), 4);
+  },
+  async ccCreate(r, k) {
+    await r.ccReserve(k.certificate(T, 'c1'), k.index(T), k.pending(T), 'c1', 60_000, 0);
+    const create = (id: string) =>
+      r.ccCreate(
+        k.certificate(T, id),
+        k.tags(T, id),
+        k.index(T),
+        k.pending(T),
+        id,
+        2,
+        'pem',
+        'PEM',
+        'created',
+        '1',
+        1,
+        'team',
+        'a',
+      );
+    assert.equal(await create('c1'), 1, 'created');
+    assert.deepEqual(await r.hgetall(k.certificate(T, 'c1')), { pem: 'PEM', created: '1' });
+    assert.deepEqual(await r.hgetall(k.tags(T, 'c1')), { team: 'a' });
+    assert.notEqual(await r.zscore(k.index(T), 'c1'), null);
+    assert.equal(await r.zscore(k.pending(T), 'c1'), null, 'the reservation ends');
+    assert.equal(await create('c1'), 0, 'already exists');
+    assert.equal(await create('c2'), -1, 'no reservation');
+    assert.equal(await r.exists(k.certificate(T, 'c2')), 0);
+  },
+  async ccGet(r, k) {
+    await r.hset(k.certificate(T, 'g1'), 'pem', 'PEM');
+    await r.hset(k.tags(T, 'g1'), 'team', 'a');
+    assert.deepEqual(await r.ccGet(k.certificate(T, 'g1'), k.tags(T, 'g1')), [
+      ['pem', 'PEM'],
+      ['team', 'a'],
+    ]);
+    assert.deepEqual(await r.ccGet(k.certificate(T, 'g2'), k.tags(T, 'g2')), [[], []]);
+  },
+  async ccSettle(r, k) {
+    await r.hset(k.certificate(T, 's1'), 'pem', 'PEM');
+    assert.equal(await r.ccSettle(k.certificate(T, 's1'), k.pending(T), 's1'), 1, 'exists');
+    await r.zadd(k.pending(T), Date.now() + 60_000, 's2');
+    assert.equal(await r.ccSettle(k.certificate(T, 's2'), k.pending(T), 's2'), 0, 'never will');
+    assert.equal(await r.zscore(k.pending(T), 's2'), null, 'its id is released');
+  },
+  async ccFence(r, k) {
+    assert.equal(await r.ccFence(k.certificate(T, 'f1'), k.fence(T)), 0);
+    assert.equal(await r.exists(k.fence(T)), 0);
+    await r.hset(k.certificate(T, 'f1'), 'pem', 'PEM');
+    assert.equal(await r.ccFence(k.certificate(T, 'f1'), k.fence(T)), 1);
+    const ttl = await r.pttl(k.fence(T));
+    assert.ok(ttl > 0 && ttl <= 10_000, `fence expires: ${ttl}`);
+  },
+  async ccDelete(r, k) {
+    await r.hset(k.certificate(T, 'd1'), 'pem', 'PEM');
+    await r.hset(k.tags(T, 'd1'), 'team', 'a');
+    await r.zadd(k.index(T), 0, 'd1');
+    const del = () => r.ccDelete(k.certificate(T, 'd1'), k.tags(T, 'd1'), k.index(T), 'd1');
+    assert.equal(await del(), 1);
+    assert.equal(await r.exists(k.certificate(T, 'd1'), k.tags(T, 'd1')), 0);
+    assert.equal(await r.zscore(k.index(T), 'd1'), null);
+    assert.equal(await del(), 0, 'not found');
+  },
+  async ccDeleteRevoking(r, k) {
+    await r.hset(k.certificate(T, 'v1'), 'pem', 'PEM');
+    await r.hset(k.tags(T, 'v1'), 'team', 'a');
+    await r.zadd(k.index(T), 0, 'v1');
+    await r.zadd(k.revoked(T), 1000, 'old');
+    await r.hset(k.revokedAt(T), 'old', '1');
+    const del = () =>
+      r.ccDeleteRevoking(
+        k.certificate(T, 'v1'),
+        k.tags(T, 'v1'),
+        k.index(T),
+        k.revoked(T),
+        k.revokedAt(T),
+        'v1',
+        'ab12',
+        5000,
+        2_000_000,
+        2000,
+      );
+    assert.equal(await del(), 1, 'deleted and revoked');
+    assert.equal(await r.exists(k.certificate(T, 'v1'), k.tags(T, 'v1')), 0);
+    assert.equal(await r.zscore(k.index(T), 'v1'), null);
+    assert.equal(await r.zscore(k.revoked(T), 'ab12'), '5000');
+    assert.equal(await r.hget(k.revokedAt(T), 'ab12'), '2000000');
+    assert.equal(await r.zscore(k.revoked(T), 'old'), null, 'an entry past its notAfter is pruned');
+    assert.equal(await r.hget(k.revokedAt(T), 'old'), null);
+    assert.equal(await del(), 0, 'not found');
+    assert.equal(await r.zcard(k.revoked(T)), 1, 'nothing written');
+  },
+  async ccDescribe(r, k) {
+    const key = k.certificate(T, 'x1');
+    assert.equal(await r.ccDescribe(key, 'set', 'text'), 0, 'not found');
+    await r.hset(key, 'pem', 'PEM');
+    assert.equal(await r.ccDescribe(key, 'set', 'text'), 1);
+    assert.equal(await r.hget(key, 'description'), 'text');
+    assert.equal(await r.ccDescribe(key, 'del'), 1);
+    assert.equal(await r.hget(key, 'description'), null);
+  },
+  async ccTag(r, k) {
+    const tag = (...kv: string[]) => r.ccTag(k.certificate(T, 't1'), k.tags(T, 't1'), 2, ...kv);
+    assert.equal(await tag('a', '1'), 0, 'not found');
+    await r.hset(k.certificate(T, 't1'), 'pem', 'PEM');
+    assert.equal(await tag('a', '1'), 1);
+    assert.equal(await tag('b', '2', 'c', '3'), -2, 'too many');
+    assert.deepEqual(await r.hgetall(k.tags(T, 't1')), { a: '1' }, 'nothing written');
+    assert.equal(await tag('a', '9', 'b', '2'), 1, 'a key it has does not count twice');
+    assert.deepEqual(await r.hgetall(k.tags(T, 't1')), { a: '9', b: '2' });
+  },
+  async ccUntag(r, k) {
+    const untag = (...keys: string[]) => r.ccUntag(k.certificate(T, 'u1'), k.tags(T, 'u1'), ...keys);
+    assert.equal(await untag('a'), 0, 'not found');
+    await r.hset(k.certificate(T, 'u1'), 'pem', 'PEM');
+    await r.hset(k.tags(T, 'u1'), 'a', '1', 'b', '2');
+    assert.equal(await untag('a', 'zz'), 1);
+    assert.deepEqual(await r.hgetall(k.tags(T, 'u1')), { b: '2' });
+    assert.equal(await untag(), 1);
+  },
+  async ccReseal(r, k) {
+    const key = k.certificate(T, 'k1');
+    assert.equal(await r.ccReseal(key, 'old', 'new'), 0, 'gone');
+    assert.equal(await r.exists(key), 0, 'not recreated');
+    await r.hset(key, 'key', 'old');
+    assert.equal(await r.ccReseal(key, 'other', 'new'), -1, 'changed');
+    assert.equal(await r.ccReseal(key, 'old', 'new'), 1);
+    assert.equal(await r.hget(key, 'key'), 'new');
+  },
+  async ccGcra(r, k) {
+    const take = () => r.ccGcra(k.throttle(T), 1000, 2);
+    assert.equal(await take(), 0);
+    assert.equal(await take(), 0);
+    const wait = await take();
+    assert.ok(wait > 0 && wait <= 1000, `burst of 2 spent: wait ${wait} ms`);
+  },
+};
+
+function runAll(client: () => RedisClient): void {
+  it('every registered script has a case here', () => {
+    assert.deepEqual(Object.keys(CASES).sort(), Object.keys(SCRIPTS).sort());
+  });
+  for (const name of Object.keys(SCRIPTS) as ScriptName[]) {
+    it(name, async () => {
+      // A fresh prefix per script: each starts from empty keys.
+      await CASES[name](withScripts(client()), new Keys(`lua${randomBytes(4).toString('hex')}`));
+    });
+  }
+}
+
+describe('Lua scripts on a standalone Redis', () => {
+  const fx = useRedis();
+  let redis: RedisClient;
+  before(() => {
+    redis = createRedis(fx.redis.url, patientOptions(), 'lua-test');
+  });
+  after(() => redis.disconnect());
+  runAll(() => redis);
+});
+
+describe('Lua scripts on a Redis Cluster', () => {
+  const fx = useRedisCluster(3);
+  let redis: RedisClient;
+  before(() => {
+    const nodes = parseClusterNodes(fx.cluster.seeds);
+    assert.ok(typeof nodes !== 'string', nodes as string);
+    redis = createRedis({ redisClusterNodes: nodes }, patientOptions(), 'lua-test');
+  });
+  after(() => redis.disconnect());
+  runAll(() => redis);
+});
