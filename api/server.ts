@@ -63,7 +63,7 @@ export type ApiConfig = Pick<
 > &
   Partial<Pick<Config, 'redisClusterNodes' | 'adminPassword'>> &
   Partial<Pick<Config, 'allowedRegions' | 'keepAliveTimeoutMs' | 'metricsToken' | 'adminReadWrite'>> &
-  Partial<Pick<Config, 'authFailureBurst' | 'authFailureRate'>> &
+  Partial<Pick<Config, 'authFailureBurst' | 'authFailureRate' | 'requestBodyTimeoutMs'>> &
   Partial<
     Pick<
       Config,
@@ -166,6 +166,7 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     log,
     health: healthCheck(redis, keys, queue),
     verifier,
+    bodyTimeoutMs: config.requestBodyTimeoutMs,
     authFailures: new AuthFailureBudget({
       burst: config.authFailureBurst ?? 100,
       ratePerSecond: config.authFailureRate ?? 10,
