@@ -13,6 +13,7 @@ import { METHODS_WITHOUT_BODY, type AppEnv } from './context.js';
 import type { AppDeps } from './deps.js';
 import { checkRequestTarget } from './pre-auth.js';
 import { answerWrongMethods, errorResponse, noRoute, ownPaths } from './routing.js';
+import { caRoutes } from './routes/ca.js';
 import { clientCertificateRoutes } from './routes/client-certificates.js';
 import { ADMIN_BASE_PATH, adminRoutes } from './routes/admin.js';
 import { httpMetrics, metricsRoutes } from './routes/metrics.js';
@@ -35,6 +36,7 @@ function publicRoutes(deps: AppDeps): Hono<AppEnv> {
       ? answerWrongMethods(metricsRoutes(deps.metrics, deps.metricsToken))
       : ownPaths(new Hono(), '/metrics', '/metrics/'),
   );
+  if (deps.ca) app.route('/', answerWrongMethods(caRoutes(deps.ca, deps.store)));
   app.route(
     '/',
     deps.admin

@@ -3,6 +3,7 @@ import type { ClientCertificateStore } from '../shared/client-certificate-store.
 import type { Logger } from '../shared/logger.js';
 import type { ApiMetrics } from '../shared/metrics.js';
 import type { SigV4Verifier } from './auth/sigv4.js';
+import type { CaResponder } from './ca-responder.js';
 import type { Issuer } from './issuer.js';
 import type { AuthFailureBudget } from './pre-auth.js';
 import type { AdminOptions } from './routes/admin.js';
@@ -25,6 +26,8 @@ export interface AppDeps {
   metrics?: ApiMetrics;
   /** Bearer token /metrics requires (METRICS_TOKEN); absent: /metrics is open. */
   metricsToken?: string;
+  /** CERT_ISSUER=ca: the CRL and OCSP responder, and deletes that revoke. Absent: self-signed mode. */
+  ca?: CaResponder;
   /** The queue dashboard at /admin/queues; absent (no ADMIN_PASSWORD): that path is a 404. */
   admin?: { queue: Queue; password: string } & AdminOptions;
 }

@@ -2,6 +2,7 @@ import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { ServiceUnavailableError } from '../shared/errors.js';
 import type { Keys, Tenant } from '../shared/keys.js';
 import type { RedisClient } from '../shared/redis.js';
+import type { RevocationEntry } from '../shared/revocation-store.js';
 import type { Confirmed, ReplicaConfirmer } from './replica-confirmer.js';
 
 /**
@@ -28,11 +29,11 @@ export class DurableStore extends ClientCertificateStore {
     );
   }
 
-  override async delete(t: Tenant, id: string): Promise<boolean> {
+  override async delete(t: Tenant, id: string, revocation?: RevocationEntry): Promise<boolean> {
     return this.confirmed(
       t,
       id,
-      (s) => s.delete(t, id),
+      (s) => s.delete(t, id, revocation),
       (r) => r,
     );
   }

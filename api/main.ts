@@ -10,7 +10,8 @@ let api;
 try {
   api = await startApi(config, log);
 } catch (err) {
-  if ((err as Error).name !== 'CredentialsError') throw err;
+  // CredentialsError, or ConfigError for a CA (CERT_ISSUER=ca) the API cannot sign CRLs with.
+  if ((err as Error).name !== 'CredentialsError' && (err as Error).name !== 'ConfigError') throw err;
   log.fatal({ err: (err as Error).message }, 'cannot start');
   process.stderr.write(`${(err as Error).message}\n`);
   process.exit(1);

@@ -3,6 +3,7 @@ import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { DEFAULT_KEEP_ALIVE_TIMEOUT_MS, type Config } from '../shared/config.js';
 import { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
+import { withTimeout } from '../shared/timeout.js';
 import { createQueue, createQueueEvents } from '../shared/queue.js';
 import { ServiceUnavailableError } from '../shared/errors.js';
 import { createRedis, failFastOptions, patientOptions, type RedisClient } from '../shared/redis.js';
@@ -20,6 +21,9 @@ import { LoadShedder } from './load-shedder.js';
 import { AuthFailureBudget } from './pre-auth.js';
 import { Throttle } from './throttle.js';
 import { Issuer } from './issuer.js';
+import { CaResponder } from './ca-responder.js';
+import { RevocationStore } from '../shared/revocation-store.js';
+import { readCertificateAuthority, type CertificateAuthority } from '../worker/certificate-authority.js';
 import { DurableStore } from './durable-store.js';
 import { ReplicaConfirmer } from './replica-confirmer.js';
 import type { HealthReport } from './routes/health.js';
@@ -72,6 +76,11 @@ export type ApiConfig = Pick<
       | 'redisPassword'
       | 'redisWaitReplicas'
       | 'redisWaitTimeoutMs'
+      | 'certIssuer'
+      | 'caCertFile'
+      | 'caKeyFile'
+      | 'crlValiditySeconds'
+      | 'ocspValiditySeconds'
     >
   >;
 
@@ -80,6 +89,8 @@ export interface ApiOptions {
   credentials?: Credential[];
   /** Turns load shedding off (tests that need a deep queue). */
   loadShedding?: boolean;
+  /** The CA to sign CRLs and OCSP answers with, instead of reading CA_CERT_FILE/CA_KEY_FILE (tests). */
+  ca?: CertificateAuthority;
 }
 
 /**
@@ -106,7 +117,7 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
   eventsRedis.on('error', (err) => log.debug({ err }, 'redis connection error'));
   const queueEvents = createQueueEvents(eventsRedis, keys, (err) => log.debug({ err }, 'queue events error'));
   // Events published before the subscription starts would be missed: wait for it (bounded).
-  await Promise.race([queueEvents.waitUntilReady(), new Promise((r) => setTimeout(r, 5000).unref())]);
+  await withTimeout(queueEvents.waitUntilReady(), 5000);
 
   // REDIS_WAIT_REPLICAS > 0: changes are acknowledged once replicas confirm them (replica-confirmer.ts).
   const confirmer = config.redisWaitReplicas
@@ -179,8 +190,28 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     return true;
   };
 
+  // CERT_ISSUER=ca: this process signs the CRL and OCSP answers (docs/security.md says why).
+  const ca =
+    opts.ca ??
+    (config.certIssuer === 'ca'
+      ? readCertificateAuthority(config.caCertFile!, config.caKeyFile!)
+      : undefined);
+  const caResponder = ca
+    ? new CaResponder({
+        ca,
+        caCertPem: ca.certPem,
+        revocations: new RevocationStore(redis, keys),
+        log,
+        crlValiditySeconds: config.crlValiditySeconds ?? 86_400,
+        ocspValiditySeconds: config.ocspValiditySeconds ?? 300,
+      })
+    : undefined;
+
+  const metrics = new ApiMetrics({ redis, keys, queue });
+  if (caResponder) metrics.observeCa({ refresh: () => caResponder.currentCrl(), stats: caResponder.stats });
   const app = createApp({
-    metrics: new ApiMetrics({ redis, keys, queue }),
+    ca: caResponder,
+    metrics,
     metricsToken: config.metricsToken,
     admin: config.adminPassword
       ? { queue, password: config.adminPassword, readWrite: config.adminReadWrite === true }
@@ -261,7 +292,7 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
       closing ??= (async () => {
         draining = true;
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        const deadline = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
+        const deadline = Date.now() + timeoutMs;
         const idle = new Promise<void>((resolve) => {
           onIdle = resolve;
           if (inFlight === 0) resolve();
@@ -269,16 +300,20 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
         // Idle keep-alive connections would hold close() open forever; sweep them until all are gone.
         node.closeIdleConnections?.();
         const sweeper = setInterval(() => node.closeIdleConnections?.(), 100);
-        await Promise.race([idle, deadline]);
-        await Promise.race([closed, new Promise<void>((r) => setTimeout(r, 1000).unref()), deadline]);
+        await withTimeout(idle, timeoutMs);
+        await withTimeout(closed, Math.min(1000, deadline - Date.now()));
         clearInterval(sweeper);
         node.closeAllConnections?.();
-        await Promise.race([closed, new Promise<void>((r) => setTimeout(r, 1000).unref())]);
+        await withTimeout(closed, 1000);
         // Bounded: with Redis away these would wait for a reconnect that may never come.
-        const bounded = (p: Promise<unknown>) =>
-          Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
-        await bounded(queueEvents.close());
-        await bounded(queue.close());
+        await withTimeout(
+          queueEvents.close().catch(() => undefined),
+          2000,
+        );
+        await withTimeout(
+          queue.close().catch(() => undefined),
+          2000,
+        );
         eventsRedis.disconnect();
         confirmer?.close();
         redis.disconnect();

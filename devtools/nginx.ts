@@ -22,6 +22,10 @@ export interface TestNginx {
   port: number;
   /** nginx's error log so far (why a handshake was refused). */
   errorLog(): string;
+  /** The folder holding nginx.conf, for files `serverDirectives` name. */
+  dir: string;
+  /** Re-reads the configuration and the files it names (SIGHUP; nginx starts new workers). */
+  reload(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -33,8 +37,17 @@ export interface TestNginx {
 export async function startNginx(opts: {
   server: { key: string; cert: string };
   clientCa: string;
+  /** More directives in the server block (`ssl_crl`, `ssl_ocsp`, ...); `{dir}` stands for {@link TestNginx.dir}. */
+  serverDirectives?: string;
+  /** Files to write in the folder first, name → content. */
+  files?: Record<string, string>;
+  /** The location's directives, instead of the default answer (serial, verify result and URI). */
+  location?: string;
+  /** More directives in the http block (`map`, `ssl_ocsp_cache` zones, ...). */
+  httpDirectives?: string;
 }): Promise<TestNginx> {
   const dir = mkdtempSync(join(tmpdir(), 'nginx-'));
+  for (const [name, content] of Object.entries(opts.files ?? {})) writeFileSync(join(dir, name), content);
   for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, d));
   writeFileSync(join(dir, 'server.key'), opts.server.key, { mode: 0o600 });
   writeFileSync(join(dir, 'server.crt'), opts.server.cert);
@@ -57,15 +70,20 @@ http {
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
   keepalive_requests 1000000;
+  ${(opts.httpDirectives ?? '').replaceAll('{dir}', dir)}
   server {
     listen 127.0.0.1:${port} ssl;
     ssl_certificate ${dir}/server.crt;
     ssl_certificate_key ${dir}/server.key;
     ssl_client_certificate ${dir}/clients.pem;
     ssl_verify_client on;
+    ${(opts.serverDirectives ?? '').replaceAll('{dir}', dir)}
     location / {
-      default_type text/plain;
-      return 200 "serial=$ssl_client_serial verify=$ssl_client_verify uri=$request_uri\\n";
+      ${
+        opts.location ??
+        `default_type text/plain;
+      return 200 "serial=$ssl_client_serial verify=$ssl_client_verify uri=$request_uri\\n";`
+      }
     }
   }
 }
@@ -111,5 +129,13 @@ http {
     await stop();
     throw new Error(`nginx did not start: ${stderr}`);
   }
-  return { port, errorLog, stop };
+  const reload = async () => {
+    const before = errorLog().length;
+    proc.kill('SIGHUP');
+    // Done once new workers run with the new files and the old ones (which still accept on the
+    // listening socket until told to stop) have exited.
+    await waitFor(() => /start worker process/.test(errorLog().slice(before)), 10_000);
+    await waitFor(() => /worker process \d+ exited/.test(errorLog().slice(before)), 10_000);
+  };
+  return { port, dir, errorLog, reload, stop };
 }

@@ -115,6 +115,7 @@ export async function startService(redisUrl: string, opts: ServiceOptions = {}):
   const apiOptions = {
     credentials: opts.credentials ?? [{ ...DEV_CREDENTIAL, allow: [...DEV_CREDENTIAL.allow] }],
     loadShedding: opts.loadShedding,
+    ca: opts.ca,
   };
   const api = await startApi(apiConfig, log, apiOptions);
   const extraApis: ApiServer[] = [];

@@ -12,6 +12,7 @@ import { loadConfig } from '../shared/config.js';
 import { loadKeyVault } from '../shared/crypto/master-key.js';
 import { Keys } from '../shared/keys.js';
 import { createServiceLogger } from '../shared/logger.js';
+import { TIMED_OUT, withTimeout } from '../shared/timeout.js';
 import { createRedis, failFastOptions } from '../shared/redis.js';
 import { installShutdown } from '../shared/shutdown.js';
 import { loadGatewayConfig } from './config.js';
@@ -51,12 +52,9 @@ redis.on('error', (err) => log.debug({ err }, 'redis connection error'));
 let gateway;
 try {
   // The fail-fast connection refuses commands until it is connected: wait for it, but not forever.
-  await Promise.race([
-    once(redis, 'ready'),
-    new Promise((_, reject) =>
-      setTimeout(() => reject(new Error('Redis did not answer within 10 s')), 10_000).unref(),
-    ),
-  ]);
+  if ((await withTimeout(once(redis, 'ready'), 10_000)) === TIMED_OUT) {
+    throw new Error('Redis did not answer within 10 s');
+  }
   gateway = await createGateway({
     store: new ClientCertificateStore(redis, new Keys(config.redisPrefix)),
     vault,

@@ -13,6 +13,7 @@ import { Keys } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
 import { createQueue, createQueueEvents } from '../shared/queue.js';
 import { createRedis, patientOptions } from '../shared/redis.js';
+import { TIMED_OUT, withTimeout } from '../shared/timeout.js';
 import { USAGE, UsageError, parseBulkArgs } from './bulk/args.js';
 import { OutputError, QuotaError, runBulk } from './bulk/batch.js';
 import { Progress } from './bulk/progress.js';
@@ -82,12 +83,9 @@ const interrupted = abortOnInterrupt(
 const progress = new Progress(process.stderr);
 let code = 0;
 try {
-  await Promise.race([
-    queueEvents.waitUntilReady(),
-    new Promise((_, reject) =>
-      setTimeout(() => reject(redisError ?? new Error('timed out')), 15_000).unref(),
-    ),
-  ]);
+  if ((await withTimeout(queueEvents.waitUntilReady(), 15_000)) === TIMED_OUT) {
+    throw redisError ?? new Error('timed out');
+  }
   const result = await runBulk(args, {
     redis,
     keys,

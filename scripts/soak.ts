@@ -13,6 +13,7 @@ import { DeleteClientCertificateCommand } from '@aws-sdk/client-api-gateway';
 import { awsClient, generate } from '../devtools/aws-client.js';
 import { killAll, serviceEnv, spawnApi, spawnWorker, type ServiceProcess } from '../devtools/processes.js';
 import { startRedis } from '../devtools/redis-server.js';
+import { withTimeout } from '../shared/timeout.js';
 
 const { values } = parseArgs({
   options: {
@@ -185,7 +186,7 @@ async function main() {
       tasks.add(t);
       void t.finally(() => tasks.delete(t));
     }
-    await Promise.race([Promise.all(tasks), new Promise((r) => setTimeout(r, 45_000))]);
+    await withTimeout(Promise.all(tasks), 45_000);
     report(current, String(minuteNo + 1));
 
     const sorted = totals.latencies.sort((a, b) => a - b);

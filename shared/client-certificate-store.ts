@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { tagMap, type ClientCertificate } from './client-certificate.js';
 import { CLIENT_CERTIFICATE_ID } from './ids.js';
 import { Keys, type Tenant } from './keys.js';
+import type { RevocationEntry } from './revocation-store.js';
 import { withScripts, type Scripted } from './lua/index.js';
 import { isCluster, type RedisClient } from './redis.js';
 
@@ -256,11 +257,28 @@ export class ClientCertificateStore {
     return r === 1;
   }
 
-  /** @returns false when not found. */
-  async delete(t: Tenant, id: string): Promise<boolean> {
+  /**
+   * @param revocation CA mode: the certificate's revocation, recorded in the same atomic step as the
+   *   delete (shared/lua/delete-revoking.lua).
+   * @returns false when not found.
+   */
+  async delete(t: Tenant, id: string, revocation?: RevocationEntry): Promise<boolean> {
     if (!isId(id)) return false;
     const k = this.keys;
-    const deleted = (await this.redis.ccDelete(k.certificate(t, id), k.tags(t, id), k.index(t), id)) === 1;
+    const deleted = revocation
+      ? (await this.redis.ccDeleteRevoking(
+          k.certificate(t, id),
+          k.tags(t, id),
+          k.index(t),
+          k.revoked(t),
+          k.revokedAt(t),
+          id,
+          revocation.serial,
+          revocation.notAfter,
+          revocation.revokedAt,
+          Math.floor(revocation.revokedAt / 1000),
+        )) === 1
+      : (await this.redis.ccDelete(k.certificate(t, id), k.tags(t, id), k.index(t), id)) === 1;
     if (deleted) await this.indexExpiry('zrem', t, id);
     return deleted;
   }

@@ -281,10 +281,24 @@ export const variables = z.object({
     "Who signs issued certificates: `self` = AWS's shape, each certificate signs itself; `ca` = the CA in `CA_CERT_FILE`/`CA_KEY_FILE` (issuer = the CA's subject, key identifiers, the `modern` extensions), so a backend trusts one CA for every certificate.",
   ),
   CA_CERT_FILE: trimmed().describe(
-    "The signing CA's certificate, PEM. Required with `CERT_ISSUER=ca`; read by workers only, which refuse to start on a certificate that is not a CA, a CA whose keyUsage leaves out keyCertSign, an expired CA, or a key that does not match it.",
+    "The signing CA's certificate, PEM. Required with `CERT_ISSUER=ca`; read by workers and, for the CRL and OCSP answers it signs, by the API; both refuse to start on a certificate that is not a CA, a CA whose keyUsage leaves out keyCertSign, an expired CA, or a key that does not match it.",
   ),
   CA_KEY_FILE: trimmed().describe(
-    "The signing CA's private key, unencrypted PEM, RSA or EC. Required with `CERT_ISSUER=ca`; read by workers only, never logged, never stored in Redis.",
+    "The signing CA's private key, unencrypted PEM, RSA or EC. Required with `CERT_ISSUER=ca`; read by workers (they sign certificates) and the API (it signs CRLs and OCSP answers, see docs/security.md), never logged, never stored in Redis.",
+  ),
+  CA_PUBLIC_URL: trimmed()
+    .refine((v) => v === undefined || /^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(v), {
+      message: 'must be an http:// or https:// URL without query or fragment',
+    })
+    .meta({ accepts: '`http(s)://host[:port][/base]`' })
+    .describe(
+      "CA mode: the API's address as backends reach it. Each CA-issued certificate then names the CRL (`<url>/ca/crl`) in its CRL distribution points and the OCSP responder (`<url>/ca/ocsp`) and CA certificate (`<url>/ca/cert`) in its authority information access. Unset: certificates name neither; the API serves both all the same.",
+    ),
+  CRL_VALIDITY_SECONDS: intFrom(86_400, 60, 30 * 86_400).describe(
+    "CA mode: the CRL's nextUpdate is this long after its thisUpdate. The API signs a new CRL within seconds of a delete and at least every tenth of this, so a backend's copy never lapses while the API runs.",
+  ),
+  OCSP_VALIDITY_SECONDS: intFrom(300, 1, 7 * 86_400).describe(
+    "CA mode: an OCSP answer's nextUpdate is this long after its thisUpdate; OCSP clients (nginx's ssl_ocsp_cache) keep an answer until then, so it bounds how long a revoked certificate stays accepted.",
   ),
   ALLOWED_REGIONS: parsedWith(parseAllowedRegions).describe(
     "Comma-separated regions a request's SigV4 scope may name. Unset: every region that exists in the AWS SDK's partition data; any other region is a 403 `InvalidSignatureException` before Redis is asked. A name that does not exist is refused at start.",

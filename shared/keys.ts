@@ -93,6 +93,50 @@ export class Keys {
     return `${t.accountId}:${t.region}:${id}`;
   }
 
+  /**
+   * CA mode. Sorted set: serials (lowercase minimal hex) of the tenant's deleted, hence revoked,
+   * certificates → their notAfter (epoch s). Written in the same script as the delete.
+   */
+  revoked(t: Tenant): string {
+    return `${this.tenant(t)}:revoked`;
+  }
+
+  /** CA mode. Hash: revoked serial → when it was revoked (epoch ms); beside {@link revoked}. */
+  revokedAt(t: Tenant): string {
+    return `${this.tenant(t)}:revoked:at`;
+  }
+
+  /** SCAN MATCH pattern of every tenant's {@link revoked} set (check each with {@link parseRevoked}). */
+  get revokedPattern(): string {
+    return `${this.prefix}:{*}:revoked`;
+  }
+
+  /** The tenant of a {@link revoked} key, or undefined when `key` is not one. */
+  parseRevoked(key: string): Tenant | undefined {
+    const m = /^\{(\d{12}):([a-z0-9-]+)\}:revoked$/.exec(key.slice(this.prefix.length + 1));
+    return key.startsWith(`${this.prefix}:`) && m ? { accountId: m[1]!, region: m[2]! } : undefined;
+  }
+
+  /** CA mode. Set: `account:region` of every tenant that has a {@link revoked} set (the CRL reads them all). */
+  get revokedTenants(): string {
+    return `{${this.prefix}}:ca:revoked-tenants`;
+  }
+
+  /** CA mode. Hash: serial of every CA-issued certificate → `account:region:id`, for OCSP. */
+  get caSerials(): string {
+    return `{${this.prefix}}:ca:serials`;
+  }
+
+  /** CA mode. Hash: the CRL last signed (`der` base64, `digest` of its entries, `number`, `thisUpdate` ms). */
+  get crl(): string {
+    return `{${this.prefix}}:ca:crl`;
+  }
+
+  /** CA mode. Counter: the last CRL number used. */
+  get crlNumber(): string {
+    return `{${this.prefix}}:ca:crl-number`;
+  }
+
   /** Sorted set: worker id → last heartbeat (epoch ms). */
   get workers(): string {
     return `{${this.prefix}}:workers`;

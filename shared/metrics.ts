@@ -135,6 +135,45 @@ export class ApiMetrics {
   }
 
   /** The Prometheus text exposition: this registry, then the worker figures kept in Redis. */
+  /**
+   * CA mode: revocation figures, read from `ca` at each scrape. `refresh` brings the revoked count up
+   * to date (the CRL check, cached for seconds); OCSP answers are counted by this API process.
+   */
+  observeCa(ca: {
+    refresh(): Promise<unknown>;
+    stats: { revoked: number; crlThisUpdate: number; ocsp: Record<'good' | 'revoked' | 'unknown', number> };
+  }): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'ca_revoked_certificates',
+      help: 'CA mode: revoked serials whose certificates have not expired (what the CRL lists).',
+      registers,
+      async collect() {
+        await ca.refresh().catch(() => undefined);
+        this.set(ca.stats.revoked);
+      },
+    });
+    new Gauge({
+      name: 'ca_crl_age_seconds',
+      help: 'CA mode: seconds since the thisUpdate of the CRL in force (-1 before there is one).',
+      registers,
+      collect() {
+        this.set(ca.stats.crlThisUpdate ? (Date.now() - ca.stats.crlThisUpdate) / 1000 : -1);
+      },
+    });
+    new Counter({
+      name: 'ca_ocsp_responses_total',
+      help: 'CA mode: OCSP single answers given by this API process, by status (good, revoked, unknown).',
+      labelNames: ['status'],
+      registers,
+      collect() {
+        this.reset();
+        for (const status of ['good', 'revoked', 'unknown'] as const)
+          this.inc({ status }, ca.stats.ocsp[status]);
+      },
+    });
+  }
+
   async render(): Promise<string> {
     const [own, counters] = await Promise.all([
       this.registry.metrics(),

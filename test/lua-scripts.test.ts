@@ -141,6 +141,35 @@ const CASES: Record<ScriptName, (r: Scripted, k: Keys) => Promise<void>> = {
     assert.equal(await r.zscore(k.index(T), 'd1'), null);
     assert.equal(await del(), 0, 'not found');
   },
+  async ccDeleteRevoking(r, k) {
+    await r.hset(k.certificate(T, 'v1'), 'pem', 'PEM');
+    await r.hset(k.tags(T, 'v1'), 'team', 'a');
+    await r.zadd(k.index(T), 0, 'v1');
+    await r.zadd(k.revoked(T), 1000, 'old');
+    await r.hset(k.revokedAt(T), 'old', '1');
+    const del = () =>
+      r.ccDeleteRevoking(
+        k.certificate(T, 'v1'),
+        k.tags(T, 'v1'),
+        k.index(T),
+        k.revoked(T),
+        k.revokedAt(T),
+        'v1',
+        'ab12',
+        5000,
+        2_000_000,
+        2000,
+      );
+    assert.equal(await del(), 1, 'deleted and revoked');
+    assert.equal(await r.exists(k.certificate(T, 'v1'), k.tags(T, 'v1')), 0);
+    assert.equal(await r.zscore(k.index(T), 'v1'), null);
+    assert.equal(await r.zscore(k.revoked(T), 'ab12'), '5000');
+    assert.equal(await r.hget(k.revokedAt(T), 'ab12'), '2000000');
+    assert.equal(await r.zscore(k.revoked(T), 'old'), null, 'an entry past its notAfter is pruned');
+    assert.equal(await r.hget(k.revokedAt(T), 'old'), null);
+    assert.equal(await del(), 0, 'not found');
+    assert.equal(await r.zcard(k.revoked(T)), 1, 'nothing written');
+  },
   async ccDescribe(r, k) {
     const key = k.certificate(T, 'x1');
     assert.equal(await r.ccDescribe(key, 'set', 'text'), 0, 'not found');

@@ -9,6 +9,8 @@ export const EXIT_CONFIG = 78;
 
 /** The CA that signs certificates when CERT_ISSUER=ca. Held by workers only; never logged or stored. */
 export interface CertificateAuthority {
+  /** The CA certificate, PEM (the first of CA_CERT_FILE). */
+  certPem: string;
   /** DER of the CA certificate's subject Name, byte for byte: the issuer Name of what it signs. */
   subjectDer: Buffer;
   /** The CA's subject key identifier: the authority key identifier of what it signs. */
@@ -23,6 +25,8 @@ export interface CertificateAuthority {
   nullParameters: boolean;
   /** When the CA certificate expires, epoch ms. */
   notAfter: number;
+  /** CA_PUBLIC_URL: issued certificates name the CRL and OCSP responder under it; absent: they name none. */
+  publicUrl?: string;
 }
 
 const EC_HASH: Record<string, { hash: 'sha256' | 'sha384' | 'sha512'; oid: string }> = {
@@ -170,6 +174,7 @@ export function certificateAuthorityFrom(
     );
   }
   return {
+    certPem: x509.toString(),
     subjectDer: Buffer.from(forge.asn1.toDer(fields.subject).getBytes(), 'binary'),
     keyIdentifier: keyIdentifierOf(fields),
     privateKey,

@@ -1,6 +1,8 @@
 import { randomBytes, sign, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
-import { VALIDITY_SECONDS } from '../shared/client-certificate.js';
+import * as pkijs from 'pkijs';
+import { caUrls } from '../shared/ca-urls.js';
+import { VALIDITY_SECONDS, clientCertificateArn } from '../shared/client-certificate.js';
 import type { CertProfile } from '../shared/config.js';
 import type { CertificateAuthority } from './certificate-authority.js';
 
@@ -32,6 +34,12 @@ export interface CertificateInput {
    * as issuer, the `modern` extensions whatever `profile` says, and an authority key identifier.
    */
   issuer?: CertificateAuthority;
+  /**
+   * With `issuer`: whose certificate it is. The subject then names the account (O), the region (OU)
+   * and the certificate id (CN), and the ARN is a URI subject alternative name, so a backend that
+   * trusts the CA can still tell tenants apart.
+   */
+  holder?: { accountId: string; region: string; id: string };
 }
 
 /**
@@ -76,7 +84,7 @@ export function buildCertificate(input: CertificateInput): string {
   cert.validity.notAfter = new Date((input.createdDate + VALIDITY_SECONDS) * 1000);
   cert.setSubject(NAME);
   cert.setIssuer(NAME);
-  if (input.issuer) return signedByCa(cert, input.issuer);
+  if (input.issuer) return signedByCa(cert, input.issuer, input.holder);
   if (input.profile === 'modern') cert.setExtensions(MODERN_EXTENSIONS);
 
   const oid = forge.pki.oids.sha256WithRSAEncryption!;
@@ -96,12 +104,31 @@ export function buildCertificate(input: CertificateInput): string {
  * byte) and whose signature algorithm is the CA key's; node:crypto signs, since forge cannot sign with
  * EC keys.
  */
-function signedByCa(cert: forge.pki.Certificate, ca: CertificateAuthority): string {
+function signedByCa(
+  cert: forge.pki.Certificate,
+  ca: CertificateAuthority,
+  holder: CertificateInput['holder'],
+): string {
   const { asn1 } = forge;
-  cert.setExtensions([
+  const extensions: object[] = [
     ...MODERN_EXTENSIONS,
     { name: 'authorityKeyIdentifier', keyIdentifier: ca.keyIdentifier.toString('binary') },
-  ]);
+  ];
+  if (holder) {
+    cert.setSubject([
+      { shortName: 'C', value: 'US' },
+      { shortName: 'L', value: 'Seattle' },
+      { shortName: 'O', value: holder.accountId },
+      { shortName: 'OU', value: holder.region },
+      { shortName: 'CN', value: holder.id },
+    ]);
+    extensions.push({
+      name: 'subjectAltName',
+      altNames: [{ type: 6, value: clientCertificateArn(holder.region, holder.id) }],
+    });
+  }
+  if (ca.publicUrl) extensions.push(...revocationPointers(ca.publicUrl));
+  cert.setExtensions(extensions);
   const algorithm = () =>
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
       asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(ca.signatureOid).getBytes()),
@@ -123,3 +150,30 @@ function signedByCa(cert: forge.pki.Certificate, ca: CertificateAuthority): stri
   ]);
   return forge.pem.encode({ type: 'CERTIFICATE', body: asn1.toDer(certificate).getBytes() }).trimEnd();
 }
+
+/**
+ * The CRL distribution points and authority information access extensions (RFC 5280 4.2.1.13, 4.2.2.1)
+ * naming the CRL, the OCSP responder and the CA certificate under CA_PUBLIC_URL; pkijs encodes them.
+ */
+function revocationPointers(publicUrl: string): { id: string; value: string }[] {
+  const urls = caUrls(publicUrl);
+  const uri = (value: string) => new pkijs.GeneralName({ type: 6, value });
+  const der = (o: { toSchema(): { toBER(): ArrayBuffer } }) =>
+    Buffer.from(o.toSchema().toBER()).toString('binary');
+  const crl = new pkijs.CRLDistributionPoints({
+    distributionPoints: [new pkijs.DistributionPoint({ distributionPoint: [uri(urls.crl)] })],
+  });
+  const aia = new pkijs.InfoAccess({
+    accessDescriptions: [
+      new pkijs.AccessDescription({ accessMethod: OID_OCSP, accessLocation: uri(urls.ocsp) }),
+      new pkijs.AccessDescription({ accessMethod: OID_CA_ISSUERS, accessLocation: uri(urls.caIssuers) }),
+    ],
+  });
+  return [
+    { id: '2.5.29.31', value: der(crl) },
+    { id: '1.3.6.1.5.5.7.1.1', value: der(aia) },
+  ];
+}
+
+const OID_OCSP = '1.3.6.1.5.5.7.48.1';
+const OID_CA_ISSUERS = '1.3.6.1.5.5.7.48.2';

@@ -5,8 +5,9 @@ import type { CertProfile } from '../shared/config.js';
 import { keyAad, type KeyVault } from '../shared/crypto/key-vault.js';
 import type { GenerateData, GenerateResult } from '../shared/jobs.js';
 import type { Logger } from '../shared/logger.js';
+import { normalSerial, type RevocationStore } from '../shared/revocation-store.js';
 import type { CertificateAuthority } from './certificate-authority.js';
-import { buildCertificate } from './certificate-builder.js';
+import { buildCertificate, randomSerialHex } from './certificate-builder.js';
 import type { KeySource } from './key-source.js';
 
 export interface ProcessorDeps {
@@ -18,6 +19,8 @@ export interface ProcessorDeps {
   profile?: CertProfile;
   /** CERT_ISSUER=ca: the CA that signs every certificate; undefined: self-signed. */
   ca?: CertificateAuthority | undefined;
+  /** With `ca`: where each issued serial is indexed for the OCSP responder, before its record is stored. */
+  serials?: RevocationStore | undefined;
   /** Clock, epoch ms; tests move it. */
   now?: () => number;
 }
@@ -53,13 +56,21 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
 
     const key = await deps.keySource.take();
     const createdDate = Math.floor(now() / 1000);
+    const serialHex = randomSerialHex();
     const pem = buildCertificate({
       publicKeyPem: key.publicKeyPem,
       privateKey: key.privateKey,
       createdDate,
+      serialHex,
       profile: deps.profile,
       issuer: deps.ca,
+      holder: { ...tenant, id: d.clientCertificateId },
     });
+    // Indexed before the record exists, so every stored CA-issued certificate is known to OCSP; a
+    // serial whose record is never stored is answered `unknown`.
+    if (deps.ca && deps.serials) {
+      await deps.serials.indexSerial(normalSerial(serialHex), tenant, d.clientCertificateId);
+    }
     const pkcs8 = key.privateKey.export({ type: 'pkcs8', format: 'der' });
     const encryptedKey = deps.vault.encrypt(pkcs8, keyAad(d.accountId, d.region, d.clientCertificateId));
     pkcs8.fill(0);

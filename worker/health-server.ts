@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { RedisClient } from '../shared/redis.js';
+import { withTimeout } from '../shared/timeout.js';
 
 /** How long the readiness probe waits for Redis before calling it down, ms. */
 const READY_PING_TIMEOUT_MS = 1000;
@@ -25,16 +26,10 @@ export async function startWorkerHealthServer(opts: {
   running: () => boolean;
 }): Promise<WorkerHealthServer> {
   const redisUp = async (): Promise<boolean> => {
-    let timer: NodeJS.Timeout | undefined;
     try {
-      return await Promise.race([
-        opts.redis.ping().then((r) => r === 'PONG'),
-        new Promise<boolean>((r) => (timer = setTimeout(() => r(false), READY_PING_TIMEOUT_MS))),
-      ]);
+      return (await withTimeout(opts.redis.ping(), READY_PING_TIMEOUT_MS)) === 'PONG';
     } catch {
       return false;
-    } finally {
-      clearTimeout(timer);
     }
   };
   const server: Server = createServer((req, res) => {

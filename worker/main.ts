@@ -29,7 +29,8 @@ function run() {
   const redis = createRedis(config, patientOptions(), 'cc-worker');
   redis.on('error', (err) => log.debug({ err }, 'redis connection error'));
   const vault = loadKeyVault(config, log);
-  const ca = loadCaOrExit();
+  const loaded = loadCaOrExit();
+  const ca = loaded && config.caPublicUrl ? { ...loaded, publicUrl: config.caPublicUrl } : loaded;
   const pool =
     config.keyPoolSize > 0
       ? new KeyPool({

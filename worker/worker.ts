@@ -7,9 +7,11 @@ import { QUEUE_NAME, type GenerateData, type GenerateResult } from '../shared/jo
 import type { Keys } from '../shared/keys.js';
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS } from '../shared/heartbeat.js';
 import type { Logger } from '../shared/logger.js';
+import { TIMED_OUT, withTimeout } from '../shared/timeout.js';
 import { createQueue } from '../shared/queue.js';
 import { duplicateRedis, WORKER_BLOCK_S, type RedisClient } from '../shared/redis.js';
 import { WorkerMetrics } from '../shared/metrics.js';
+import { RevocationStore } from '../shared/revocation-store.js';
 import { createGenerateProcessor } from './generate-processor.js';
 import type { CertificateAuthority } from './certificate-authority.js';
 import type { KeySource } from './key-source.js';
@@ -109,6 +111,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     log,
     profile: deps.certProfile,
     ca: deps.ca,
+    serials: deps.ca ? new RevocationStore(deps.redis, deps.keys) : undefined,
   });
   // Jobs running now, counted by the processor itself: BullMQ reports a job whose lock was lost
   // (partition, stall) with neither 'completed' nor 'failed', only 'error', so counting by those
@@ -236,7 +239,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     idleSince = undefined;
     // Force: it is wedged, so waiting for it could take forever; it runs no job (or its main loop
     // is gone), and a job it still held would be re-run through stall detection.
-    void Promise.race([old.worker.close(true), new Promise((r) => setTimeout(r, 5000).unref())])
+    void withTimeout(old.worker.close(true), 5000)
       .catch(() => undefined)
       .finally(() => old.connection.disconnect());
   };
@@ -249,10 +252,11 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
       let waiting: number | undefined;
       if (running) {
         // Bounded: no answer in time, no verdict, and a fresh connection for the next probe.
-        waiting = await Promise.race([
+        const counted = await withTimeout(
           queue.getWaitingCount().catch(() => undefined),
-          new Promise<undefined>((r) => setTimeout(() => r(undefined), probeMs).unref()),
-        ]);
+          probeMs,
+        );
+        waiting = counted === TIMED_OUT ? undefined : counted;
       }
       if (closing) return;
       if (running && waiting === undefined) {
@@ -305,12 +309,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
         const { worker, connection } = current;
         // close() stops fetching, then waits for active jobs; it has no timeout of its own.
         const graceful = worker.close();
-        let timedOut = false;
-        await Promise.race([
-          graceful,
-          new Promise<void>((r) => setTimeout(() => ((timedOut = true), r()), timeoutMs).unref()),
-        ]);
-        if (timedOut) {
+        if ((await withTimeout(graceful, timeoutMs)) === TIMED_OUT) {
           // A second close(true) would only return the pending close: dropping the connection is
           // what stops the jobs' lock renewal, so they stall and another worker re-runs them.
           log.warn(
@@ -318,11 +317,15 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
             'active jobs did not finish in time: leaving them (their locks expire and they are re-run)',
           );
         }
-        const bounded = (p: Promise<unknown>) =>
-          Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
-        await bounded(queue.close());
+        await withTimeout(
+          queue.close().catch(() => undefined),
+          2000,
+        );
         probeRedis.disconnect();
-        await bounded(deps.redis.zrem(deps.keys.workers, id));
+        await withTimeout(
+          deps.redis.zrem(deps.keys.workers, id).catch(() => undefined),
+          2000,
+        );
         connection.disconnect();
       })();
       return closing;

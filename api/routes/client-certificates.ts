@@ -56,7 +56,7 @@ export function decodePosition(token: string | undefined): string | undefined {
 }
 
 /** The ClientCertificate operations. Handlers validate, call the domain, and map the result. */
-export function clientCertificateRoutes(deps: Pick<AppDeps, 'issuer' | 'store'>) {
+export function clientCertificateRoutes(deps: Pick<AppDeps, 'issuer' | 'store' | 'ca'>) {
   const app = new Hono<AppEnv>();
 
   // GenerateClientCertificate
@@ -111,7 +111,10 @@ export function clientCertificateRoutes(deps: Pick<AppDeps, 'issuer' | 'store'>)
 
   // DeleteClientCertificate
   app.delete('/clientcertificates/:id', async (c) => {
-    if (!(await deps.store.delete(c.get('tenant'), certificateId(c.req.param('id'))))) {
+    const t = c.get('tenant');
+    const id = certificateId(c.req.param('id'));
+    // CA mode: the delete also revokes (CRL and OCSP), in the same atomic step.
+    if (!(await (deps.ca ? deps.ca.delete(deps.store, t, id) : deps.store.delete(t, id)))) {
       throw certificateNotFound();
     }
     return c.body(null, 202);

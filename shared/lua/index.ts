@@ -14,6 +14,7 @@ export const SCRIPTS = {
   ccSettle: { file: 'settle.lua', keys: 2 },
   ccFence: { file: 'fence.lua', keys: 2 },
   ccDelete: { file: 'delete.lua', keys: 3 },
+  ccDeleteRevoking: { file: 'delete-revoking.lua', keys: 5 },
   ccDescribe: { file: 'describe.lua', keys: 1 },
   ccTag: { file: 'tag.lua', keys: 2 },
   ccUntag: { file: 'untag.lua', keys: 2 },

@@ -1,0 +1,353 @@
+// CA mode's revocation publishing: the signed CRL and the OCSP responder (RFC 5280, RFC 6960), built with pkijs.
+import { createHash, sign, X509Certificate } from 'node:crypto';
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+import type { ClientCertificateStore } from '../shared/client-certificate-store.js';
+import type { Tenant } from '../shared/keys.js';
+import type { Logger } from '../shared/logger.js';
+import {
+  normalSerial,
+  type RevocationEntry,
+  type RevocationStore,
+  type StoredCrl,
+} from '../shared/revocation-store.js';
+import type { CertificateAuthority } from '../worker/certificate-authority.js';
+
+export type OcspStatus = 'good' | 'revoked' | 'unknown';
+
+/** RFC 5280 5.3.1 CRLReason cessationOfOperation: a deleted certificate is no longer used. */
+const CESSATION_OF_OPERATION = 5;
+const OID = {
+  authorityKeyIdentifier: '2.5.29.35',
+  crlNumber: '2.5.29.20',
+  reasonCode: '2.5.29.21',
+  ocspBasic: '1.3.6.1.5.5.7.48.1.1',
+  ocspNonce: '1.3.6.1.5.5.7.48.1.2',
+} as const;
+/** CertID hash algorithms this responder recognises (RFC 6960 requires SHA-1; SHA-256 is common too). */
+const CERT_ID_HASHES: Record<string, 'sha1' | 'sha256' | 'sha384' | 'sha512'> = {
+  '1.3.14.3.2.26': 'sha1',
+  '2.16.840.1.101.3.4.2.1': 'sha256',
+  '2.16.840.1.101.3.4.2.2': 'sha384',
+  '2.16.840.1.101.3.4.2.3': 'sha512',
+};
+/** OCSPResponseStatus (RFC 6960 4.2.1). */
+const RESPONSE_STATUS = { successful: 0, malformedRequest: 1, internalError: 2, tryLater: 3 } as const;
+
+/** How often one API process looks for revocations it has not published yet, ms (the 15 s promise has room). */
+const CRL_CHECK_MS = 2000;
+/** How often one API process looks for tenants missing from the revoked-tenant set (lost writes), ms. */
+const RECONCILE_MS = 5 * 60_000;
+
+export interface CaResponderOptions {
+  ca: CertificateAuthority;
+  /** CA_CERT_FILE's first certificate, PEM: the issuer whose CRL and OCSP answers this signs. */
+  caCertPem: string;
+  revocations: RevocationStore;
+  log: Logger;
+  crlValiditySeconds: number;
+  ocspValiditySeconds: number;
+  now?: () => number;
+}
+
+/** What /metrics reports of revocation publishing. */
+export interface CaStats {
+  /** Revoked serials whose certificates have not expired, as of the last CRL check. */
+  revoked: number;
+  /** thisUpdate of the CRL in force, epoch ms; 0 before the first. */
+  crlThisUpdate: number;
+  /** OCSP single answers given, by status. */
+  ocsp: Record<OcspStatus, number>;
+}
+
+/**
+ * Signs the CRL and OCSP answers with the CA key (docs/security.md says why the API holds it). Every
+ * answer comes from Redis, so any API replica gives the same one, before and after a failover; the CRL
+ * itself is stored in Redis too, so replicas serve the same CRL number.
+ */
+export class CaResponder {
+  readonly caCert: X509Certificate;
+  readonly caDer: Buffer;
+  private readonly issuerName: pkijs.RelativeDistinguishedNames;
+  private readonly keyBits: Buffer;
+  private readonly now: () => number;
+  private crl: { stored: StoredCrl; checkedAt: number } | undefined;
+  private crlBuilding: Promise<StoredCrl> | undefined;
+  private reconciledAt = 0;
+  readonly stats: CaStats = { revoked: 0, crlThisUpdate: 0, ocsp: { good: 0, revoked: 0, unknown: 0 } };
+
+  constructor(private readonly o: CaResponderOptions) {
+    this.caCert = new X509Certificate(o.caCertPem);
+    this.caDer = this.caCert.raw;
+    const parsed = pkijs.Certificate.fromBER(Uint8Array.from(this.caDer));
+    this.issuerName = new pkijs.RelativeDistinguishedNames({
+      schema: asn1js.fromBER(Uint8Array.from(o.ca.subjectDer)).result,
+    });
+    this.keyBits = Buffer.from(parsed.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView);
+    this.now = o.now ?? Date.now;
+  }
+
+  /**
+   * The revocation a delete of this certificate must record, or undefined when this CA did not issue it
+   * (a self-signed certificate from before CERT_ISSUER=ca: nothing trusts it through the CA).
+   */
+  revocationFor(pem: string, notAfter: number): RevocationEntry | undefined {
+    let x: X509Certificate;
+    try {
+      x = new X509Certificate(pem);
+    } catch {
+      return undefined;
+    }
+    if (!x.checkIssued(this.caCert) || !x.verify(this.caCert.publicKey)) return undefined;
+    return { serial: normalSerial(x.serialNumber), notAfter, revokedAt: this.now() };
+  }
+
+  /**
+   * DeleteClientCertificate in CA mode: registers the tenant, then deletes the record and records its
+   * revocation in one atomic step (through `store`, so REDIS_WAIT_REPLICAS confirms it like any delete).
+   */
+  async delete(store: ClientCertificateStore, t: Tenant, id: string): Promise<boolean> {
+    const record = await store.get(t, id);
+    if (!record) return false;
+    const entry = this.revocationFor(record.pemEncodedCertificate, record.expirationDate);
+    if (!entry) return store.delete(t, id);
+    await this.o.revocations.registerTenant(t);
+    const deleted = await store.delete(t, id, entry);
+    if (deleted) this.crl = this.crl && { ...this.crl, checkedAt: 0 };
+    return deleted;
+  }
+
+  /** The CRL in force, DER: the stored one while it lists every revocation and is fresh, else a new one. */
+  async currentCrl(): Promise<StoredCrl> {
+    if (this.crl && this.now() - this.crl.checkedAt < CRL_CHECK_MS) return this.crl.stored;
+    this.crlBuilding ??= this.refreshCrl().finally(() => (this.crlBuilding = undefined));
+    return this.crlBuilding;
+  }
+
+  private async refreshCrl(): Promise<StoredCrl> {
+    const now = this.now();
+    if (now - this.reconciledAt > RECONCILE_MS) {
+      const missing = await this.o.revocations.reconcileTenants();
+      if (missing > 0) this.o.log.warn({ missing }, 'revoked-tenant set was missing tenants: restored');
+      this.reconciledAt = now;
+    }
+    const entries = await this.o.revocations.listRevoked(Math.floor(now / 1000));
+    const digest = createHash('sha256')
+      .update(entries.map((e) => `${e.serial}@${e.revokedAt}`).join(','))
+      .digest('hex');
+    let stored = await this.o.revocations.storedCrl();
+    const resignAfter = (this.o.crlValiditySeconds * 1000) / 10;
+    if (!stored || stored.digest !== digest || now - stored.thisUpdate > resignAfter) {
+      const number = await this.o.revocations.nextCrlNumber();
+      const thisUpdate = Math.floor(now / 1000) * 1000;
+      stored = { der: this.signCrl(entries, number, thisUpdate), digest, number, thisUpdate };
+      await this.o.revocations.storeCrl(stored);
+      this.o.log.info({ crlNumber: number, revoked: entries.length }, 'CRL signed');
+    }
+    this.stats.revoked = entries.length;
+    this.stats.crlThisUpdate = stored.thisUpdate;
+    this.crl = { stored, checkedAt: now };
+    return stored;
+  }
+
+  /** RFC 5280 5.1: a v2 CRL with the authority key identifier and CRL number extensions. */
+  private signCrl(entries: RevocationEntry[], number: number, thisUpdate: number): Buffer {
+    const time = (ms: number) => new pkijs.Time({ type: 0, value: new Date(Math.floor(ms / 1000) * 1000) });
+    const crl = new pkijs.CertificateRevocationList({
+      version: 1,
+      signature: this.algorithm(),
+      issuer: this.issuerName,
+      thisUpdate: time(thisUpdate),
+      nextUpdate: time(thisUpdate + this.o.crlValiditySeconds * 1000),
+      crlExtensions: new pkijs.Extensions({
+        extensions: [
+          new pkijs.Extension({
+            extnID: OID.authorityKeyIdentifier,
+            extnValue: new pkijs.AuthorityKeyIdentifier({
+              keyIdentifier: new asn1js.OctetString({ valueHex: new Uint8Array(this.o.ca.keyIdentifier) }),
+            })
+              .toSchema()
+              .toBER(),
+          }),
+          new pkijs.Extension({
+            extnID: OID.crlNumber,
+            extnValue: new asn1js.Integer({ value: number }).toBER(),
+          }),
+        ],
+      }),
+    });
+    // RFC 5280 5.1.2.6: when no certificate is revoked, the list is absent (not an empty SEQUENCE).
+    if (entries.length > 0) {
+      crl.revokedCertificates = entries.map(
+        (e) =>
+          new pkijs.RevokedCertificate({
+            userCertificate: new asn1js.Integer({ valueHex: serialBytes(e.serial) }),
+            revocationDate: time(e.revokedAt),
+            crlEntryExtensions: new pkijs.Extensions({
+              extensions: [
+                new pkijs.Extension({
+                  extnID: OID.reasonCode,
+                  extnValue: new asn1js.Enumerated({ value: CESSATION_OF_OPERATION }).toBER(),
+                }),
+              ],
+            }),
+          }),
+      );
+    }
+    crl.signatureAlgorithm = this.algorithm();
+    // encodeTBS is protected in pkijs's types, public in its code: it lays out the TBSCertList to sign.
+    const tbs = (crl as unknown as { encodeTBS(): asn1js.Sequence }).encodeTBS();
+    crl.tbsView = new Uint8Array(tbs.toBER());
+    crl.signatureValue = new asn1js.BitString({ valueHex: this.sign(crl.tbsView) });
+    return Buffer.from(crl.toSchema().toBER());
+  }
+
+  /**
+   * Answers a DER OCSPRequest (RFC 6960) with a DER OCSPResponse: one SingleResponse per request,
+   * `good` for a live certificate this CA issued, `revoked` (cessationOfOperation) for a deleted one
+   * until it expires, `unknown` for a serial it never issued or a CertID naming another issuer. A nonce
+   * of 1 to 32 octets is echoed (RFC 8954); a longer one is left out of the answer.
+   */
+  async ocsp(
+    requestDer: Uint8Array,
+    store: ClientCertificateStore,
+  ): Promise<{ der: Buffer; statuses: OcspStatus[] }> {
+    let request: pkijs.OCSPRequest;
+    try {
+      request = pkijs.OCSPRequest.fromBER(Uint8Array.from(requestDer));
+      if (request.tbsRequest.requestList.length === 0) throw new Error('no request');
+    } catch {
+      return { der: ocspError(RESPONSE_STATUS.malformedRequest), statuses: [] };
+    }
+    const now = this.now();
+    const thisUpdate = new Date(Math.floor(now / 1000) * 1000);
+    const nextUpdate = new Date(thisUpdate.getTime() + this.o.ocspValiditySeconds * 1000);
+    const statuses: OcspStatus[] = [];
+    const responses: pkijs.SingleResponse[] = [];
+    try {
+      for (const r of request.tbsRequest.requestList) {
+        const { status, revokedAt } = await this.statusOf(r.reqCert, store);
+        statuses.push(status);
+        responses.push(
+          new pkijs.SingleResponse({
+            certID: r.reqCert,
+            certStatus: certStatus(status, revokedAt),
+            thisUpdate,
+            nextUpdate,
+          }),
+        );
+      }
+    } catch (err) {
+      this.o.log.warn({ err }, 'OCSP request not answered: Redis unavailable');
+      return { der: ocspError(RESPONSE_STATUS.tryLater), statuses: [] };
+    }
+    const data = new pkijs.ResponseData({
+      responderID: new asn1js.OctetString({
+        valueHex: new Uint8Array(createHash('sha1').update(this.keyBits).digest()),
+      }),
+      producedAt: thisUpdate,
+      responses,
+    });
+    const nonce = request.tbsRequest.requestExtensions?.find((e) => e.extnID === OID.ocspNonce);
+    if (nonce && nonceLength(nonce) >= 1 && nonceLength(nonce) <= 32) {
+      data.responseExtensions = [
+        new pkijs.Extension({
+          extnID: OID.ocspNonce,
+          extnValue: nonce.extnValue.valueBlock.valueHexView.slice().buffer,
+        }),
+      ];
+    }
+    const basic = new pkijs.BasicOCSPResponse({
+      tbsResponseData: data,
+      signatureAlgorithm: this.algorithm(),
+    });
+    data.tbsView = new Uint8Array(data.toSchema(true).toBER());
+    basic.signature = new asn1js.BitString({ valueHex: this.sign(data.tbsView) });
+    const response = new pkijs.OCSPResponse({
+      responseStatus: new asn1js.Enumerated({ value: RESPONSE_STATUS.successful }),
+      responseBytes: new pkijs.ResponseBytes({
+        responseType: OID.ocspBasic,
+        response: new asn1js.OctetString({ valueHex: basic.toSchema().toBER() }),
+      }),
+    });
+    for (const s of statuses) this.stats.ocsp[s] += 1;
+    return { der: Buffer.from(response.toSchema().toBER()), statuses };
+  }
+
+  private async statusOf(
+    id: pkijs.CertID,
+    store: ClientCertificateStore,
+  ): Promise<{ status: OcspStatus; revokedAt?: number }> {
+    const hash = CERT_ID_HASHES[id.hashAlgorithm.algorithmId];
+    if (!hash) return { status: 'unknown' };
+    const nameHash = createHash(hash).update(this.o.ca.subjectDer).digest();
+    const keyHash = createHash(hash).update(this.keyBits).digest();
+    if (
+      !nameHash.equals(Buffer.from(id.issuerNameHash.valueBlock.valueHexView)) ||
+      !keyHash.equals(Buffer.from(id.issuerKeyHash.valueBlock.valueHexView))
+    ) {
+      return { status: 'unknown' };
+    }
+    const serial = normalSerial(id.serialNumber.valueBlock.valueHexView);
+    const owner = await this.o.revocations.lookupSerial(serial);
+    if (!owner) return { status: 'unknown' };
+    const revokedAt = await this.o.revocations.revokedAt(owner.tenant, serial);
+    if (revokedAt !== undefined) return { status: 'revoked', revokedAt };
+    const record = await store.get(owner.tenant, owner.id);
+    if (!record) return { status: 'unknown' };
+    const x = new X509Certificate(record.pemEncodedCertificate);
+    return { status: normalSerial(x.serialNumber) === serial ? 'good' : 'unknown' };
+  }
+
+  private algorithm(): pkijs.AlgorithmIdentifier {
+    return new pkijs.AlgorithmIdentifier({
+      algorithmId: this.o.ca.signatureOid,
+      ...(this.o.ca.nullParameters ? { algorithmParams: new asn1js.Null() } : {}),
+    });
+  }
+
+  private sign(tbs: Uint8Array): Uint8Array {
+    return new Uint8Array(sign(this.o.ca.hash, tbs, this.o.ca.privateKey));
+  }
+}
+
+/** A serial's DER INTEGER contents: even-length hex, with a 00 before a high bit (positive). */
+function serialBytes(serial: string): Uint8Array {
+  let hex = serial.length % 2 ? `0${serial}` : serial;
+  if (parseInt(hex.slice(0, 2), 16) >= 0x80) hex = `00${hex}`;
+  return new Uint8Array(Buffer.from(hex, 'hex'));
+}
+
+/** CertStatus (RFC 6960 4.2.1): good [0] IMPLICIT NULL, revoked [1] RevokedInfo, unknown [2] IMPLICIT NULL. */
+function certStatus(status: OcspStatus, revokedAt = 0): asn1js.BaseBlock {
+  if (status === 'revoked') {
+    return new asn1js.Constructed({
+      idBlock: { tagClass: 3, tagNumber: 1 },
+      value: [
+        new asn1js.GeneralizedTime({ valueDate: new Date(Math.floor(revokedAt / 1000) * 1000) }),
+        new asn1js.Constructed({
+          idBlock: { tagClass: 3, tagNumber: 0 },
+          value: [new asn1js.Enumerated({ value: CESSATION_OF_OPERATION })],
+        }),
+      ],
+    });
+  }
+  return new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: status === 'good' ? 0 : 2 } });
+}
+
+/** The nonce's length in octets (its extnValue holds an OCTET STRING), or -1 when it is not one. */
+function nonceLength(e: pkijs.Extension): number {
+  const inner = asn1js.fromBER(e.extnValue.valueBlock.valueHexView);
+  return inner.offset !== -1 && inner.result instanceof asn1js.OctetString
+    ? inner.result.valueBlock.valueHexView.byteLength
+    : -1;
+}
+
+/** An OCSPResponse without a body: malformedRequest, internalError or tryLater. */
+export function ocspError(status: number): Buffer {
+  return Buffer.from(
+    new pkijs.OCSPResponse({ responseStatus: new asn1js.Enumerated({ value: status }) }).toSchema().toBER(),
+  );
+}
+
+export { RESPONSE_STATUS };

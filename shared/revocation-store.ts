@@ -1,0 +1,149 @@
+// CA mode's revocation records in Redis: what a delete revokes, the serial index OCSP answers from, the CRL last signed.
+import type { Redis } from 'ioredis';
+import type { Keys, Tenant } from './keys.js';
+import { isCluster, type RedisClient } from './redis.js';
+
+/** What a delete in CA mode records about the certificate it deletes. */
+export interface RevocationEntry {
+  /** Serial number, {@link normalSerial} form. */
+  serial: string;
+  /** The certificate's notAfter, epoch s: the entry is kept until then. */
+  notAfter: number;
+  /** When it was revoked, epoch ms. */
+  revokedAt: number;
+}
+
+/**
+ * A serial number as this module keys it: lowercase hex of the positive integer, no leading zeros
+ * (node's X509Certificate gives `00AB..` or `AB..`; DER INTEGER contents carry a 00 before a high bit).
+ */
+export function normalSerial(hexOrBytes: string | Uint8Array): string {
+  const hex = typeof hexOrBytes === 'string' ? hexOrBytes : Buffer.from(hexOrBytes).toString('hex');
+  return hex.toLowerCase().replace(/^0+(?=.)/, '');
+}
+
+/** The revoked-and-unexpired serials of every tenant, as read for one CRL or OCSP snapshot. */
+export interface RevokedSerial extends RevocationEntry {
+  tenant: Tenant;
+}
+
+/** A stored, signed CRL. */
+export interface StoredCrl {
+  der: Buffer;
+  /** Digest of the entries it lists (see api/ca-responder.ts). */
+  digest: string;
+  number: number;
+  /** epoch ms */
+  thisUpdate: number;
+}
+
+/** CA mode's cross-tenant revocation records. */
+export class RevocationStore {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: Keys,
+  ) {}
+
+  /**
+   * Adds the tenant to the set the CRL builder reads, before its first revocation is written. Should
+   * this write be lost (a failover of its shard) while the tenant's revocation survives,
+   * {@link reconcileTenants} finds the tenant again.
+   */
+  async registerTenant(t: Tenant): Promise<void> {
+    await this.redis.sadd(this.keys.revokedTenants, `${t.accountId}:${t.region}`);
+  }
+
+  /** Records which tenant and certificate a CA-issued serial belongs to (before the record is created). */
+  async indexSerial(serial: string, t: Tenant, id: string): Promise<void> {
+    await this.redis.hset(this.keys.caSerials, serial, `${t.accountId}:${t.region}:${id}`);
+  }
+
+  /** The tenant and id a serial was issued to, or undefined when this CA never issued it. */
+  async lookupSerial(serial: string): Promise<{ tenant: Tenant; id: string } | undefined> {
+    const v = await this.redis.hget(this.keys.caSerials, serial);
+    const m = v ? /^(\d{12}):([a-z0-9-]+):([a-z0-9]+)$/.exec(v) : null;
+    return m ? { tenant: { accountId: m[1]!, region: m[2]! }, id: m[3]! } : undefined;
+  }
+
+  /** The serial's revocation time (epoch ms) in its tenant, or undefined when it is not revoked. */
+  async revokedAt(t: Tenant, serial: string): Promise<number | undefined> {
+    const v = await this.redis.hget(this.keys.revokedAt(t), serial);
+    return v === null ? undefined : Number(v);
+  }
+
+  /** Every revoked serial whose certificate has not expired at `nowS`, across tenants, sorted by serial. */
+  async listRevoked(nowS: number): Promise<RevokedSerial[]> {
+    const tenants = (await this.redis.smembers(this.keys.revokedTenants)).flatMap((m) => {
+      const i = m.lastIndexOf(':');
+      return i > 0 ? [{ accountId: m.slice(0, i), region: m.slice(i + 1) }] : [];
+    });
+    const per = await Promise.all(
+      tenants.map(async (tenant) => {
+        const [flat, at] = await Promise.all([
+          this.redis.zrangebyscore(this.keys.revoked(tenant), nowS, '+inf', 'WITHSCORES'),
+          this.redis.hgetall(this.keys.revokedAt(tenant)),
+        ]);
+        const out: RevokedSerial[] = [];
+        for (let i = 0; i + 1 < flat.length; i += 2) {
+          const serial = flat[i]!;
+          out.push({ tenant, serial, notAfter: Number(flat[i + 1]), revokedAt: Number(at[serial] ?? 0) });
+        }
+        return out;
+      }),
+    );
+    return per.flat().sort((a, b) => (a.serial < b.serial ? -1 : a.serial > b.serial ? 1 : 0));
+  }
+
+  /**
+   * Finds every tenant with a revoked set by SCAN (every master of a Cluster) and registers any the
+   * tenant set lacks. @returns how many were missing.
+   */
+  async reconcileTenants(count = 1000): Promise<number> {
+    let nodes: Redis[];
+    if (isCluster(this.redis)) {
+      await this.redis.ping();
+      nodes = this.redis.nodes('master');
+    } else {
+      nodes = [this.redis];
+    }
+    const found: string[] = [];
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', this.keys.revokedPattern, 'COUNT', count);
+        cursor = next;
+        for (const k of keys) {
+          const t = this.keys.parseRevoked(k);
+          if (t) found.push(`${t.accountId}:${t.region}`);
+        }
+      } while (cursor !== '0');
+    }
+    if (found.length === 0) return 0;
+    return this.redis.sadd(this.keys.revokedTenants, ...found);
+  }
+
+  async storedCrl(): Promise<StoredCrl | undefined> {
+    const h = await this.redis.hgetall(this.keys.crl);
+    if (!h.der) return undefined;
+    return {
+      der: Buffer.from(h.der, 'base64'),
+      digest: h.digest ?? '',
+      number: Number(h.number),
+      thisUpdate: Number(h.thisUpdate),
+    };
+  }
+
+  async storeCrl(c: StoredCrl): Promise<void> {
+    await this.redis.hset(this.keys.crl, {
+      der: c.der.toString('base64'),
+      digest: c.digest,
+      number: String(c.number),
+      thisUpdate: String(c.thisUpdate),
+    });
+  }
+
+  /** The next CRL number (monotonic across API replicas). */
+  nextCrlNumber(): Promise<number> {
+    return this.redis.incr(this.keys.crlNumber);
+  }
+}
