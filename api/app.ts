@@ -1,17 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import {
   ApiError,
   InternalServerError,
-  PayloadTooLargeError,
   ServiceUnavailableError,
   isRedisUnavailable,
 } from '../shared/errors.js';
 import { authenticate, authorise, throttlePerAccount } from './auth/middleware.js';
-import { METHODS_WITHOUT_BODY, type AppEnv } from './context.js';
+import type { AppEnv } from './context.js';
 import type { AppDeps } from './deps.js';
 import { checkRequestTarget } from './pre-auth.js';
+import { CLIENT_CLOSED_REQUEST, bodyUnread, clientGone, guardBody } from './request-body.js';
 import { answerWrongMethods, errorResponse, noRoute, ownPaths } from './routing.js';
 import { caRoutes } from './routes/ca.js';
 import { clientCertificateRoutes } from './routes/client-certificates.js';
@@ -24,6 +23,8 @@ export type { AppDeps } from './deps.js';
 export { errorResponse } from './routing.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
+/** How long a request body may take to arrive, ms (REQUEST_BODY_TIMEOUT_MS). */
+export const DEFAULT_BODY_TIMEOUT_MS = 10_000;
 
 /** Probes, metrics and the queue dashboard (which has its own basic auth): answered without a signature. */
 function publicRoutes(deps: AppDeps): Hono<AppEnv> {
@@ -85,7 +86,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
         path: c.req.path,
         accountId: c.get('caller')?.accountId,
         route: c.req.routePath,
-        status: c.res.status,
+        status: clientGone(c) ? CLIENT_CLOSED_REQUEST : c.res.status,
         durationMs: Math.round((performance.now() - started) * 10) / 10,
       },
       'request',
@@ -98,18 +99,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     return next();
   });
 
-  const limitBody = bodyLimit({
-    maxSize: BODY_LIMIT_BYTES,
-    onError: (c) => {
-      const res = errorResponse(new PayloadTooLargeError(BODY_LIMIT_BYTES), c.get('requestId'));
-      // The rest of the body is never read: close the connection rather than let the client reuse it.
-      res.headers.set('connection', 'close');
-      return res;
-    },
-  });
-  // Only for methods that carry a body: bodyLimit reads `c.req.raw.body`, which makes
-  // @hono/node-server build a full WHATWG Request, a cost every GET would pay for nothing.
-  app.use((c, next) => (METHODS_WITHOUT_BODY.has(c.req.method) ? next() : limitBody(c, next)));
+  // Size and deadline, for chunked bodies as for Content-Length ones, without reading the body here:
+  // a request SigV4 refuses by its headers alone never waits for its body (request-body.ts).
+  app.use(
+    guardBody({ maxBytes: BODY_LIMIT_BYTES, timeoutMs: deps.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS }),
+  );
 
   app.route('/', publicRoutes(deps));
   app.route('/', signedRoutes(deps));
@@ -117,6 +111,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   app.onError((err, c) => {
     const log = c.get('log') ?? deps.log;
+    if (clientGone(c)) {
+      // Not a server error: nobody is there to answer, and a stack trace per abort would page the operator.
+      log.info({ reason: (err as Error).message }, 'client closed the request');
+      return new Response(null, { status: CLIENT_CLOSED_REQUEST });
+    }
     let apiErr: ApiError;
     if (err instanceof ApiError) apiErr = err;
     else if (isRedisUnavailable(err))
@@ -127,7 +126,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       );
     else apiErr = new InternalServerError(err);
     if (apiErr.status >= 500) log.error({ err: apiErr.cause ?? err, type: apiErr.type }, 'request failed');
-    return errorResponse(apiErr, c.get('requestId'));
+    const res = errorResponse(apiErr, c.get('requestId'));
+    // The rest of an unread body is never read: close the connection rather than wait for it.
+    if (bodyUnread(c)) res.headers.set('connection', 'close');
+    return res;
   });
 
   return app;

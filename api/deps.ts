@@ -18,6 +18,8 @@ export interface AppDeps {
   health: HealthCheck;
   /** SigV4 verification against the credentials file. */
   verifier: SigV4Verifier;
+  /** How long a request body may take to arrive, ms (REQUEST_BODY_TIMEOUT_MS); default 10 s. */
+  bodyTimeoutMs?: number;
   /** Per client address budget of failed authentications (AUTH_FAILURE_BURST); absent = none. */
   authFailures?: AuthFailureBudget;
   /** Per account and region request-rate limit; absent = none. */

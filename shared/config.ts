@@ -281,7 +281,7 @@ export const variables = z.object({
     "Who signs issued certificates: `self` = AWS's shape, each certificate signs itself; `ca` = the CA in `CA_CERT_FILE`/`CA_KEY_FILE` (issuer = the CA's subject, key identifiers, the `modern` extensions), so a backend trusts one CA for every certificate.",
   ),
   CA_CERT_FILE: trimmed().describe(
-    "The signing CA's certificate, PEM. Required with `CERT_ISSUER=ca`; read by workers and, for the CRL and OCSP answers it signs, by the API; both refuse to start on a certificate that is not a CA, a CA whose keyUsage leaves out keyCertSign, an expired CA, or a key that does not match it.",
+    "The signing CA's certificate, PEM; it may be an intermediate followed by its issuers, in order, and issued records then carry the certificate followed by the intermediate(s), so a backend that trusts only the root accepts them. Required with `CERT_ISSUER=ca`; read by workers and, for the CRL and OCSP answers it signs, by the API; both refuse to start on a certificate that is not a CA, a CA whose keyUsage leaves out keyCertSign, an expired CA, or a key that does not match it.",
   ),
   CA_KEY_FILE: trimmed().describe(
     "The signing CA's private key, unencrypted PEM, RSA or EC. Required with `CERT_ISSUER=ca`; read by workers (they sign certificates) and the API (it signs CRLs and OCSP answers, see docs/security.md), never logged, never stored in Redis.",
@@ -305,6 +305,9 @@ export const variables = z.object({
   ),
   KEEP_ALIVE_TIMEOUT_MS: intFrom(DEFAULT_KEEP_ALIVE_TIMEOUT_MS, 1000, 290_000).describe(
     "How long an idle keep-alive connection stays open, ms; the headers timeout is 1 s above it. Keep it above the idle timeout of the clients and load balancers in front (Node's own default, 5 s, reset the AWS SDK's pooled sockets).",
+  ),
+  REQUEST_BODY_TIMEOUT_MS: intFrom(10_000, 100, 300_000).describe(
+    'How long a request body may take to arrive from the start of the request, ms, for chunked bodies as for `Content-Length` ones; then `408 RequestTimeoutException` and the connection is closed. Bodies are read only once SigV4 has checked the credential and date.',
   ),
   AUTH_FAILURE_BURST: intFrom(100, 0, 1_000_000).describe(
     'Requests failing authentication (SigV4 403s) one client address may make at once; then its requests get 429 `TooManyRequestsException` with `Retry-After` until it earns more back at `AUTH_FAILURE_RATE`. `0` = no budget. IPv6 counts per /64; behind a proxy every client shares its address.',

@@ -44,6 +44,7 @@ export function validateDescription(v: unknown, field = 'description'): string |
     throw new BadRequestError(`${field} must be at most ${DESCRIPTION_MAX} characters, got ${length}`);
   }
   if (CONTROL.test(v)) throw new BadRequestError(`${field} must not contain control characters`);
+  checkWellFormed(v, field);
   return v;
 }
 
@@ -59,6 +60,7 @@ export function validateTagKey(k: string, field = 'tags'): void {
       `Invalid tag key ${quote(k)} in ${field}: a tag key must not start with 'aws:'`,
     );
   }
+  checkWellFormed(k, `A tag key in ${field}`);
   if (!TAG_CHARS.test(k)) {
     throw new BadRequestError(
       `Invalid tag key ${quote(k)} in ${field}: allowed characters are letters, digits, spaces and + - = . _ : / @`,
@@ -90,6 +92,7 @@ export function validateTags(v: unknown, field = 'tags'): Record<string, string>
         `Invalid value for tag ${quote(k)} in ${field}: a tag value must be at most ${TAG_VALUE_MAX} characters, got ${charLength(value)}`,
       );
     }
+    checkWellFormed(value, `The value of tag ${quote(k)} in ${field}`);
     if (!TAG_CHARS.test(value)) {
       throw new BadRequestError(
         `Invalid value for tag ${quote(k)} in ${field}: allowed characters are letters, digits, spaces and + - = . _ : / @`,
@@ -98,6 +101,67 @@ export function validateTags(v: unknown, field = 'tags'): Record<string, string>
     entries.push([k, value]);
   }
   return tagMap(entries);
+}
+
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+const LENIENT_UTF8 = new TextDecoder('utf-8');
+/** A UTF-16 surrogate that is not half of a pair: with the `u` flag a pair is one code point outside this range. */
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
+
+/** Throws when `s` holds a lone surrogate (a `\ud800` escape in JSON): it is not text and has no UTF-8 form. */
+function checkWellFormed(s: string, field: string): void {
+  if (LONE_SURROGATE.test(s)) {
+    throw new BadRequestError(
+      `${field} must be valid Unicode text: it holds a lone surrogate (an unpaired \\uD800-\\uDFFF escape)`,
+    );
+  }
+}
+
+/**
+ * Parses a request body that must be a JSON object in strict UTF-8: bytes that are not UTF-8 are a
+ * 400 naming the field that holds them, never replaced by U+FFFD, so what is stored is what was signed.
+ */
+export function parseJsonBody(bytes: Uint8Array): Record<string, unknown> {
+  let text: string;
+  try {
+    text = STRICT_UTF8.decode(bytes);
+  } catch {
+    throw new BadRequestError(
+      `Could not parse request body into json: the body is not valid UTF-8${invalidField(bytes)}. Send text as UTF-8.`,
+    );
+  }
+  return parseJsonObject(text);
+}
+
+/** `(in <field>)` for the first field whose text held bytes that are not UTF-8, when one can be named. */
+function invalidField(bytes: Uint8Array): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(LENIENT_UTF8.decode(bytes));
+  } catch {
+    return '';
+  }
+  const walk = (v: unknown, path: string): string | undefined => {
+    if (typeof v === 'string') return v.includes('\ufffd') ? path : undefined;
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        const hit = walk(v[i], `${path}[${i}]`);
+        if (hit) return hit;
+      }
+      return undefined;
+    }
+    if (isPlainObject(v)) {
+      for (const [k, x] of Object.entries(v)) {
+        const name = path ? `${path}.${k}` : k;
+        if (k.includes('\ufffd')) return `${name} (a key)`;
+        const hit = walk(x, name);
+        if (hit) return hit;
+      }
+    }
+    return undefined;
+  };
+  const field = walk(parsed, '');
+  return field ? ` (in ${field.replace(/\ufffd/g, '?')})` : '';
 }
 
 /** Parses a request body that must be a JSON object (an empty body counts as `{}`). */

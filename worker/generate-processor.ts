@@ -77,7 +77,11 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
 
     const certificate: ClientCertificate = {
       clientCertificateId: d.clientCertificateId,
-      pemEncodedCertificate: pem,
+      // CA mode with an intermediate: the certificate followed by its chain, so a backend that trusts
+      // only the root accepts it (TLS stacks send every certificate of the PEM).
+      pemEncodedCertificate: deps.ca?.chainPem.length
+        ? [pem, ...deps.ca.chainPem].join('\r\n').replace(/\r?\n/g, '\r\n')
+        : pem,
       createdDate,
       expirationDate: createdDate + VALIDITY_SECONDS,
       tags: tagMap(Object.entries(d.tags)),

@@ -4,7 +4,7 @@ import { toHalList, toJson } from '../../shared/client-certificate.js';
 import { BadRequestError } from '../../shared/errors.js';
 import { CLIENT_CERTIFICATE_ID } from '../../shared/ids.js';
 import {
-  parseJsonObject,
+  parseJsonBody,
   validateClientCertificatePatch,
   validateDescription,
   validateTags,
@@ -61,7 +61,7 @@ export function clientCertificateRoutes(deps: Pick<AppDeps, 'issuer' | 'store' |
 
   // GenerateClientCertificate
   app.post('/clientcertificates', async (c) => {
-    const body = parseJsonObject(await c.req.text());
+    const body = parseJsonBody(new Uint8Array(await c.req.arrayBuffer()));
     const description = validateDescription(body.description);
     const tags = validateTags(body.tags);
     const cert = await deps.issuer.generate(c.get('tenant'), { description, tags }, c.get('log'));
@@ -99,7 +99,9 @@ export function clientCertificateRoutes(deps: Pick<AppDeps, 'issuer' | 'store' |
   // UpdateClientCertificate
   app.patch('/clientcertificates/:id', async (c) => {
     const id = certificateId(c.req.param('id'));
-    const patch = validateClientCertificatePatch(parseJsonObject(await c.req.text()).patchOperations);
+    const patch = validateClientCertificatePatch(
+      parseJsonBody(new Uint8Array(await c.req.arrayBuffer())).patchOperations,
+    );
     const t = c.get('tenant');
     if (patch.change && !(await deps.store.setDescription(t, id, patch.description))) {
       throw certificateNotFound();

@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { ApiMetrics } from '../../shared/metrics.js';
 import type { AppEnv } from '../context.js';
+import { CLIENT_CLOSED_REQUEST, clientGone } from '../request-body.js';
 
 /** Whether an Authorization header carries `Bearer <token>`, compared in constant time. */
 function bearerMatches(header: string | undefined, token: string): boolean {
@@ -40,7 +41,9 @@ export function httpMetrics(metrics: ApiMetrics): MiddlewareHandler<AppEnv> {
       await next();
     } finally {
       const matched = c.req.matchedRoutes.filter((r) => r.method !== 'ALL').at(-1)?.path;
-      const labels = { method: c.req.method, route: matched ?? 'unmatched', status: String(c.res.status) };
+      // A client that left before the answer is nginx's 499, never the 5xx its aborted read may have become.
+      const status = clientGone(c) ? CLIENT_CLOSED_REQUEST : c.res.status;
+      const labels = { method: c.req.method, route: matched ?? 'unmatched', status: String(status) };
       end(labels);
       metrics.httpRequests.inc(labels);
     }

@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { clientCertificateArn, parseClientCertificateArn } from '../../shared/client-certificate.js';
 import { BadRequestError } from '../../shared/errors.js';
 import type { Tenant } from '../../shared/keys.js';
-import { TAGS_MAX, parseJsonObject, validateTagKey, validateTags } from '../../shared/validation.js';
+import { TAGS_MAX, parseJsonBody, validateTagKey, validateTags } from '../../shared/validation.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../context.js';
 import { certificateId, certificateNotFound } from '../representation.js';
@@ -45,7 +45,7 @@ export function tagRoutes(deps: Pick<AppDeps, 'store'>) {
   app.put(path, async (c) => {
     const t = c.get('tenant');
     const id = idFromArn(c.req.param('arn'), t);
-    const body = parseJsonObject(await c.req.text());
+    const body = parseJsonBody(new Uint8Array(await c.req.arrayBuffer()));
     if (body.tags === undefined) throw new BadRequestError('tags is required: a map of tag keys to values');
     const tags = validateTags(body.tags);
     const r = await deps.store.tag(t, id, tags, TAGS_MAX);

@@ -1,0 +1,27 @@
+import type { Keys } from '../shared/keys.js';
+import { HEARTBEAT_TTL_MS } from '../shared/heartbeat.js';
+import type { GenerationQueue } from '../shared/queue.js';
+import type { RedisClient } from '../shared/redis.js';
+import type { HealthCheck, HealthReport } from './routes/health.js';
+
+/** /health's report: Redis answers, workers with a live heartbeat, and the queue's counts. */
+export function healthCheck(redis: RedisClient, keys: Keys, queue: GenerationQueue): HealthCheck {
+  return async (): Promise<HealthReport> => {
+    try {
+      const [, workers, counts] = await Promise.all([
+        redis.ping(),
+        redis.zcount(keys.workers, Date.now() - HEARTBEAT_TTL_MS, '+inf'),
+        queue.getJobCounts('waiting', 'active', 'delayed', 'failed'),
+      ]);
+      const queueCounts = {
+        waiting: counts.waiting ?? 0,
+        active: counts.active ?? 0,
+        delayed: counts.delayed ?? 0,
+        failed: counts.failed ?? 0,
+      };
+      return { status: workers > 0 ? 'ok' : 'unavailable', redis: 'ok', workers, queue: queueCounts };
+    } catch {
+      return { status: 'unavailable', redis: 'down', workers: 0 };
+    }
+  };
+}
