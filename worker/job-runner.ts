@@ -3,7 +3,7 @@ import { QUEUE_NAME, type GenerateData, type GenerateResult } from '../shared/jo
 import type { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
 import type { WorkerMetrics } from '../shared/metrics.js';
-import { duplicateRedis, type RedisClient } from '../shared/redis.js';
+import { duplicateRedis, WORKER_BLOCK_S, type RedisClient } from '../shared/redis.js';
 import { TIMED_OUT, withTimeout } from '../shared/timeout.js';
 
 export interface JobRunnerOptions {
@@ -116,6 +116,11 @@ export class JobRunner {
       stalledInterval: o.stalledIntervalMs ?? 5000,
       // A job whose worker died twice is given up rather than re-run forever; its caller has long gone.
       maxStalledCount: 2,
+      // Blocks for less than the socket timeout (shared/redis.ts), so a silent socket means a dead one.
+      drainDelay: WORKER_BLOCK_S,
+      // After a connection error BullMQ waits this long before fetching again (default 15 s): short,
+      // so a worker resumes within a second or two of Redis coming back.
+      runRetryDelay: 500,
       name: o.id,
     });
     worker.on('active', (job) => {
