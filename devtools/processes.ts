@@ -62,7 +62,11 @@ export interface SpawnOptions {
   netns?: string;
 }
 
-function start(kind: 'api' | 'worker', env: Record<string, string>, where: SpawnOptions = {}): ServiceProcess {
+function start(
+  kind: 'api' | 'worker',
+  env: Record<string, string>,
+  where: SpawnOptions = {},
+): ServiceProcess {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   if (!env.REDIS_URL) delete childEnv.REDIS_URL;
   if (!env.REDIS_CLUSTER_NODES) delete childEnv.REDIS_CLUSTER_NODES;
