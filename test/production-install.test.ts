@@ -25,6 +25,11 @@ describe('a production install of the build (npm ci --omit=dev, as in the Docker
   let redis: TestRedis;
   const procs: Running[] = [];
   let url = '';
+  let install: { status: number | null; stdout: string; stderr: string } = {
+    status: null,
+    stdout: '',
+    stderr: '',
+  };
 
   /** Starts `node dist/<script>` in the install folder with only the environment given. */
   const run = (script: string, env: Record<string, string>): Running => {
@@ -52,12 +57,15 @@ describe('a production install of the build (npm ci --omit=dev, as in the Docker
   const output = () => procs.flatMap((p) => [...p.stderr.slice(-5), ...p.stdout.slice(-10)]).join('\n');
 
   before(async () => {
-    const build = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, encoding: 'utf8' });
-    assert.equal(build.status, 0, build.stderr);
     dir = mkdtempSync(join(tmpdir(), 'cc-prod-install-'));
-    cpSync(join(ROOT, 'dist'), join(dir, 'dist'), { recursive: true });
-    for (const f of ['package.json', 'package-lock.json']) cpSync(join(ROOT, f), join(dir, f));
-    const install = spawnSync('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline'], {
+    // Its own build, not the shared dist/ that another test file may be rebuilding meanwhile.
+    const build = spawnSync(process.execPath, ['scripts/build.mjs', '--outdir', join(dir, 'dist')], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    assert.equal(build.status, 0, build.stderr);
+    for (const f of ['package.json', 'package-lock.json', '.npmrc']) cpSync(join(ROOT, f), join(dir, f));
+    install = spawnSync('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline'], {
       cwd: dir,
       encoding: 'utf8',
       timeout: 300_000,
@@ -69,6 +77,11 @@ describe('a production install of the build (npm ci --omit=dev, as in the Docker
     for (const p of procs) if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill('SIGKILL');
     await redis?.destroy();
     if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('prints no npm warning (no EBADENGINE, no install script left undecided, no deprecated package)', () => {
+    const warnings = `${install.stdout}\n${install.stderr}`.split('\n').filter((l) => /^npm warn/i.test(l));
+    assert.deepEqual(warnings, [], `on Node ${process.version}`);
   });
 
   it('installs no development dependency', () => {

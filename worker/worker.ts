@@ -9,7 +9,7 @@ import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS } from '../shared/heartbeat.js'
 import type { Logger } from '../shared/logger.js';
 import { TIMED_OUT, withTimeout } from '../shared/timeout.js';
 import { createQueue } from '../shared/queue.js';
-import { duplicateRedis, type RedisClient } from '../shared/redis.js';
+import { duplicateRedis, WORKER_BLOCK_S, type RedisClient } from '../shared/redis.js';
 import { WorkerMetrics } from '../shared/metrics.js';
 import { RevocationStore } from '../shared/revocation-store.js';
 import { createGenerateProcessor } from './generate-processor.js';
@@ -152,6 +152,11 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
       stalledInterval: deps.stalledIntervalMs ?? 5000,
       // A job whose worker died twice is given up rather than re-run forever; its caller has long gone.
       maxStalledCount: 2,
+      // Blocks for less than the socket timeout (shared/redis.ts), so a silent socket means a dead one.
+      drainDelay: WORKER_BLOCK_S,
+      // After a connection error BullMQ waits this long before fetching again (default 15 s): short,
+      // so a worker resumes within a second or two of Redis coming back.
+      runRetryDelay: 500,
       name: id,
     });
     worker.on('active', (job) => {
