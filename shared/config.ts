@@ -2,10 +2,11 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { isAwsRegion, parseAllowedRegions } from './regions.js';
+import { StartupError } from './startup-errors.js';
 import { AWS_REGION } from './validation.js';
 
 /** Thrown by {@link loadConfig}; the message names every bad variable. */
-export class ConfigError extends Error {
+export class ConfigError extends StartupError {
   override name = 'ConfigError';
 }
 
@@ -370,6 +371,9 @@ export const variables = z.object({
   GATEWAY_REGION: trimmed()
     .meta({ defaultText: '`DEFAULT_REGION`', accepts: 'an AWS region' })
     .describe('Gateway (`--region`): region the certificate belongs to.'),
+  GATEWAY_SWITCH_FILE: trimmed().describe(
+    'Gateway: a file holding a client certificate id. On SIGHUP the gateway reads it and presents that certificate from then on (rotation without a restart: requests in flight finish on the previous one). Unset: SIGHUP changes nothing.',
+  ),
   GATEWAY_REFRESH_MS: intFrom(5000, 100, 15_000).describe(
     'Gateway: how often it checks that the certificate still exists, ms; a deleted certificate stops being presented within this.',
   ),
