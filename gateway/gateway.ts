@@ -7,10 +7,12 @@ import { pipeline } from 'node:stream';
 import type { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { clientTlsOptions } from '../shared/client-tls.js';
 import type { KeyVault } from '../shared/crypto/key-vault.js';
+import { NotFoundError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { StartupError } from '../shared/startup-errors.js';
 
 /** Thrown by {@link createGateway} when the gateway cannot start; the message says why. */
-export class GatewayStartError extends Error {
+export class GatewayStartError extends StartupError {
   override name = 'GatewayStartError';
 }
 
@@ -115,7 +117,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     try {
       return await clientTlsOptions({ store, vault: opts.vault, accountId, region, id: which });
     } catch (err) {
-      if ((err as Error).name === 'NotFoundException') {
+      if (err instanceof NotFoundError) {
         throw new GatewayStartError(
           `client certificate ${which} was not found in account ${accountId}, region ${region}`,
         );

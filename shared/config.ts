@@ -2,10 +2,11 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { isAwsRegion, parseAllowedRegions } from './regions.js';
+import { StartupError } from './startup-errors.js';
 import { AWS_REGION } from './validation.js';
 
 /** Thrown by {@link loadConfig}; the message names every bad variable. */
-export class ConfigError extends Error {
+export class ConfigError extends StartupError {
   override name = 'ConfigError';
 }
 

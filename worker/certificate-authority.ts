@@ -4,9 +4,6 @@ import forge from 'node-forge';
 import { VALIDITY_SECONDS } from '../shared/client-certificate.js';
 import { ConfigError } from '../shared/config.js';
 
-/** Exit code of a worker that cannot start on its configuration (EX_CONFIG): the launcher does not restart it. */
-export const EXIT_CONFIG = 78;
-
 /** The CA that signs certificates when CERT_ISSUER=ca. Held by workers only; never logged or stored. */
 export interface CertificateAuthority {
   /** The CA certificate, PEM (the first of CA_CERT_FILE). */
