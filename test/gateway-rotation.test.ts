@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { createGateway, type Gateway } from '../gateway/gateway.js';
 import { nginxMissing, startNginx, type TestNginx } from '../devtools/nginx.js';
+import { waitFor } from '../devtools/redis-server.js';
 import { signedFetch } from '../devtools/signed-fetch.js';
 import { ecCa, serverCertificate } from '../devtools/tls.js';
 import { certificateAuthorityFrom } from '../worker/certificate-authority.js';
@@ -152,6 +156,69 @@ describe(
       const after = await get(`${url}/`, new Agent());
       assert.equal(after.status, 200);
       assert.match(after.body, new RegExp(`serial=${b.serial} `));
+    });
+
+    test('npm run gateway: SIGHUP switches to the id in GATEWAY_SWITCH_FILE, every request answered meanwhile', async () => {
+      const b = await generate(fx);
+      const c = await generate(fx);
+      const dir = mkdtempSync(join(tmpdir(), 'gateway-switch-'));
+      const switchFile = join(dir, 'switch-to');
+      writeFileSync(join(dir, 'server.pem'), serverCert.cert);
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          'gateway/main.ts',
+          '--client-certificate-id',
+          b.id,
+          '--target',
+          `https://127.0.0.1:${nginx!.port}`,
+          '--target-ca',
+          join(dir, 'server.pem'),
+          '--listen',
+          '127.0.0.1:0',
+        ],
+        {
+          env: {
+            ...process.env,
+            REDIS_URL: fx.redis.url,
+            REDIS_PREFIX: fx.svc.keys.prefix,
+            MASTER_KEY: fx.svc.masterKey,
+            NODE_ENV: 'test',
+            LOG_LEVEL: 'info',
+            LOG_FORMAT: 'json',
+            GATEWAY_SWITCH_FILE: switchFile,
+          },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      try {
+        await waitFor(() => /"gateway listening"/.test(stdout), 20_000);
+        const url = /"url":"(http:\/\/[^"]+)"/.exec(stdout)![1]!;
+        const agent = new Agent({ keepAlive: true });
+        const seen: string[] = [];
+        const ask = async () => {
+          const r = await get(`${url}/`, agent);
+          assert.equal(r.status, 200, r.body);
+          seen.push(/serial=(\S+)/.exec(r.body)![1]!);
+        };
+        await ask();
+        writeFileSync(switchFile, `${c.id}\n`);
+        child.kill('SIGHUP');
+        const started = Date.now();
+        while (seen[seen.length - 1] !== c.serial && Date.now() - started < 10_000) await ask();
+        agent.destroy();
+        assert.equal(seen[0], b.serial);
+        assert.equal(seen[seen.length - 1], c.serial, 'presents C after the SIGHUP');
+        assert.match(stdout, /now presenting another client certificate/);
+      } finally {
+        child.kill('SIGTERM');
+        await once(child, 'exit');
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     test('switching to a certificate that does not exist is refused, and the one in use stays', async () => {
