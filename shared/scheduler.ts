@@ -29,9 +29,9 @@ import { withScripts, type Scripted } from './lua/index.js';
 import type { RedisClient } from './redis.js';
 import { QUEUE_NAME } from './jobs.js';
 import type { Keys, Tenant } from './keys.js';
-import type { WorkClass } from './queue.js';
 
-export type { WorkClass };
+/** `interactive`: a caller waits for the job (the API); `bulk`: `npm run bulk` (the door's `Work['class']`). */
+export type WorkClass = 'interactive' | 'bulk';
 
 /** BullMQ's highest priority (2²¹). */
 export const MAX_PRIORITY = 2_097_152;
