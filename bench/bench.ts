@@ -1,4 +1,3 @@
-// bench/: `npm run bench`: measuring (load.ts, figures.ts), processes (procs.ts) and the results table (report.ts).
 /**
  * `npm run bench`: how fast the service issues certificates on this machine, against the machine's
  * own bound, measured in one run. docs/performance.md says what each figure means.
