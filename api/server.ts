@@ -16,6 +16,7 @@ import { Draining } from './draining.js';
 import { healthCheck } from './health-check.js';
 import { listen } from './http-server.js';
 import { LoadShedder } from './load-shedder.js';
+import { Scheduler } from '../shared/scheduler.js';
 import { AuthFailureBudget } from './pre-auth.js';
 import { Throttle } from './throttle.js';
 import { Issuer } from './issuer.js';
@@ -108,7 +109,8 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
   // REDIS_WAIT_REPLICAS > 0: changes are acknowledged once replicas confirm them (durable-ack.ts).
   const durable = DurableAck.fromConfig(config, { redis, keys, log });
   const store = durable?.store ?? new ClientCertificateStore(redis, keys);
-  const shedder = new LoadShedder(LoadShedder.queueCounts(queue), config.generateTimeoutMs);
+  const scheduler = new Scheduler(redis, keys);
+  const shedder = new LoadShedder(LoadShedder.schedulerCounts(scheduler), config.generateTimeoutMs);
   LoadShedder.observe(queueEvents, shedder);
   const issuer = new Issuer({
     queue,
@@ -117,7 +119,7 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     log,
     timeoutMs: config.generateTimeoutMs,
     limitFor: (t) => credentials.current.limitFor(t.accountId) ?? config.clientCertificateLimit,
-    admit: opts.loadShedding === false ? undefined : () => shedder.admit(),
+    admit: opts.loadShedding === false ? undefined : (t) => shedder.admit(t.accountId),
     durable,
   });
   const verifier = new SigV4Verifier(credentials.current, { allowedRegions: config.allowedRegions });
@@ -125,7 +127,7 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
 
   const caResponder = startCaResponder(config, opts.ca, redis, keys, log);
 
-  const metrics = new ApiMetrics({ redis, keys, queue });
+  const metrics = new ApiMetrics({ redis, keys, queue, backlog: () => scheduler.backlog() });
   if (caResponder) metrics.observeCa({ refresh: () => caResponder.currentCrl(), stats: caResponder.stats });
   const app = createApp({
     ca: caResponder,
@@ -137,7 +139,7 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     issuer,
     store,
     log,
-    health: healthCheck(redis, keys, queue),
+    health: healthCheck(redis, keys, queue, scheduler),
     verifier,
     bodyTimeoutMs: config.requestBodyTimeoutMs,
     authFailures: new AuthFailureBudget({
