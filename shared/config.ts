@@ -370,6 +370,14 @@ export const variables = z.object({
   GATEWAY_REGION: trimmed()
     .meta({ defaultText: '`DEFAULT_REGION`', accepts: 'an AWS region' })
     .describe('Gateway (`--region`): region the certificate belongs to.'),
+  GATEWAY_ALLOWED_HOSTS: trimmed()
+    .meta({
+      defaultText: 'the listen address (and `localhost:<port>` on loopback)',
+      accepts: '`host:port,host:port`',
+    })
+    .describe(
+      "Gateway: the `Host` values it answers (as clients send them, with the port); any other is a 421, so a DNS name rebound to the gateway's address reaches nothing.",
+    ),
   GATEWAY_REFRESH_MS: intFrom(5000, 100, 15_000).describe(
     'Gateway: how often it checks that the certificate still exists, ms; a deleted certificate stops being presented within this.',
   ),

@@ -3,7 +3,7 @@ import { Worker, type Job } from 'bullmq';
 import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import type { CertProfile } from '../shared/config.js';
 import type { KeyVault } from '../shared/crypto/key-vault.js';
-import { QUEUE_NAME, type GenerateData, type GenerateResult } from '../shared/jobs.js';
+import { QUEUE_NAME, generateReturn, type GenerateData, type GenerateReturn } from '../shared/jobs.js';
 import type { Keys } from '../shared/keys.js';
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS } from '../shared/heartbeat.js';
 import type { Logger } from '../shared/logger.js';
@@ -44,7 +44,7 @@ export interface WorkerDeps {
 export interface RunningWorker {
   id: string;
   /** The current BullMQ worker; the watchdog replaces it when it stops taking jobs. */
-  readonly worker: Worker<GenerateData, GenerateResult>;
+  readonly worker: Worker<GenerateData, GenerateReturn>;
   /** How many times the watchdog has replaced the BullMQ worker. */
   readonly restarts: number;
   /** Jobs this process is running now. */
@@ -121,12 +121,13 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
   // When each run began, for the completion log; keyed by the Job object BullMQ hands to the
   // processor and then to 'completed'/'failed', so an entry never outlives its job.
   const started = new WeakMap<Job, number>();
-  const processor = async (job: Job<GenerateData, GenerateResult>): Promise<GenerateResult> => {
+  const processor = async (job: Job<GenerateData, GenerateReturn>): Promise<GenerateReturn> => {
     active += 1;
     lastActivity = Date.now();
     started.set(job, lastActivity);
     try {
-      return await generate(job);
+      // The queue keeps only the outcome: the certificate stays in the store alone (shared/jobs.ts).
+      return generateReturn(await generate(job));
     } finally {
       active -= 1;
       lastActivity = Date.now();
@@ -144,7 +145,7 @@ export function startWorker(deps: WorkerDeps): RunningWorker {
     // Each generation gets fresh connections: a wedged socket must not be inherited.
     const connection = duplicateRedis(deps.redis, `${id}-bullmq-${gen}`);
     connection.on('error', (err) => log.debug({ err }, 'redis connection error'));
-    const worker = new Worker<GenerateData, GenerateResult>(QUEUE_NAME, processor, {
+    const worker = new Worker<GenerateData, GenerateReturn>(QUEUE_NAME, processor, {
       connection,
       prefix: deps.keys.queuePrefix,
       concurrency: deps.concurrency,
