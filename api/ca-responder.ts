@@ -36,6 +36,8 @@ const RESPONSE_STATUS = { successful: 0, malformedRequest: 1, internalError: 2, 
 
 /** How often one API process looks for revocations it has not published yet, ms (the 15 s promise has room). */
 const CRL_CHECK_MS = 2000;
+/** How long one API process may hold the CRL signing turn, and others wait for its CRL, ms. */
+const CRL_LOCK_MS = 3000;
 /** How often one API process looks for tenants missing from the revoked-tenant set (lost writes), ms. */
 const RECONCILE_MS = 5 * 60_000;
 
@@ -135,14 +137,33 @@ export class CaResponder {
     const digest = createHash('sha256')
       .update(entries.map((e) => `${e.serial}@${e.revokedAt}`).join(','))
       .digest('hex');
-    let stored = await this.o.revocations.storedCrl();
     const resignAfter = (this.o.crlValiditySeconds * 1000) / 10;
-    if (!stored || stored.digest !== digest || now - stored.thisUpdate > resignAfter) {
-      const number = await this.o.revocations.nextCrlNumber();
-      const thisUpdate = Math.floor(now / 1000) * 1000;
-      stored = { der: this.signCrl(entries, number, thisUpdate), digest, number, thisUpdate };
-      await this.o.revocations.storeCrl(stored);
-      this.o.log.info({ crlNumber: number, revoked: entries.length }, 'CRL signed');
+    const current = (c: StoredCrl | undefined): c is StoredCrl =>
+      c !== undefined && c.digest === digest && this.now() - c.thisUpdate <= resignAfter;
+    let stored = await this.o.revocations.storedCrl();
+    if (!current(stored)) {
+      // One replica signs; the others wait for its CRL (bounded), so they all serve one CRL number.
+      const mine = await this.o.revocations.lockCrl(CRL_LOCK_MS);
+      if (!mine) {
+        const until = this.now() + CRL_LOCK_MS;
+        while (!current(stored) && this.now() < until) {
+          await new Promise((r) => setTimeout(r, 50));
+          stored = await this.o.revocations.storedCrl();
+        }
+      }
+      if (!current(stored)) {
+        try {
+          const number = await this.o.revocations.nextCrlNumber();
+          const thisUpdate = Math.floor(this.now() / 1000) * 1000;
+          stored = { der: this.signCrl(entries, number, thisUpdate), digest, number, thisUpdate };
+          await this.o.revocations.storeCrl(stored);
+          this.o.log.info({ crlNumber: number, revoked: entries.length }, 'CRL signed');
+        } finally {
+          if (mine) await this.o.revocations.unlockCrl();
+        }
+      } else if (mine) {
+        await this.o.revocations.unlockCrl();
+      }
     }
     this.stats.revoked = entries.length;
     this.stats.crlThisUpdate = stored.thisUpdate;

@@ -86,6 +86,9 @@ export function waitForJob(
 /** Extra time a reservation outlives the API's wait, so a slow answer is never mistaken for a lost one. */
 const RESERVATION_GRACE_MS = 5000;
 const ID_ATTEMPTS = 10;
+/** How long a commit whose reply was lost is asked again before the API gives up with a 503, ms. */
+export const COMMIT_RETRY_MS = 60_000;
+const COMMIT_RETRY_PAUSE_MS = 250;
 
 /**
  * Generate, as the API sees it: the issuance contract (shared/issuance.ts) for one certificate within
@@ -103,6 +106,9 @@ export class Issuer {
     const jlog = log.child({ clientCertificateId: id });
 
     const job = generateJob(t, id, req, deadline);
+    // The record stays provisional, invisible and expiring with the reservation, until commit() below
+    // (shared/lua/create.lua): so an error answer, or this process dying, never leaves a certificate.
+    job.data.provisional = true;
     const jobId = job.opts.jobId;
     // Listening before the job exists, the waiter cannot miss its end: no read of the job's state
     // after enqueueing (job.waitUntilFinished makes one) and no listener on the queue per request.
@@ -127,11 +133,13 @@ export class Issuer {
     if (issued) {
       // The answer is in hand: the description and tags leave the job's data (issuance.ts).
       await redactJob(queue, t, id);
-      return this.durable(t, issued, jlog);
+      return this.durable(t, await this.commit(t, issued, jlog), jlog);
     }
 
     // No usable answer: the job failed, timed out, or ran too late. Whatever the job does from now
-    // on, settle decides once: the certificate exists (answer it) or never will.
+    // on, settle decides once: the certificate exists (answer it) or never will. Settle never
+    // commits, so when it cannot reach Redis the error answer below is still true: nobody commits a
+    // provisional record but this request, and Redis removes it when its reservation expires.
     const settled = await this.guard(() => store.settle(t, id));
     if (settled) {
       await redactJob(queue, t, id);
@@ -151,6 +159,37 @@ export class Issuer {
       Math.max(1, Math.ceil(timeoutMs / 10_000)),
       failure,
     );
+  }
+
+  /**
+   * Records "answered" with the reservation (shared/lua/commit.lua) before the 201: returns `c` once it
+   * is a certificate, throws a 503 when it never will be (its reservation ran out first). A reply lost
+   * on the way (a partition starting now) leaves the outcome unknown, so the commit is asked again
+   * until Redis answers, at most {@link COMMIT_RETRY_MS}: an error answer must not go out for a
+   * certificate that was committed after all.
+   */
+  private async commit(t: Tenant, c: ClientCertificate, log: Logger): Promise<ClientCertificate> {
+    const until = Date.now() + COMMIT_RETRY_MS;
+    for (let attempt = 1; ; attempt++) {
+      let committed: boolean;
+      try {
+        committed = await this.deps.store.commit(t, c);
+      } catch (err) {
+        if (Date.now() >= until) {
+          log.error({ err, attempt }, 'commit outcome unknown: Redis did not answer in time');
+          throw this.unavailable(err, 'Redis is unavailable');
+        }
+        if (attempt === 1) log.warn({ err }, 'commit not answered: asking again until Redis answers');
+        await new Promise((r) => setTimeout(r, COMMIT_RETRY_PAUSE_MS));
+        continue;
+      }
+      if (committed) return c;
+      log.warn('reservation over before the certificate was committed: it was removed');
+      throw new ServiceUnavailableError(
+        `The certificate could not be generated within ${Math.round(this.deps.timeoutMs / 1000)} s; no certificate was created. Retry later.`,
+        Math.max(1, Math.ceil(this.deps.timeoutMs / 10_000)),
+      );
+    }
   }
 
   /**

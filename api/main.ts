@@ -2,6 +2,7 @@
 import { loadConfigOrExit } from '../shared/config.js';
 import { createServiceLogger } from '../shared/logger.js';
 import { installShutdown } from '../shared/shutdown.js';
+import { StartupError } from '../shared/startup-errors.js';
 import { startApi } from './server.js';
 
 const config = loadConfigOrExit();
@@ -11,10 +12,10 @@ try {
   api = await startApi(config, log);
 } catch (err) {
   // CredentialsError, or ConfigError for a CA (CERT_ISSUER=ca) the API cannot sign CRLs with.
-  if ((err as Error).name !== 'CredentialsError' && (err as Error).name !== 'ConfigError') throw err;
-  log.fatal({ err: (err as Error).message }, 'cannot start');
-  process.stderr.write(`${(err as Error).message}\n`);
-  process.exit(1);
+  if (!(err instanceof StartupError)) throw err;
+  log.fatal({ err: err.message }, 'cannot start');
+  process.stderr.write(`${err.message}\n`);
+  process.exit(err.exitCode);
 }
 // An in-flight Generate may wait GENERATE_TIMEOUT_MS for its job: drain for that long, then give up.
 const hardTimeoutMs = config.shutdownTimeoutMs || config.generateTimeoutMs + 10_000;

@@ -7,6 +7,7 @@ import {
   createRedis,
   failFastOptions,
   isCluster,
+  REDIS_SOCKET_TIMEOUT_MS,
   type RedisClient,
   type RedisTarget,
 } from '../shared/redis.js';
@@ -78,6 +79,8 @@ export class ReplicaConfirmer {
       autoResendUnfulfilledCommands: false,
       reconnectOnError: (err) => err.message.startsWith('READONLY'),
       commandTimeout: this.timeoutMs + 2000,
+      // WAIT legitimately sends nothing back for up to its timeout.
+      socketTimeout: Math.max(REDIS_SOCKET_TIMEOUT_MS, this.timeoutMs + 2000),
     };
   }
 

@@ -57,13 +57,25 @@ export function serviceEnv(
   };
 }
 
-function start(kind: 'api' | 'worker', env: Record<string, string>): ServiceProcess {
+/** Where a spawned process runs: by default here; `netns`, inside that network namespace (devtools/netns.ts). */
+export interface SpawnOptions {
+  netns?: string;
+}
+
+function start(
+  kind: 'api' | 'worker',
+  env: Record<string, string>,
+  where: SpawnOptions = {},
+): ServiceProcess {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   if (!env.REDIS_URL) delete childEnv.REDIS_URL;
   if (!env.REDIS_CLUSTER_NODES) delete childEnv.REDIS_CLUSTER_NODES;
   // Plain node with the tsx loader, not the tsx CLI: the pid is the service itself, so signals
   // reach it directly and RSS figures are its own.
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(kind, 'main.ts')], {
+  // `ip netns exec` execs the command in place, so the pid is still the service's own.
+  const command = [process.execPath, '--import', 'tsx', join(kind, 'main.ts')];
+  if (where.netns) command.unshift('ip', 'netns', 'exec', where.netns);
+  const proc = spawn(command[0]!, command.slice(1), {
     cwd: ROOT,
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -157,8 +169,12 @@ function tail(p: ServiceProcess): string {
 }
 
 /** Starts `api/main.ts` and waits until it listens; `url` is then its base URL. */
-export async function spawnApi(env: Record<string, string>, timeoutMs = 30_000): Promise<ServiceProcess> {
-  const p = start('api', env);
+export async function spawnApi(
+  env: Record<string, string>,
+  timeoutMs = 30_000,
+  where: SpawnOptions = {},
+): Promise<ServiceProcess> {
+  const p = start('api', env, where);
   try {
     const line = await p.waitForLog((l) => l.msg === 'API listening' && typeof l.url === 'string', timeoutMs);
     p.url = line.url as string;
@@ -170,8 +186,12 @@ export async function spawnApi(env: Record<string, string>, timeoutMs = 30_000):
 }
 
 /** Starts `worker/main.ts` and waits until its BullMQ worker is connected and fetching jobs. */
-export async function spawnWorker(env: Record<string, string>, timeoutMs = 30_000): Promise<ServiceProcess> {
-  const p = start('worker', env);
+export async function spawnWorker(
+  env: Record<string, string>,
+  timeoutMs = 30_000,
+  where: SpawnOptions = {},
+): Promise<ServiceProcess> {
+  const p = start('worker', env, where);
   try {
     await p.waitForLog((l) => l.msg === 'worker ready', timeoutMs);
   } catch (err) {

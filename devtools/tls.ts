@@ -94,3 +94,36 @@ export function ecCa(cn = 'Test EC CA'): Pem {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * An RSA intermediate CA signed by `root` (a CA from {@link rsaCa}), valid for an hour: basicConstraints
+ * cA with pathLen 0, keyUsage keyCertSign and cRLSign, subject and authority key identifiers.
+ */
+export function intermediateCa(root: Pem, cn = 'Test Intermediate CA'): Pem {
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const key = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  const rootCert = forge.pki.certificateFromPem(root.cert);
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }) as string);
+  cert.serialNumber = '0b';
+  cert.validity.notBefore = new Date(Date.now() - 60_000);
+  cert.validity.notAfter = new Date(Date.now() + 3600_000);
+  cert.setSubject([
+    { shortName: 'O', value: 'Example Test' },
+    { shortName: 'CN', value: cn },
+  ]);
+  cert.setIssuer(rootCert.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: true, pathLenConstraint: 0, critical: true },
+    { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+    { name: 'subjectKeyIdentifier' },
+    {
+      name: 'authorityKeyIdentifier',
+      keyIdentifier: forge.pki
+        .getPublicKeyFingerprint(rootCert.publicKey, { type: 'RSAPublicKey' })
+        .getBytes(),
+    },
+  ]);
+  cert.sign(forge.pki.privateKeyFromPem(root.key), forge.md.sha256.create());
+  return { key, cert: forge.pki.certificateToPem(cert) };
+}

@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Agent, request } from 'node:https';
@@ -6,11 +7,13 @@ import { pipeline, type Duplex } from 'node:stream';
 import type { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { clientTlsOptions } from '../shared/client-tls.js';
 import type { KeyVault } from '../shared/crypto/key-vault.js';
+import { NotFoundError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { checkHost, forwardTarget, normaliseHost, sanitiseIdentity, type Refusal } from './request-target.js';
+import { StartupError } from '../shared/startup-errors.js';
 
 /** Thrown by {@link createGateway} when the gateway cannot start; the message says why. */
-export class GatewayStartError extends Error {
+export class GatewayStartError extends StartupError {
   override name = 'GatewayStartError';
 }
 
@@ -44,6 +47,15 @@ export interface Gateway {
   refresh(): Promise<void>;
   /** Whether the certificate has been found deleted. */
   readonly deleted: boolean;
+  /** The id of the certificate presented now. */
+  readonly clientCertificateId: string;
+  /**
+   * Presents certificate `id` from now on (rotation): its key is opened first, then requests that start
+   * after this resolves use new connections with it, while requests in flight finish on their old
+   * connections, which are then closed. Nothing is dropped.
+   * @throws GatewayStartError when `id` does not exist (the certificate in use stays).
+   */
+  use(id: string): Promise<void>;
   /** Stops listening and the refresh timer, and closes the sockets to the target. */
   close(): Promise<void>;
 }
@@ -93,22 +105,24 @@ function endToEnd(raw: string[]): string[] {
  * @throws GatewayStartError when the certificate does not exist in `accountId`/`region`.
  */
 export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
-  const { store, accountId, region, clientCertificateId: id, target } = opts;
+  const { store, accountId, region, target } = opts;
+  let id = opts.clientCertificateId;
   if (target.protocol !== 'https:') {
     throw new GatewayStartError(`the target must be an https:// URL, got ${target.href}`);
   }
-  const log = opts.log.child({ component: 'gateway', clientCertificateId: id });
+  const baseLog = opts.log.child({ component: 'gateway' });
+  let log = baseLog.child({ clientCertificateId: id });
   const tenant = { accountId, region };
   const basePath = target.pathname.replace(/\/+$/, '');
   const targetHost = target.host;
 
-  const open = async () => {
+  const open = async (which = id) => {
     try {
-      return await clientTlsOptions({ store, vault: opts.vault, accountId, region, id });
+      return await clientTlsOptions({ store, vault: opts.vault, accountId, region, id: which });
     } catch (err) {
-      if ((err as Error).name === 'NotFoundException') {
+      if (err instanceof NotFoundError) {
         throw new GatewayStartError(
-          `client certificate ${id} was not found in account ${accountId}, region ${region}`,
+          `client certificate ${which} was not found in account ${accountId}, region ${region}`,
         );
       }
       throw err;
@@ -127,15 +141,35 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   let tls = await open();
   let agent: Agent | undefined = newAgent(tls);
   let deleted = false;
+  /** Agents of certificates no longer presented, until their last request has finished. */
+  const retired = new Set<Agent>();
+  const retire = (old: Agent) => {
+    // Sockets freed from now on are closed instead of kept (Node's agent compares its free list with
+    // maxFreeSockets when a request ends); idle ones now. Requests in flight finish undisturbed.
+    old.maxFreeSockets = 0;
+    for (const list of Object.values(old.freeSockets)) for (const s of list ?? []) s.destroy();
+    retired.add(old);
+    const timer = setTimeout(
+      () => {
+        old.destroy();
+        retired.delete(old);
+      },
+      (opts.timeoutMs ?? 29_000) + 1000,
+    );
+    timer.unref();
+  };
 
   const refresh = async () => {
+    const checking = id;
     let record;
     try {
-      record = await store.get(tenant, id);
+      record = await store.get(tenant, checking);
     } catch (err) {
       log.warn({ err }, 'could not check the client certificate: still presenting it');
       return;
     }
+    // Switched to another certificate meanwhile (use()): this answer is about one no longer presented.
+    if (checking !== id) return;
     if (record === undefined) {
       if (!deleted) {
         deleted = true;
@@ -267,6 +301,23 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     get deleted() {
       return deleted;
     },
+    get clientCertificateId() {
+      return id;
+    },
+    async use(next) {
+      const nextTls = await open(next);
+      const previous = { id, agent };
+      tls = nextTls;
+      id = next;
+      agent = newAgent(nextTls);
+      deleted = false;
+      if (previous.agent) retire(previous.agent);
+      log = baseLog.child({ clientCertificateId: id });
+      log.info(
+        { previous: previous.id, serial: new X509Certificate(nextTls.cert).serialNumber },
+        'now presenting another client certificate (requests in flight finish with the previous one)',
+      );
+    },
     refresh,
     async listen(port, host) {
       server.listen(port, host);
@@ -285,6 +336,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       server.close();
       server.closeIdleConnections();
       agent?.destroy();
+      for (const a of retired) a.destroy();
       await closed;
     },
   };

@@ -72,6 +72,33 @@ try {
   exit(`gateway not started: ${(err as Error).message}`);
 }
 const url = await gateway.listen(gw.listenPort, gw.listenHost);
+// Rotation: SIGHUP presents the certificate whose id GATEWAY_SWITCH_FILE holds (docs/mtls-gateway.md).
+process.on('SIGHUP', () => {
+  const file = config.gatewaySwitchFile;
+  if (!file) {
+    log.warn('SIGHUP ignored: GATEWAY_SWITCH_FILE is not set, so there is no certificate to switch to');
+    return;
+  }
+  let next: string;
+  try {
+    next = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    log.error({ file, err: (err as Error).message }, 'not switched: GATEWAY_SWITCH_FILE cannot be read');
+    return;
+  }
+  if (next === gateway.clientCertificateId) {
+    log.info({ clientCertificateId: next }, 'SIGHUP: already presenting this certificate');
+    return;
+  }
+  gateway
+    .use(next)
+    .catch((err: unknown) =>
+      log.error(
+        { err: (err as Error).message, requested: next, presenting: gateway.clientCertificateId },
+        'not switched: still presenting the previous certificate',
+      ),
+    );
+});
 installShutdown(log, config.shutdownTimeoutMs || 10_000, async () => {
   await gateway.close();
   redis.disconnect();

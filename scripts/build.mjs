@@ -8,12 +8,15 @@
  * GetClientCertificate with less CPU as plain JavaScript (docs/performance.md).
  */
 import { cpSync, readdirSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { argv } from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const outdir = join(root, 'dist');
+// `--outdir DIR` builds elsewhere (tests that run side by side each build their own copy instead of sharing dist/).
+const outdirArg = argv.indexOf('--outdir');
+const outdir = outdirArg > 0 ? resolve(argv[outdirArg + 1] ?? 'dist') : join(root, 'dist');
 
 /** Everything a deployed process runs: the services, the launcher, the operator CLIs, the bench's yardstick. */
 export const ENTRY_POINTS = [

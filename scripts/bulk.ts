@@ -65,7 +65,7 @@ const keys = new Keys(config.redisPrefix);
 // Patient, but not forever: a CLI should say so when Redis is not there rather than hang.
 const redisOptions = {
   ...patientOptions(),
-  retryStrategy: (times: number) => (times > 10 ? null : Math.min(200 * times, 2000)),
+  retryStrategy: (times: number) => (times > 20 ? null : Math.min(200 * times, 1000)),
 };
 const redis = createRedis(config, redisOptions, 'cc-bulk');
 const eventsRedis = createRedis(config, redisOptions, 'cc-bulk-events');

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfigOrExit } from '../shared/config.js';
 import { createServiceLogger } from '../shared/logger.js';
 import { redisServerArgs } from '../shared/redis-server.js';
-import { EXIT_CONFIG } from '../worker/certificate-authority.js';
+import { EXIT_CONFIG } from '../shared/startup-errors.js';
 import { requiredThreadpoolSize } from '../worker/threadpool.js';
 
 const config = loadConfigOrExit();

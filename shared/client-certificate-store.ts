@@ -50,8 +50,12 @@ export class ClientCertificateStore {
     return r === 1 ? 'reserved' : r === 0 ? 'taken' : 'limit';
   }
 
-  /** Stores a certificate if its reservation is still live; a second call for the same id is a no-op. */
-  async createIfReserved(t: Tenant, c: NewCertificate): Promise<CreateResult> {
+  /**
+   * Stores a certificate if its reservation is still live; a second call for the same id is a no-op.
+   * `provisional`: stored invisible, and removed by Redis when the reservation expires, unless
+   * {@link commit} makes it a certificate first (see shared/lua/create.lua).
+   */
+  async createIfReserved(t: Tenant, c: NewCertificate, provisional = false): Promise<CreateResult> {
     const k = this.keys;
     const fields: string[] = [
       'pem',
@@ -75,8 +79,9 @@ export class ClientCertificateStore {
       ...fields,
       tags.length / 2,
       ...tags,
+      provisional ? '1' : '0',
     );
-    if (r === 1) await this.indexExpiry('zadd', t, c.clientCertificateId, c.expirationDate);
+    if (r === 1 && !provisional) await this.indexExpiry('zadd', t, c.clientCertificateId, c.expirationDate);
     return r === 1 ? 'created' : r === 0 ? 'exists' : 'cancelled';
   }
 
@@ -97,8 +102,22 @@ export class ClientCertificateStore {
   }
 
   /**
-   * Ends a reservation whose job did not answer: returns the certificate if it was created after all,
-   * otherwise releases the id so a late job can no longer create it.
+   * Makes provisional certificate `c` (stored by a job) a certificate, if its reservation is still
+   * live: true when it is one (now or already), false when it never will be (then it is removed). Safe
+   * to repeat, so a caller whose reply was lost asks again to learn the outcome.
+   */
+  async commit(t: Tenant, c: ClientCertificate): Promise<boolean> {
+    const k = this.keys;
+    const id = c.clientCertificateId;
+    const r = await this.redis.ccCommit(k.certificate(t, id), k.tags(t, id), k.index(t), k.pending(t), id);
+    if (r === 1) await this.indexExpiry('zadd', t, id, c.expirationDate);
+    return r === 1;
+  }
+
+  /**
+   * Gives up a reservation whose job did not answer: returns the certificate if one was stored at once
+   * (not provisional) after all; otherwise releases the id so a late job can no longer create it, and
+   * removes a provisional record of it. Never commits anything.
    */
   async settle(t: Tenant, id: string): Promise<ClientCertificate | undefined> {
     const exists = await this.redis.ccSettle(this.keys.certificate(t, id), this.keys.pending(t), id);
@@ -114,19 +133,35 @@ export class ClientCertificateStore {
     return (await this.redis.ccFence(this.keys.certificate(t, id), this.keys.fence(t))) === 1;
   }
 
-  async get(t: Tenant, id: string): Promise<ClientCertificate | undefined> {
+  /** @param opts.provisional also a record not committed yet (the worker re-running its job). */
+  async get(
+    t: Tenant,
+    id: string,
+    opts: { provisional?: boolean } = {},
+  ): Promise<ClientCertificate | undefined> {
     if (!isId(id)) return undefined;
     const [fields, tags] = (await this.redis.ccGet(
       this.keys.certificate(t, id),
       this.keys.tags(t, id),
     )) as unknown as [string[], string[]];
-    return fromHash(id, pairs(fields), pairs(tags));
+    const f = pairs(fields);
+    if (f.provisional !== undefined && !opts.provisional) return undefined;
+    return fromHash(id, f, pairs(tags));
   }
 
-  /** The sealed private key of a certificate, or undefined when there is no such certificate. */
-  async getEncryptedKey(t: Tenant, id: string): Promise<string | undefined> {
+  /**
+   * The sealed private key of a certificate, or undefined when there is no such certificate.
+   * @param opts.provisional also of a record not committed yet (rekey reseals those too).
+   */
+  async getEncryptedKey(
+    t: Tenant,
+    id: string,
+    opts: { provisional?: boolean } = {},
+  ): Promise<string | undefined> {
     if (!isId(id)) return undefined;
-    return (await this.redis.hget(this.keys.certificate(t, id), 'key')) ?? undefined;
+    const [key, provisional] = await this.redis.hmget(this.keys.certificate(t, id), 'key', 'provisional');
+    if (provisional !== null && !opts.provisional) return undefined;
+    return key ?? undefined;
   }
 
   /**

@@ -2,10 +2,11 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { isAwsRegion, parseAllowedRegions } from './regions.js';
+import { StartupError } from './startup-errors.js';
 import { AWS_REGION } from './validation.js';
 
 /** Thrown by {@link loadConfig}; the message names every bad variable. */
-export class ConfigError extends Error {
+export class ConfigError extends StartupError {
   override name = 'ConfigError';
 }
 
@@ -281,7 +282,7 @@ export const variables = z.object({
     "Who signs issued certificates: `self` = AWS's shape, each certificate signs itself; `ca` = the CA in `CA_CERT_FILE`/`CA_KEY_FILE` (issuer = the CA's subject, key identifiers, the `modern` extensions), so a backend trusts one CA for every certificate.",
   ),
   CA_CERT_FILE: trimmed().describe(
-    "The signing CA's certificate, PEM. Required with `CERT_ISSUER=ca`; read by workers and, for the CRL and OCSP answers it signs, by the API; both refuse to start on a certificate that is not a CA, a CA whose keyUsage leaves out keyCertSign, an expired CA, or a key that does not match it.",
+    "The signing CA's certificate, PEM; it may be an intermediate followed by its issuers, in order, and issued records then carry the certificate followed by the intermediate(s), so a backend that trusts only the root accepts them. Required with `CERT_ISSUER=ca`; read by workers and, for the CRL and OCSP answers it signs, by the API; both refuse to start on a certificate that is not a CA, a CA whose keyUsage leaves out keyCertSign, an expired CA, or a key that does not match it.",
   ),
   CA_KEY_FILE: trimmed().describe(
     "The signing CA's private key, unencrypted PEM, RSA or EC. Required with `CERT_ISSUER=ca`; read by workers (they sign certificates) and the API (it signs CRLs and OCSP answers, see docs/security.md), never logged, never stored in Redis.",
@@ -378,6 +379,9 @@ export const variables = z.object({
     .describe(
       "Gateway: the `Host` values it answers (as clients send them, with the port); any other is a 421, so a DNS name rebound to the gateway's address reaches nothing.",
     ),
+  GATEWAY_SWITCH_FILE: trimmed().describe(
+    'Gateway: a file holding a client certificate id. On SIGHUP the gateway reads it and presents that certificate from then on (rotation without a restart: requests in flight finish on the previous one). Unset: SIGHUP changes nothing.',
+  ),
   GATEWAY_REFRESH_MS: intFrom(5000, 100, 15_000).describe(
     'Gateway: how often it checks that the certificate still exists, ms; a deleted certificate stops being presented within this.',
   ),

@@ -6,8 +6,13 @@
  * 2. **enqueue** one job whose id derives from the certificate id ({@link generateJob}), so the same
  *    certificate can never be enqueued twice;
  * 3. **wait** for the job's end; a created or existing certificate is the answer ({@link issuedCertificate});
- * 4. **settle** (`ClientCertificateStore.settle`) whenever the wait gives no certificate: it exists
- *    after all, or its id is released and a late job can no longer create it.
+ * 4. **commit** (`ClientCertificateStore.commit`) before answering it, when the job stored it
+ *    provisional (the API's jobs, `provisional: true`): "answered" is recorded with the reservation
+ *    while it is live, by Redis's clock, and only then is the certificate visible; an uncommitted
+ *    record expires with its reservation, so an error answer (or a dead API) leaves nothing;
+ * 5. **settle** (`ClientCertificateStore.settle`) whenever the wait gives no certificate: one stored
+ *    at once exists after all, or its id is released (and a provisional record removed) so a late job
+ *    can no longer create it. Settle never commits, so an error answer stays true when its reply is lost.
  *
  * Following these steps is what keeps a certificate from being created unseen or counted twice.
  */
@@ -85,7 +90,7 @@ export async function issuedCertificate(
   result: GenerateReturn | undefined,
 ): Promise<ClientCertificate | undefined> {
   if (!result || (result.status !== 'created' && result.status !== 'exists')) return undefined;
-  return store.get(t, result.clientCertificateId);
+  return store.get(t, result.clientCertificateId, { provisional: true });
 }
 
 /** A job whose end was not reported within the wait: not a failure of the job, which may still run. */

@@ -18,6 +18,11 @@ export interface JobTypes {
       tags: Record<string, string>;
       /** Epoch ms after which nobody waits for this job: the worker skips it. */
       deadline: number;
+      /**
+       * Set by the API: store the record provisional (invisible, expiring with the reservation) until
+       * the API commits it just before answering 201, so no error answer leaves a certificate behind.
+       */
+      provisional?: boolean;
       /** Set by `npm run bulk`: the batch that reserved this id, so an interrupted run can resume it. */
       batchId?: string;
     };

@@ -132,6 +132,11 @@ export class Keys {
     return `{${this.prefix}}:ca:crl`;
   }
 
+  /** CA mode. String, seconds' TTL: held by the API process signing the next CRL, so replicas sign one between them. */
+  get crlLock(): string {
+    return `{${this.prefix}}:ca:crl-lock`;
+  }
+
   /** CA mode. Counter: the last CRL number used. */
   get crlNumber(): string {
     return `{${this.prefix}}:ca:crl-number`;

@@ -26,7 +26,7 @@ import {
   type GenerateReturn,
 } from './jobs.js';
 import type { Keys, Tenant } from './keys.js';
-import type { RedisClient } from './redis.js';
+import { QUEUE_EVENTS_BLOCK_MS, type RedisClient } from './redis.js';
 
 /** The generation queue as BullMQ sees it: read it (counts, states, jobs) but enqueue only through this module. */
 export type GenerationQueue = Queue<GenerateData, GenerateReturn>;
@@ -69,7 +69,12 @@ export function createQueueEvents(
   keys: Keys,
   onError: (err: Error) => void = () => undefined,
 ): QueueEvents {
-  const events = new QueueEvents(QUEUE_NAME, { connection, prefix: keys.queuePrefix });
+  const events = new QueueEvents(QUEUE_NAME, {
+    connection,
+    prefix: keys.queuePrefix,
+    // Blocks for less than the socket timeout (shared/redis.ts), so a silent socket means a dead one.
+    blockingTimeout: QUEUE_EVENTS_BLOCK_MS,
+  });
   events.on('error', onError);
   events.setMaxListeners(0);
   return events;

@@ -47,32 +47,80 @@ export function sentinelOptions(t: RedisTarget, options: RedisOptions): RedisOpt
 }
 
 /**
+ * Dead connections (docs/operations.md, "Network partitions"). A partition that closes nothing leaves a
+ * socket that raises no error: commands written to it wait on TCP's retransmissions (minutes), and a
+ * fresh connection's SYN backs off too. So every connection of every process:
+ * - is destroyed and reconnected when Redis sends no byte for {@link REDIS_SOCKET_TIMEOUT_MS} while a
+ *   command waits for its answer (ioredis `socketTimeout`); blocking commands block for less than that
+ *   (BullMQ's fetch {@link WORKER_BLOCK_S}, QueueEvents {@link QUEUE_EVENTS_BLOCK_MS});
+ * - is probed with a PING every {@link REDIS_PROBE_INTERVAL_MS} while idle ({@link probeLiveness}), so
+ *   an idle dead connection is found too;
+ * - keeps TCP keep-alive on ({@link REDIS_KEEPALIVE_MS} idle) as the kernel's own backstop;
+ * - reconnects with a short connect timeout (1 s: a SYN lost to the partition is not left to the
+ *   kernel's back-off) and at most 250 ms between attempts, so one reaches Redis within about 1.3 s of
+ *   a heal.
+ * Together: a dead connection is found within {@link REDIS_DEAD_CONNECTION_BOUND_MS}.
+ */
+export const REDIS_SOCKET_TIMEOUT_MS = 5000;
+export const REDIS_PROBE_INTERVAL_MS = 2000;
+export const REDIS_KEEPALIVE_MS = 1000;
+export const REDIS_CONNECT_TIMEOUT_MS = 1000;
+/** Longest pause between reconnection attempts, ms. */
+export const REDIS_RECONNECT_MAX_DELAY_MS = 250;
+/** The stated bound: probe interval + socket timeout. */
+export const REDIS_DEAD_CONNECTION_BOUND_MS = REDIS_PROBE_INTERVAL_MS + REDIS_SOCKET_TIMEOUT_MS;
+/** How long a worker's fetch blocks (BullMQ `drainDelay`), s: below the socket timeout, with margin. */
+export const WORKER_BLOCK_S = 2;
+/** How long QueueEvents' XREAD blocks, ms: below the socket timeout, with margin. */
+export const QUEUE_EVENTS_BLOCK_MS = 2000;
+
+/** The liveness options every connection carries (see {@link REDIS_SOCKET_TIMEOUT_MS}). */
+function livenessOptions(): RedisOptions {
+  return {
+    connectTimeout: REDIS_CONNECT_TIMEOUT_MS,
+    keepAlive: REDIS_KEEPALIVE_MS,
+    socketTimeout: REDIS_SOCKET_TIMEOUT_MS,
+  };
+}
+
+/**
  * Options for the request path: no offline queue and short timeouts, so a Redis outage becomes a
  * fast 503 instead of a hanging request.
  */
 export function failFastOptions(): RedisOptions {
   return {
+    ...livenessOptions(),
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    connectTimeout: 2000,
     commandTimeout: 2000,
-    retryStrategy: (times) => Math.min(100 * times, 1000),
+    retryStrategy: (times) => Math.min(50 * times, REDIS_RECONNECT_MAX_DELAY_MS),
   };
 }
 
 /** Options for workers and QueueEvents: blocking commands, retry forever, reconnect patiently. */
 export function patientOptions(): RedisOptions {
   return {
+    ...livenessOptions(),
     maxRetriesPerRequest: null,
     enableOfflineQueue: true,
-    connectTimeout: 5000,
-    // A connection whose peer vanished without a FIN (failover, network partition) would otherwise
-    // leave a blocking command waiting forever: TCP keep-alive notices the dead peer, and the
-    // client-side guard fails a blocking command that outlives its own server-side timeout.
-    keepAlive: 10_000,
+    // ioredis's own guard: a blocking command that outlives its server-side timeout is given up.
     blockingTimeout: 60_000,
-    retryStrategy: (times) => Math.min(200 * times, 2000),
+    retryStrategy: (times) => Math.min(50 * times, REDIS_RECONNECT_MAX_DELAY_MS),
   };
+}
+
+/**
+ * PINGs `client` (every node of a Cluster) every {@link REDIS_PROBE_INTERVAL_MS} while it is connected,
+ * so that with `socketTimeout` an idle dead connection is found and replaced before a request needs
+ * it. Stops when the client ends.
+ */
+export function probeLiveness(client: RedisClient): void {
+  const timer = setInterval(() => {
+    const nodes: Redis[] = client instanceof Cluster ? client.nodes('all') : [client];
+    for (const n of nodes) if (n.status === 'ready') n.ping().catch(() => undefined);
+  }, REDIS_PROBE_INTERVAL_MS);
+  timer.unref();
+  client.once('end', () => clearInterval(timer));
 }
 
 /**
@@ -110,21 +158,28 @@ export function createRedis(
 ): RedisClient {
   const t: RedisTarget = typeof target === 'object' ? target : { redisUrl: target };
   const auth: RedisOptions = t.redisPassword ? { password: t.redisPassword } : {};
+  let client: RedisClient;
   if (t.redisClusterNodes?.length) {
-    return new Cluster(t.redisClusterNodes, clusterOptions({ ...auth, ...options }, name));
+    client = new Cluster(t.redisClusterNodes, clusterOptions({ ...auth, ...options }, name));
+  } else if (t.redisSentinels?.length) {
+    client = new Redis({ ...sentinelOptions(t, options), connectionName: name });
+  } else {
+    client = new Redis(t.redisUrl ?? DEFAULT_REDIS_URL, { ...auth, ...options, connectionName: name });
   }
-  if (t.redisSentinels?.length) return new Redis({ ...sentinelOptions(t, options), connectionName: name });
-  return new Redis(t.redisUrl ?? DEFAULT_REDIS_URL, { ...auth, ...options, connectionName: name });
+  probeLiveness(client);
+  return client;
 }
 
 /** A new connection with the same target and options as `client` (a Cluster or a standalone one). */
 export function duplicateRedis(client: RedisClient, name: string): RedisClient {
-  if (client instanceof Cluster) {
-    return client.duplicate(undefined, {
-      redisOptions: { ...client.options.redisOptions, connectionName: name },
-    });
-  }
-  return client.duplicate({ connectionName: name });
+  const copy =
+    client instanceof Cluster
+      ? client.duplicate(undefined, {
+          redisOptions: { ...client.options.redisOptions, connectionName: name },
+        })
+      : client.duplicate({ connectionName: name });
+  probeLiveness(copy);
+  return copy;
 }
 
 /** True when `client` talks to a Redis Cluster. */

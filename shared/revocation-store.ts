@@ -142,6 +142,15 @@ export class RevocationStore {
     });
   }
 
+  /** Takes the CRL signing turn for `ms` (SET NX PX); false when another process holds it. */
+  async lockCrl(ms: number): Promise<boolean> {
+    return (await this.redis.set(this.keys.crlLock, String(process.pid), 'PX', ms, 'NX')) === 'OK';
+  }
+
+  async unlockCrl(): Promise<void> {
+    await this.redis.del(this.keys.crlLock);
+  }
+
   /** The next CRL number (monotonic across API replicas). */
   nextCrlNumber(): Promise<number> {
     return this.redis.incr(this.keys.crlNumber);

@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { loadConfig } from '../shared/config.js';
+import { EXIT_CONFIG } from '../shared/startup-errors.js';
 import {
   certificateAuthorityFrom,
-  EXIT_CONFIG,
   readCertificateAuthority,
   type CertificateAuthority,
 } from '../worker/certificate-authority.js';

@@ -4,7 +4,7 @@ import { Queue, QueueEvents, Worker } from 'bullmq';
 import { waitForJob } from '../api/issuer.js';
 import { QUEUE_NAME } from '../shared/jobs.js';
 import { createRedis, duplicateRedis, patientOptions, type RedisClient } from '../shared/redis.js';
-import { startRedis, type TestRedis } from '../devtools/redis-server.js';
+import { startRedis, waitFor, type TestRedis } from '../devtools/redis-server.js';
 import { JobTimeoutError } from '../shared/issuance.js';
 
 describe('waitForJob (the API waiting for its generation job)', () => {
@@ -73,7 +73,8 @@ describe('waitForJob (the API waiting for its generation job)', () => {
     process.on('unhandledRejection', onUnhandled);
     try {
       const wait = waitForJob(queueEvents, 'never-added', 5);
-      await new Promise((r) => setTimeout(r, 100)); // the caller is still busy (enqueueing)
+      // The caller is still busy (enqueueing) when the wait ends: its timer has fired and let go of its listeners.
+      await waitFor(() => listeners('never-added') === 0, 5_000, 5);
       await assert.rejects(wait.result, JobTimeoutError);
       assert.deepEqual(unhandled, []);
       assert.equal(listeners('never-added'), 0);

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { X509Certificate, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { awsClient, generate } from '../devtools/aws-client.js';
+import { ROOT } from '../devtools/processes.js';
 import { freePort, startRedis, waitFor, type TestRedis } from '../devtools/redis-server.js';
 
 /** The pids of `pid`'s direct children, with their command lines. */
@@ -35,14 +38,24 @@ describe('npm run build and the built launcher (npm start)', () => {
   let launcher: ChildProcess;
   let url: string;
   let output = '';
+  let dir = '';
 
   before(async () => {
-    const build = spawnSync(process.execPath, ['scripts/build.mjs'], { encoding: 'utf8' });
+    // npm run build into a folder of its own (another test file may be rebuilding dist/ meanwhile), beside the
+    // project's package.json and node_modules as dist/ is.
+    dir = mkdtempSync(join(tmpdir(), 'cc-launcher-'));
+    const build = spawnSync(process.execPath, ['scripts/build.mjs', '--outdir', join(dir, 'dist')], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
     assert.equal(build.status, 0, build.stderr);
+    cpSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
+    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
     redis = await startRedis();
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
     launcher = spawn(process.execPath, ['dist/scripts/start.js'], {
+      cwd: dir,
       env: {
         ...process.env,
         PORT: String(port),
@@ -69,6 +82,7 @@ describe('npm run build and the built launcher (npm start)', () => {
   after(async () => {
     if (launcher && launcher.exitCode === null) launcher.kill('SIGKILL');
     await redis?.destroy();
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('runs the API and each worker as plain JavaScript from dist/, with no loader', () => {

@@ -54,6 +54,59 @@ const CASES: Record<ScriptName, (r: Scripted, k: Keys) => Promise<void>> = {
     assert.equal(await create('c2'), -1, 'no reservation');
     assert.equal(await r.exists(k.certificate(T, 'c2')), 0);
   },
+  async ccCommit(r, k) {
+    const reserve = (id: string, ttlMs: number) =>
+      r.ccReserve(k.certificate(T, id), k.index(T), k.pending(T), id, ttlMs, 0);
+    const createProvisional = (id: string) =>
+      r.ccCreate(
+        k.certificate(T, id),
+        k.tags(T, id),
+        k.index(T),
+        k.pending(T),
+        id,
+        1,
+        'pem',
+        'PEM',
+        1,
+        'team',
+        'a',
+        '1',
+      );
+    const commit = (id: string) =>
+      r.ccCommit(k.certificate(T, id), k.tags(T, id), k.index(T), k.pending(T), id);
+    await reserve('p1', 60_000);
+    assert.equal(await createProvisional('p1'), 1, 'stored provisional');
+    assert.equal(await r.hget(k.certificate(T, 'p1'), 'provisional'), '1');
+    assert.equal(await r.zscore(k.index(T), 'p1'), null, 'not listed');
+    assert.notEqual(await r.zscore(k.pending(T), 'p1'), null, 'still counted against the quota');
+    const ttl = await r.pttl(k.certificate(T, 'p1'));
+    assert.ok(ttl > 0 && ttl <= 60_000, `expires with its reservation: ${ttl}`);
+    assert.ok((await r.pttl(k.tags(T, 'p1'))) > 0, 'its tags too');
+    assert.equal(await r.ccFence(k.certificate(T, 'p1'), k.fence(T)), 0, 'nobody sees it');
+    assert.equal(await r.ccDelete(k.certificate(T, 'p1'), k.tags(T, 'p1'), k.index(T), 'p1'), 0);
+
+    assert.equal(await commit('p1'), 1, 'committed');
+    assert.equal(await r.hget(k.certificate(T, 'p1'), 'provisional'), null);
+    assert.equal(await r.pttl(k.certificate(T, 'p1')), -1, 'no longer expires');
+    assert.equal(await r.pttl(k.tags(T, 'p1')), -1);
+    assert.notEqual(await r.zscore(k.index(T), 'p1'), null, 'listed');
+    assert.equal(await r.zscore(k.pending(T), 'p1'), null, 'the reservation ends');
+    assert.equal(await commit('p1'), 1, 'asking again learns the same outcome');
+
+    await reserve('p2', 60_000);
+    assert.equal(await createProvisional('p2'), 1);
+    await r.zadd(k.pending(T), Date.now() - 1, 'p2'); // its reservation has passed
+    assert.equal(await commit('p2'), 0, 'too late: never a certificate');
+    assert.equal(await r.exists(k.certificate(T, 'p2'), k.tags(T, 'p2')), 0, 'removed with its key');
+    assert.equal(await r.zscore(k.pending(T), 'p2'), null);
+
+    await reserve('p3', 60_000);
+    assert.equal(await createProvisional('p3'), 1);
+    assert.equal(await r.ccSettle(k.certificate(T, 'p3'), k.pending(T), 'p3'), 0, 'given up');
+    assert.equal(await r.exists(k.certificate(T, 'p3')), 0, 'record and sealed key removed');
+    assert.equal(await commit('p3'), 0, 'a commit after giving up finds nothing');
+    assert.equal(await r.zscore(k.index(T), 'p3'), null);
+  },
   async ccGet(r, k) {
     await r.hset(k.certificate(T, 'g1'), 'pem', 'PEM');
     await r.hset(k.tags(T, 'g1'), 'team', 'a');

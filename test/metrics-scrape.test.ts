@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import type { Tenant } from '../shared/keys.js';
 import { useService } from './helpers/fixture.js';
+import { waitFor } from '../devtools/redis-server.js';
 import type { TestService } from '../devtools/service.js';
 
 const DAY = 24 * 3600;
@@ -32,6 +32,7 @@ describe('/metrics scrapes', () => {
   let monitor: Redis;
   let apiAddr: string;
   let seen: string[][] = [];
+  const marks = new Set<string>();
 
   before(async () => {
     // The API's own connection (named cc-api): every Redis command a scrape makes arrives on it.
@@ -44,6 +45,7 @@ describe('/metrics scrapes', () => {
     monitor.on('error', () => undefined);
     monitor.on('monitor', (_time: string, args: string[], source: string) => {
       if (source === apiAddr) seen.push(args);
+      else if (args[0]?.toLowerCase() === 'echo' && args[1]?.startsWith('scrape-mark-')) marks.add(args[1]);
     });
   });
   after(() => {
@@ -51,14 +53,24 @@ describe('/metrics scrapes', () => {
     base.disconnect();
   });
 
+  /**
+   * Resolves once MONITOR has streamed every command Redis ran before now: MONITOR's stream trails the
+   * replies, but it keeps Redis's order, so a marker sent now arrives after all of them.
+   */
+  async function monitorCaughtUp(): Promise<void> {
+    const mark = `scrape-mark-${marks.size}-${Date.now()}`;
+    await base.echo(mark);
+    await waitFor(() => marks.has(mark), 10_000, 5);
+  }
+
   /** Scrapes once; returns the text and the Redis commands the API sent for it. */
   async function scrape(): Promise<{ text: string; commands: string[][] }> {
-    await sleep(200);
+    await monitorCaughtUp();
     seen = [];
     const res = await fetch(`${fx.svc.api.url}/metrics`);
     assert.equal(res.status, 200);
     const text = await res.text();
-    await sleep(300); // MONITOR's stream trails the replies
+    await monitorCaughtUp();
     return { text, commands: seen };
   }
 

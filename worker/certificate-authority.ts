@@ -4,13 +4,16 @@ import forge from 'node-forge';
 import { VALIDITY_SECONDS } from '../shared/client-certificate.js';
 import { ConfigError } from '../shared/config.js';
 
-/** Exit code of a worker that cannot start on its configuration (EX_CONFIG): the launcher does not restart it. */
-export const EXIT_CONFIG = 78;
-
 /** The CA that signs certificates when CERT_ISSUER=ca. Held by workers only; never logged or stored. */
 export interface CertificateAuthority {
   /** The CA certificate, PEM (the first of CA_CERT_FILE). */
   certPem: string;
+  /**
+   * The certificates presented after an issued one, PEM, in order: the CA certificate when it is an
+   * intermediate, then each further issuer CA_CERT_FILE holds that is not self-signed (a backend has the
+   * root). Empty for a root CA.
+   */
+  chainPem: string[];
   /** DER of the CA certificate's subject Name, byte for byte: the issuer Name of what it signs. */
   subjectDer: Buffer;
   /** The CA's subject key identifier: the authority key identifier of what it signs. */
@@ -117,13 +120,28 @@ export function certificateAuthorityFrom(
   now = Date.now(),
 ): CertificateAuthority {
   let x509: X509Certificate;
+  let issuers: X509Certificate[];
   try {
-    x509 = new X509Certificate(certPem);
+    const blocks = certPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [
+      certPem,
+    ];
+    [x509, ...issuers] = blocks.map((b) => new X509Certificate(b)) as [X509Certificate, ...X509Certificate[]];
   } catch (err) {
     throw new ConfigError(
       `CA_CERT_FILE ${files.certFile} is not a PEM certificate: ${(err as Error).message}`,
     );
   }
+  // An intermediate followed by its issuers: each must have signed the one before it.
+  [x509, ...issuers].forEach((c, i) => {
+    const next = issuers[i];
+    if (next && !(c.checkIssued(next) && c.verify(next.publicKey))) {
+      throw new ConfigError(
+        `CA_CERT_FILE ${files.certFile}: certificate ${i + 2} (${next.subject.replace(/\n/g, ', ')}) did not issue certificate ${i + 1} (${c.subject.replace(/\n/g, ', ')}); list the signing CA first, then each issuer in order`,
+      );
+    }
+  });
+  const selfSigned = (c: X509Certificate) => c.checkIssued(c) && c.verify(c.publicKey);
+  const chainPem = [x509, ...issuers].filter((c) => !selfSigned(c)).map((c) => c.toString().trim());
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey(keyPem);
@@ -175,6 +193,7 @@ export function certificateAuthorityFrom(
   }
   return {
     certPem: x509.toString(),
+    chainPem,
     subjectDer: Buffer.from(forge.asn1.toDer(fields.subject).getBytes(), 'binary'),
     keyIdentifier: keyIdentifierOf(fields),
     privateKey,

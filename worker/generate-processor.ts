@@ -45,7 +45,7 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
     // certificate: answer that one rather than generate a key for nothing. On its first start it
     // cannot have, and the create below refuses a second record anyway, so that run skips the read.
     if (job.attemptsStarted > 1) {
-      const existing = await deps.store.get(tenant, d.clientCertificateId);
+      const existing = await deps.store.get(tenant, d.clientCertificateId, { provisional: true });
       if (existing) return { status: 'exists', certificate: existing };
     }
     if (now() > d.deadline) {
@@ -77,20 +77,28 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
 
     const certificate: ClientCertificate = {
       clientCertificateId: d.clientCertificateId,
-      pemEncodedCertificate: pem,
+      // CA mode with an intermediate: the certificate followed by its chain, so a backend that trusts
+      // only the root accepts it (TLS stacks send every certificate of the PEM).
+      pemEncodedCertificate: deps.ca?.chainPem.length
+        ? [pem, ...deps.ca.chainPem].join('\r\n').replace(/\r?\n/g, '\r\n')
+        : pem,
       createdDate,
       expirationDate: createdDate + VALIDITY_SECONDS,
       tags: tagMap(Object.entries(d.tags)),
     };
     if (d.description !== undefined) certificate.description = d.description;
 
-    const outcome = await deps.store.createIfReserved(tenant, { ...certificate, encryptedKey });
+    const outcome = await deps.store.createIfReserved(
+      tenant,
+      { ...certificate, encryptedKey },
+      d.provisional === true,
+    );
     if (outcome === 'cancelled') {
       log.warn('reservation released before the certificate was stored: discarded');
       return { status: 'cancelled', clientCertificateId: d.clientCertificateId };
     }
     if (outcome === 'exists') {
-      const stored = await deps.store.get(tenant, d.clientCertificateId);
+      const stored = await deps.store.get(tenant, d.clientCertificateId, { provisional: true });
       if (!stored) throw new Error('certificate vanished after a concurrent create');
       return { status: 'exists', certificate: stored };
     }

@@ -1,4 +1,5 @@
 // worker/: the worker process: takes generate jobs from the queue, makes the key and certificate, stores the record.
+import { Cleanup } from '../shared/cleanup.js';
 import { loadConfigOrExit } from '../shared/config.js';
 import { loadKeyVault } from '../shared/crypto/master-key.js';
 import { Keys } from '../shared/keys.js';
@@ -6,7 +7,8 @@ import { createServiceLogger } from '../shared/logger.js';
 import { createRedis, patientOptions } from '../shared/redis.js';
 import { startRuntimeStats } from '../shared/runtime-stats.js';
 import { installShutdown } from '../shared/shutdown.js';
-import { EXIT_CONFIG, outlivesCa, readCertificateAuthority } from './certificate-authority.js';
+import { EXIT_CONFIG } from '../shared/startup-errors.js';
+import { outlivesCa, readCertificateAuthority } from './certificate-authority.js';
 import { KeyPool } from './key-pool.js';
 import { startWorkerHealthServer, type WorkerHealthServer } from './health-server.js';
 import { directKeySource, type KeySource } from './key-source.js';
@@ -95,14 +97,14 @@ function run() {
   // Jobs take well under a second, so a worker drains quickly; jobs it cannot finish in time are
   // re-run elsewhere once their locks expire.
   const hardTimeoutMs = config.shutdownTimeoutMs || 25_000;
-  installShutdown(log, hardTimeoutMs, async () => {
-    stopStats();
+  const cleanup = new Cleanup()
+    .add('runtime stats', () => stopStats())
     // The probes stay up while jobs drain: live says 200, ready 503 (the worker no longer runs).
-    await running.close(Math.max(500, hardTimeoutMs - 3000));
-    await health?.close();
-    await keySource.close();
-    redis.disconnect();
-  });
+    .add('worker: drain its jobs', () => running.close(Math.max(500, hardTimeoutMs - 3000)))
+    .add('health probes', () => health?.close())
+    .add('key source', () => keySource.close())
+    .add('redis connection', () => redis.disconnect());
+  installShutdown(log, hardTimeoutMs, () => cleanup.run());
 }
 
 /**

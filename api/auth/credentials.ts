@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { Logger } from '../../shared/logger.js';
+import { StartupError } from '../../shared/startup-errors.js';
 
 /** One SigV4 credential the service accepts, and what it may do. */
 export interface Credential {
@@ -39,7 +40,7 @@ const entrySchema = z
   .strict();
 
 /** Thrown when the credentials file is missing, unreadable or invalid; the message names the entry. */
-export class CredentialsError extends Error {
+export class CredentialsError extends StartupError {
   override name = 'CredentialsError';
 }
 

@@ -82,7 +82,7 @@ export async function runRekey(deps: RekeyDeps): Promise<RekeyResult> {
     const aad = keyAad(t.accountId, t.region, id);
     let firstKeyId: string | undefined; // what sealed the record before this run, for the summary
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const sealed = await store.getEncryptedKey(t, id);
+      const sealed = await store.getEncryptedKey(t, id, { provisional: true });
       if (sealed === undefined) {
         if ((await store.get(t, id)) === undefined) return { kind: 'vanished', keyId: firstKeyId };
         return { kind: 'failed', reason: 'the record holds no sealed private key' };

@@ -17,7 +17,8 @@
   Output:
     1 deleted and revoked, 0 not found (nothing written)
 ]]
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+-- A provisional record (create.lua) is nobody's certificate until its Generate commits it.
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'provisional') == 1 then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZADD', KEYS[4], tonumber(ARGV[3]), ARGV[2])

@@ -9,6 +9,7 @@
   Output:
     1 the certificate exists (and the fence was written after it), 0 it does not
 ]]
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+-- A provisional record (create.lua) is nobody's certificate until its Generate commits it.
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'provisional') == 1 then return 0 end
 redis.call('SET', KEYS[2], '1', 'PX', 10000)
 return 1

@@ -10,6 +10,7 @@ export const SCRIPTS = {
   ccGet: { file: 'get.lua', keys: 2 },
   ccReserve: { file: 'reserve.lua', keys: 3 },
   ccCreate: { file: 'create.lua', keys: 4 },
+  ccCommit: { file: 'commit.lua', keys: 4 },
   ccSettle: { file: 'settle.lua', keys: 2 },
   ccFence: { file: 'fence.lua', keys: 2 },
   ccDelete: { file: 'delete.lua', keys: 3 },

@@ -10,7 +10,8 @@
   Output:
     1 merged, 0 not found, -2 too many tags (nothing written)
 ]]
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+-- A provisional record (create.lua) is nobody's certificate until its Generate commits it.
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'provisional') == 1 then return 0 end
 local added = 0
 for i = 2, #ARGV, 2 do
   if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 0 then added = added + 1 end

@@ -9,6 +9,7 @@
   Output:
     1 done, 0 not found
 ]]
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+-- A provisional record (create.lua) is nobody's certificate until its Generate commits it.
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'provisional') == 1 then return 0 end
 if #ARGV > 0 then redis.call('HDEL', KEYS[2], unpack(ARGV)) end
 return 1

@@ -21,6 +21,8 @@ export interface LoadLog {
   failures: Map<number, number>;
   /** Generate failures by status and message. */
   messages: Map<string, number>;
+  /** Every Generate answer, 2xx or not (network errors too), epoch ms, in order. */
+  answers: number[];
 }
 
 /**
@@ -36,37 +38,43 @@ export function startLoad(url: string, clients = 6): { log: LoadLog; stop: () =>
     successes: [],
     failures: new Map(),
     messages: new Map(),
+    answers: [],
   };
   let stopping = false;
   const fail = (status: number | undefined) =>
     log.failures.set(status ?? 0, (log.failures.get(status ?? 0) ?? 0) + 1);
+  const remove = async (client: APIGatewayClient, id: string) => {
+    try {
+      const d = await client.send(new DeleteClientCertificateCommand({ clientCertificateId: id }));
+      if (d.$metadata.httpStatusCode === 202) {
+        log.deleted.add(id);
+        log.successes.push(Date.now());
+      } else log.deleteUnknown.add(id);
+    } catch (err) {
+      log.deleteUnknown.add(id);
+      fail((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode);
+    }
+  };
   const loop = async (n: number, client: APIGatewayClient) => {
+    const held: string[] = []; // this client's certificates not yet deleted, oldest first
     for (let i = 0; !stopping; i++) {
       const description = `client-${n}-${i}-${Date.now()}`;
       const o = await generate(client, { description });
+      log.answers.push(Date.now());
       if (!o.ok) {
         fail(o.status);
         log.messages.set(`${o.status} ${o.message}`, (log.messages.get(`${o.status} ${o.message}`) ?? 0) + 1);
-        if (o.status === 400)
-          await new Promise((r) => setTimeout(r, 100)); // quota reached
-        else if (o.status !== undefined && o.status >= 500) await new Promise((r) => setTimeout(r, 100));
+        // The account's quota is full (a fast machine fills it within the scenario): free one of this client's
+        // certificates, so the load goes on issuing (and can show recovery) instead of spinning on 429s.
+        if (o.type === 'LimitExceededException' && held.length > 0) await remove(client, held.shift()!);
+        await new Promise((r) => setTimeout(r, 100)); // no client retries in a tight loop
         continue;
       }
       const id = o.cert.clientCertificateId!;
       log.created.set(id, { description, at: Date.now() });
       log.successes.push(Date.now());
-      if (i % 2 === 1) {
-        try {
-          const d = await client.send(new DeleteClientCertificateCommand({ clientCertificateId: id }));
-          if (d.$metadata.httpStatusCode === 202) {
-            log.deleted.add(id);
-            log.successes.push(Date.now());
-          } else log.deleteUnknown.add(id);
-        } catch (err) {
-          log.deleteUnknown.add(id);
-          fail((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode);
-        }
-      }
+      if (i % 2 === 1) await remove(client, id);
+      else held.push(id);
     }
   };
   const sdks = Array.from({ length: clients }, () => awsClient(url, { requestTimeoutMs: 30_000 }));
@@ -106,26 +114,35 @@ export interface ScenarioSpec {
   target: RedisTarget;
   /** Runs once the primary is killed and the replicas resumed (e.g. bring the node back as a replica). */
   afterKill?: () => Promise<void>;
-  loadMs?: number;
 }
 
+/** Certificates the load issues before the replicas are cut off (at most 30 s). */
+const BEFORE_CUT = 24;
+/** Generate answers, of any kind, the load gets while the replicas are cut off (at most 10 s). */
+const IN_WINDOW = 12;
+/** 2xx answers the load gets from the new primary once it has recovered (at most 10 s). */
+const AFTER_RECOVERY = 12;
+
 /**
- * The issue's failover scenario: six clients issuing and deleting for `loadMs` (default 8 s); then the
- * replicas are frozen (SIGSTOP) and their links cut on the primary (CLIENT KILL TYPE replica), so
+ * The issue's failover scenario: six clients issuing and deleting until 24 certificates are issued; then
+ * the replicas are frozen (SIGSTOP) and their links cut on the primary (CLIENT KILL TYPE replica), so
  * what the primary takes from then on exists nowhere else (stopping them alone loses nothing: the
- * data waits in their sockets' buffers); 2 s more load; the primary SIGKILLed and the replicas
- * resumed. Load goes on until the service answers a 2xx again (at most 20 s), then 1.5 s more.
+ * data waits in their sockets' buffers); load until 12 more answers; the primary SIGKILLed and the
+ * replicas resumed. Load goes on until the service answers a 2xx again (at most 20 s), then until 12 more
+ * 2xx. Each step waits on what the load has done, not for a fixed time, so a fast machine is quick and a
+ * slow one still does the same work.
  * @returns what the store holds against what the clients were told, and how long recovery took.
  */
 export async function failoverScenario(spec: ScenarioSpec) {
   const [api, worker] = await Promise.all([spawnApi(spec.env), spawnWorker(spec.env)]);
   const load = startLoad(api.url);
-  await new Promise((r) => setTimeout(r, spec.loadMs ?? 8000));
+  await waitFor(() => load.log.created.size >= BEFORE_CUT, 30_000, 20).catch(() => undefined);
 
   for (const r of spec.replicas) r.pause();
   await spec.primary.cli('CLIENT', 'KILL', 'TYPE', 'replica');
   const cutAt = Date.now();
-  await new Promise((r) => setTimeout(r, 2000));
+  const answersAfter = (t: number) => load.log.answers.filter((a) => a > t).length;
+  await waitFor(() => answersAfter(cutAt) >= IN_WINDOW, 10_000, 20).catch(() => undefined);
   await spec.primary.kill();
   const killedAt = Date.now();
   for (const r of spec.replicas) r.resume();
@@ -140,7 +157,13 @@ export async function failoverScenario(spec: ScenarioSpec) {
     : await Promise.all(
         spec.replicas.map(async (r) => (await r.cli('ROLE')).split('\n').slice(0, 3).join(' ')),
       ).catch((err: unknown) => String(err));
-  await new Promise((r) => setTimeout(r, 1500)); // a little load on the new primary
+  // A little load on the new primary.
+  const recoveredAt = Date.now();
+  await waitFor(
+    () => load.log.successes.filter((t) => t > recoveredAt).length >= AFTER_RECOVERY,
+    10_000,
+    20,
+  ).catch(() => undefined);
   await load.stop();
   const afterKillError = await after;
 

@@ -1,0 +1,172 @@
+// `npm test`: every test/*.test.ts, in two phases (docs/testing.md).
+//   1. parallel: every file not listed in SERIAL, TEST_CONCURRENCY files at a time (each file starts its own Redis,
+//      services and ports, so files do not share state);
+//   2. serial: the few files in SERIAL, one at a time, after phase 1, with the machine to themselves.
+// A file added to test/ runs in the parallel phase unless it is added to SERIAL.
+//
+//   npm test                              both phases
+//   npm test -- test/a.test.ts ...        only those files, each in its phase
+//   TEST_CONCURRENCY=1 npm test           phase 1 one file at a time too
+//
+// Bounds, so that nothing hangs CI: each top-level test or suite (on Node 22: each file) fails after
+// TEST_TIMEOUT_MS (default 300 s); a file's process exits once its tests are done even if a handle is left open
+// (--test-force-exit); a phase still running after PHASE_LIMIT_MS (default 15 min) is killed and fails.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import type { Finished } from './test-durations.js';
+
+/**
+ * Files that need the machine to themselves, run one at a time after the rest: they stall or kill Redis
+ * under load and assert recovery within seconds, or assert timings that a loaded machine would stretch.
+ */
+export const SERIAL: readonly string[] = [
+  'test/failover-cluster.test.ts', // a 6-node Redis Cluster under load, a master SIGSTOPped and killed
+  'test/failover-sentinel.test.ts', // a primary, 2 replicas and 3 Sentinels under load, the primary killed
+  'test/durable-ack.test.ts', // replicas stalled (SIGSTOP) while WAIT must time out and succeed in bounds
+];
+
+const ROOT = join(import.meta.dirname, '..');
+const concurrency = Number(process.env.TEST_CONCURRENCY ?? Math.max(2, availableParallelism() * 2));
+const timeoutMs = Number(process.env.TEST_TIMEOUT_MS ?? 300_000);
+const phaseLimitMs = Number(process.env.PHASE_LIMIT_MS ?? 15 * 60_000);
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+
+const given = process.argv.slice(2).map((f) => relative(ROOT, join(process.cwd(), f)));
+const all = readdirSync(join(ROOT, 'test'))
+  .filter((f) => f.endsWith('.test.ts'))
+  .map((f) => `test/${f}`)
+  .sort();
+const files = given.length > 0 ? given : all;
+
+/** What one phase ran. */
+interface PhaseReport {
+  passed: number;
+  failed: number;
+  skipped: number;
+  todo: number;
+  /** Test file → milliseconds spent in its top-level tests and suites (hooks included). */
+  files: Record<string, number>;
+}
+
+/** Adds up the reporter's lines: tests by outcome, and each file's top-level durations. */
+function summarize(lines: Finished[]): PhaseReport {
+  const report: PhaseReport = { passed: 0, failed: 0, skipped: 0, todo: 0, files: {} };
+  const failedTests = new Set<string>(); // files with a failed test
+  const failedTopLevel = new Set<string>(); // files with a failed top-level test or suite
+  for (const f of lines) {
+    if (!f.suite) {
+      if (f.outcome === 'fail') failedTests.add(f.file);
+      report[({ pass: 'passed', fail: 'failed', skip: 'skipped', todo: 'todo' } as const)[f.outcome]]++;
+    }
+    if (f.nesting === 0) {
+      if (f.outcome === 'fail') failedTopLevel.add(f.file);
+      report.files[f.file] = (report.files[f.file] ?? 0) + f.ms;
+    }
+  }
+  // A suite or file that failed by itself (a hook threw, it timed out, it crashed) without a failed test in it.
+  for (const file of failedTopLevel) if (!failedTests.has(file)) report.failed++;
+  return report;
+}
+
+interface PhaseResult {
+  name: string;
+  files: number;
+  ms: number;
+  code: number | null;
+  report: PhaseReport | undefined;
+}
+
+/** Runs one `node --test` over `phaseFiles`, its spec output on stdout; resolves with what it reported. */
+async function phase(name: string, phaseFiles: string[], filesAtOnce: number): Promise<PhaseResult> {
+  if (phaseFiles.length === 0) return { name, files: 0, ms: 0, code: 0, report: undefined };
+  const dir = mkdtempSync(join(tmpdir(), 'cc-test-run-'));
+  const reportFile = join(dir, 'report.json');
+  out(`\n== ${name} phase: ${phaseFiles.length} files, ${filesAtOnce} at a time (load average ${load()})`);
+  const started = Date.now();
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--test',
+      `--test-concurrency=${filesAtOnce}`,
+      `--test-timeout=${timeoutMs}`,
+      '--test-force-exit',
+      '--test-reporter=spec',
+      '--test-reporter-destination=stdout',
+      '--test-reporter=./devtools/test-durations.ts',
+      `--test-reporter-destination=${reportFile}`,
+      ...phaseFiles,
+    ],
+    // Its own process group, so that a phase past its limit is stopped with everything it started.
+    { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], detached: true },
+  );
+  const limit = setTimeout(() => {
+    out(`\n== ${name} phase still running after ${phaseLimitMs / 1000} s: stopped`);
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }, phaseLimitMs);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  clearTimeout(limit);
+  let report: PhaseReport | undefined;
+  try {
+    const lines = readFileSync(reportFile, 'utf8').split('\n').filter(Boolean);
+    report = summarize(lines.map((l) => JSON.parse(l) as Finished));
+  } catch {
+    report = undefined; // stopped before the reporter wrote anything: counted as a failure below
+  }
+  rmSync(dir, { recursive: true, force: true });
+  return { name, files: phaseFiles.length, ms: Date.now() - started, code, report };
+}
+
+const started = Date.now();
+const serialSet = new Set(SERIAL);
+const results = [
+  await phase(
+    'parallel',
+    files.filter((f) => !serialSet.has(f)),
+    concurrency,
+  ),
+  await phase(
+    'serial',
+    files.filter((f) => serialSet.has(f)),
+    1,
+  ),
+];
+
+out(`\n== npm test: ${((Date.now() - started) / 1000).toFixed(0)} s in all (load average now ${load()})`);
+const total = { passed: 0, failed: 0, skipped: 0, todo: 0 };
+for (const r of results) {
+  if (r.files === 0) continue;
+  const rep = r.report;
+  const broken = r.code !== 0 && (rep?.failed ?? 0) === 0; // exited non-zero (or was killed) without a failure
+  out(
+    `   ${r.name}: ${r.files} files in ${(r.ms / 1000).toFixed(0)} s, ` +
+      (rep ? `${rep.passed} passed, ${rep.failed} failed, ${rep.skipped} skipped` : 'no report') +
+      (broken ? ` (exit ${r.code ?? 'by signal'})` : ''),
+  );
+  if (rep) {
+    total.passed += rep.passed;
+    total.failed += rep.failed;
+    total.skipped += rep.skipped;
+    total.todo += rep.todo;
+    const slowest = Object.entries(rep.files)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, r.name === 'serial' ? 10 : 8)
+      .map(([f, ms]) => `${relative(ROOT, f)} ${(ms / 1000).toFixed(1)} s`);
+    out(`     slowest: ${slowest.join(', ')}`);
+  }
+  if (broken) total.failed++;
+}
+out(`tests: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
+process.exitCode = total.failed > 0 ? 1 : 0;
