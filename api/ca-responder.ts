@@ -11,7 +11,7 @@ import {
   type RevocationStore,
   type StoredCrl,
 } from '../shared/revocation-store.js';
-import type { CertificateAuthority } from '../worker/certificate-authority.js';
+import type { CertificateAuthority } from '../shared/certificate-authority.js';
 
 export type OcspStatus = 'good' | 'revoked' | 'unknown';
 

@@ -21,7 +21,7 @@ import { Throttle } from './throttle.js';
 import { Issuer } from './issuer.js';
 import { CaResponder } from './ca-responder.js';
 import { RevocationStore } from '../shared/revocation-store.js';
-import { readCertificateAuthority, type CertificateAuthority } from '../worker/certificate-authority.js';
+import { readCertificateAuthority, type CertificateAuthority } from '../shared/certificate-authority.js';
 import { DurableStore } from './durable-store.js';
 import { ReplicaConfirmer } from './replica-confirmer.js';
 

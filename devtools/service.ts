@@ -8,7 +8,7 @@ import { KeyVault } from '../shared/crypto/key-vault.js';
 import { Keys } from '../shared/keys.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { createRedis, patientOptions, type RedisClient } from '../shared/redis.js';
-import type { CertificateAuthority } from '../worker/certificate-authority.js';
+import type { CertificateAuthority } from '../shared/certificate-authority.js';
 import { directKeySource, type KeySource } from '../worker/key-source.js';
 import { startWorker, type RunningWorker } from '../worker/worker.js';
 

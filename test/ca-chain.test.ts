@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createGateway, type Gateway } from '../gateway/gateway.js';
 import { ConfigError } from '../shared/config.js';
-import { certificateAuthorityFrom } from '../worker/certificate-authority.js';
+import { certificateAuthorityFrom } from '../shared/certificate-authority.js';
 import { nginxMissing, startNginx, type TestNginx } from '../devtools/nginx.js';
 import { signedFetch } from '../devtools/signed-fetch.js';
 import { intermediateCa, rsaCa, serverCertificate } from '../devtools/tls.js';

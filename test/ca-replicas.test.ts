@@ -10,7 +10,7 @@ import { signedFetch } from '../devtools/signed-fetch.js';
 import { startService, type TestService } from '../devtools/service.js';
 import { ecCa } from '../devtools/tls.js';
 import { normalSerial } from '../shared/revocation-store.js';
-import { certificateAuthorityFrom } from '../worker/certificate-authority.js';
+import { certificateAuthorityFrom } from '../shared/certificate-authority.js';
 import { startPrimaryWithReplicas, type TestReplicatedRedis } from './helpers/redis-replicated.js';
 
 const T = { accountId: '000000000000', region: 'us-east-1' };

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { clientTlsOptions } from '../shared/client-tls.js';
-import { certificateAuthorityFrom, type CertificateAuthority } from '../worker/certificate-authority.js';
+import { certificateAuthorityFrom, type CertificateAuthority } from '../shared/certificate-authority.js';
 import { useService, type ServiceFixture } from './helpers/fixture.js';
 import { nginxMissing, startNginx, type TestNginx } from '../devtools/nginx.js';
 import { signedFetch } from '../devtools/signed-fetch.js';

@@ -12,7 +12,7 @@ import {
   certificateAuthorityFrom,
   readCertificateAuthority,
   type CertificateAuthority,
-} from '../worker/certificate-authority.js';
+} from '../shared/certificate-authority.js';
 import { buildCertificate } from '../worker/certificate-builder.js';
 import { useService } from './helpers/fixture.js';
 import { freePort } from '../devtools/redis-server.js';

@@ -3,7 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { createGateway, type Gateway } from '../gateway/gateway.js';
-import { certificateAuthorityFrom } from '../worker/certificate-authority.js';
+import { certificateAuthorityFrom } from '../shared/certificate-authority.js';
 import { useService, type ServiceFixture } from './helpers/fixture.js';
 import { nginxMissing, startNginx, type TestNginx } from '../devtools/nginx.js';
 import { signedFetch } from '../devtools/signed-fetch.js';

@@ -12,7 +12,7 @@ import { nginxMissing, startNginx, type TestNginx } from '../devtools/nginx.js';
 import { waitFor } from '../devtools/redis-server.js';
 import { signedFetch } from '../devtools/signed-fetch.js';
 import { ecCa, serverCertificate } from '../devtools/tls.js';
-import { certificateAuthorityFrom } from '../worker/certificate-authority.js';
+import { certificateAuthorityFrom } from '../shared/certificate-authority.js';
 import { useService, type ServiceFixture } from './helpers/fixture.js';
 
 const T = { accountId: '000000000000', region: 'us-east-1' };

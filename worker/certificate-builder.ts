@@ -4,7 +4,7 @@ import * as pkijs from 'pkijs';
 import { caUrls } from '../shared/ca-urls.js';
 import { VALIDITY_SECONDS, clientCertificateArn } from '../shared/client-certificate.js';
 import type { CertProfile } from '../shared/config.js';
-import type { CertificateAuthority } from './certificate-authority.js';
+import type { CertificateAuthority } from '../shared/certificate-authority.js';
 
 /** Issuer and subject of every API Gateway client certificate, in AWS's order (forge encodes PrintableString). */
 const NAME: forge.pki.CertificateField[] = [

@@ -6,7 +6,7 @@ import { keyAad, type KeyVault } from '../shared/crypto/key-vault.js';
 import type { GenerateData, GenerateResult } from '../shared/jobs.js';
 import type { Logger } from '../shared/logger.js';
 import { normalSerial, type RevocationStore } from '../shared/revocation-store.js';
-import type { CertificateAuthority } from './certificate-authority.js';
+import type { CertificateAuthority } from '../shared/certificate-authority.js';
 import { buildCertificate, randomSerialHex } from './certificate-builder.js';
 import type { KeySource } from './key-source.js';
 

@@ -8,7 +8,7 @@ import { createRedis, patientOptions } from '../shared/redis.js';
 import { startRuntimeStats } from '../shared/runtime-stats.js';
 import { installShutdown } from '../shared/shutdown.js';
 import { EXIT_CONFIG } from '../shared/startup-errors.js';
-import { outlivesCa, readCertificateAuthority } from './certificate-authority.js';
+import { outlivesCa, readCertificateAuthority } from '../shared/certificate-authority.js';
 import { KeyPool } from './key-pool.js';
 import { startWorkerHealthServer, type WorkerHealthServer } from './health-server.js';
 import { directKeySource, type KeySource } from './key-source.js';

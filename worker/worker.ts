@@ -11,7 +11,7 @@ import type { RedisClient } from '../shared/redis.js';
 import { WorkerMetrics } from '../shared/metrics.js';
 import { RevocationStore } from '../shared/revocation-store.js';
 import { createGenerateProcessor } from './generate-processor.js';
-import type { CertificateAuthority } from './certificate-authority.js';
+import type { CertificateAuthority } from '../shared/certificate-authority.js';
 import { startHeartbeat } from './heartbeat.js';
 import { JobRunner } from './job-runner.js';
 import type { KeySource } from './key-source.js';

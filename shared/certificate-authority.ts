@@ -1,8 +1,8 @@
 import { createHash, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import forge from 'node-forge';
-import { VALIDITY_SECONDS } from '../shared/client-certificate.js';
-import { ConfigError } from '../shared/config.js';
+import { VALIDITY_SECONDS } from './client-certificate.js';
+import { ConfigError } from './config.js';
 
 /** The CA that signs certificates when CERT_ISSUER=ca. Held by workers only; never logged or stored. */
 export interface CertificateAuthority {
