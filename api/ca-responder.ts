@@ -36,6 +36,13 @@ const RESPONSE_STATUS = { successful: 0, malformedRequest: 1, internalError: 2, 
 
 /** How often one API process looks for revocations it has not published yet, ms (the 15 s promise has room). */
 const CRL_CHECK_MS = 2000;
+/**
+ * How long an answer to a nonce-less OCSP request is reused, ms: a delete through another API replica
+ * shows within this (well inside the 15 s promise), one through this replica at once.
+ */
+const OCSP_CACHE_MS = 3000;
+/** Cached OCSP answers kept at most (the cache is emptied when full). */
+const OCSP_CACHE_MAX = 10_000;
 /** How long one API process may hold the CRL signing turn, and others wait for its CRL, ms. */
 const CRL_LOCK_MS = 3000;
 /** How often one API process looks for tenants missing from the revoked-tenant set (lost writes), ms. */
@@ -76,6 +83,8 @@ export class CaResponder {
   private crl: { stored: StoredCrl; checkedAt: number } | undefined;
   private crlBuilding: Promise<StoredCrl> | undefined;
   private reconciledAt = 0;
+  /** Answers to nonce-less requests (what nginx sends), by the request's bytes, for OCSP_CACHE_MS. */
+  private readonly answers = new Map<string, { at: number; der: Buffer; statuses: OcspStatus[] }>();
   readonly stats: CaStats = { revoked: 0, crlThisUpdate: 0, ocsp: { good: 0, revoked: 0, unknown: 0 } };
 
   constructor(private readonly o: CaResponderOptions) {
@@ -115,7 +124,10 @@ export class CaResponder {
     if (!entry) return store.delete(t, id);
     await this.o.revocations.registerTenant(t);
     const deleted = await store.delete(t, id, entry);
-    if (deleted) this.crl = this.crl && { ...this.crl, checkedAt: 0 };
+    if (deleted) {
+      this.crl = this.crl && { ...this.crl, checkedAt: 0 };
+      this.answers.clear();
+    }
     return deleted;
   }
 
@@ -233,6 +245,12 @@ export class CaResponder {
     requestDer: Uint8Array,
     store: ClientCertificateStore,
   ): Promise<{ der: Buffer; statuses: OcspStatus[] }> {
+    const cacheKey = createHash('sha256').update(requestDer).digest('base64');
+    const cached = this.answers.get(cacheKey);
+    if (cached && this.now() - cached.at < OCSP_CACHE_MS) {
+      for (const s of cached.statuses) this.stats.ocsp[s] += 1;
+      return { der: cached.der, statuses: cached.statuses };
+    }
     let request: pkijs.OCSPRequest;
     try {
       request = pkijs.OCSPRequest.fromBER(Uint8Array.from(requestDer));
@@ -292,7 +310,14 @@ export class CaResponder {
       }),
     });
     for (const s of statuses) this.stats.ocsp[s] += 1;
-    return { der: Buffer.from(response.toSchema().toBER()), statuses };
+    const der = Buffer.from(response.toSchema().toBER());
+    // A request without a nonce may get the same signed answer again for a few seconds (as CAs pre-sign
+    // answers); one with a nonce never repeats. A delete through this process empties the cache at once.
+    if (!nonce) {
+      if (this.answers.size >= OCSP_CACHE_MAX) this.answers.clear();
+      this.answers.set(cacheKey, { at: now, der, statuses });
+    }
+    return { der, statuses };
   }
 
   private async statusOf(

@@ -35,8 +35,11 @@ export interface IssuerDeps {
   timeoutMs: number;
   /** Certificates per account and region; 0 = unlimited. */
   limitFor: (t: Tenant) => number;
-  /** Load shedding: throws (429) when the backlog cannot finish in time; called before anything is reserved. */
-  admit?: () => Promise<void>;
+  /**
+   * Load shedding: throws (429) when the work ahead of this account's Generate cannot finish in time;
+   * called before anything is reserved.
+   */
+  admit?: (t: Tenant) => Promise<void>;
   /** REDIS_WAIT_REPLICAS > 0: a new certificate is answered only once replicas confirm it. */
   confirmer?: ReplicaConfirmer;
 }
@@ -100,7 +103,8 @@ export class Issuer {
 
   async generate(t: Tenant, req: GenerateRequest, log: Logger): Promise<ClientCertificate> {
     const { store, queue, queueEvents, timeoutMs } = this.deps;
-    if (this.deps.admit) await this.guard(this.deps.admit);
+    const admit = this.deps.admit;
+    if (admit) await this.guard(() => admit(t));
     const deadline = Date.now() + timeoutMs;
     const id = await this.guard(() => this.reserveId(t, timeoutMs + RESERVATION_GRACE_MS));
     const jlog = log.child({ clientCertificateId: id });

@@ -1,22 +1,31 @@
-import type { Queue, QueueEvents } from 'bullmq';
+import type { QueueEvents } from 'bullmq';
 import { TooManyRequestsError } from '../shared/errors.js';
+import type { Scheduler } from '../shared/scheduler.js';
 
 /** Job durations older than this no longer describe the workers. */
 const SAMPLE_MAX_AGE_MS = 10 * 60_000;
 const EWMA_WEIGHT = 0.2;
 const MAX_TRACKED = 10_000;
 
-/** Counts the shedder reads; the queue's own in production, anything in unit tests. */
-export type BacklogCounts = () => Promise<{ waiting: number; active: number }>;
+/**
+ * Counts the shedder reads for a Generate of `accountId`: `waiting` is the work that would run before
+ * it, `active` the jobs running. The scheduler's in production, anything in unit tests.
+ */
+export type BacklogCounts = (accountId?: string) => Promise<{ waiting: number; active: number }>;
 
 /**
- * Refuses a Generate at once (429 TooManyRequestsException) when the jobs already queued cannot
- * finish within the API's wait, instead of queueing work that would time out into a 503 anyway.
+ * Refuses a Generate at once (429 TooManyRequestsException) when the work ahead of it cannot finish
+ * within the API's wait, instead of queueing work that would time out into a 503 anyway.
  *
  * Model: while jobs wait, every worker slot is busy, so `active` is the number of slots; a new job
  * finishes after `ceil((waiting + 1) / active)` rounds of the average job duration, which is measured
  * from the queue's own events (every API replica sees every job). With no measurement yet, or nothing
  * waiting, nothing is shed; with no worker at all the request path's timeout (503) applies instead.
+ *
+ * `waiting` is what the scheduler would put ahead of this account's job (shared/scheduler.ts): only
+ * interactive work, never bulk, and only the jobs of other accounts up to this account's place. So
+ * a bulk backlog never sheds a Generate, and when interactive work piles up the account with the
+ * most in flight, whose place is furthest back, is shed first; a polite account is not.
  */
 export class LoadShedder {
   private avgMs: number | undefined;
@@ -37,11 +46,11 @@ export class LoadShedder {
     queueEvents.on('failed', ({ jobId }) => shedder.jobFinished(jobId));
   }
 
-  /** The counts of a BullMQ queue. */
-  static queueCounts(queue: Queue): BacklogCounts {
-    return async () => {
-      const c = await queue.getJobCounts('waiting', 'active', 'prioritized');
-      return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0), active: c.active ?? 0 };
+  /** The work ahead of an account's next Generate, as the scheduler orders it. */
+  static schedulerCounts(scheduler: Pick<Scheduler, 'ahead'>): BacklogCounts {
+    return async (accountId) => {
+      const w = await scheduler.ahead(accountId ?? '');
+      return { waiting: w.ahead, active: w.active };
     };
   }
 
@@ -65,16 +74,16 @@ export class LoadShedder {
   }
 
   /** Expected ms until a job enqueued now finishes, or undefined when it cannot be estimated. */
-  async estimateMs(): Promise<number | undefined> {
+  async estimateMs(accountId?: string): Promise<number | undefined> {
     if (this.avgMs === undefined || this.now() - this.sampledAt > SAMPLE_MAX_AGE_MS) return undefined;
-    const { waiting, active } = await this.counts();
+    const { waiting, active } = await this.counts(accountId);
     if (waiting === 0 || active === 0) return undefined;
     return Math.ceil((waiting + 1) / active) * this.avgMs;
   }
 
   /** @throws TooManyRequestsError when the backlog cannot finish within the wait. */
-  async admit(): Promise<void> {
-    const est = await this.estimateMs();
+  async admit(accountId?: string): Promise<void> {
+    const est = await this.estimateMs(accountId);
     if (est === undefined || est <= this.timeoutMs) return;
     throw new TooManyRequestsError(
       `Too many certificates are being generated: the queued work would take about ${Math.ceil(est / 1000)} s, longer than this service waits (${Math.round(this.timeoutMs / 1000)} s). Retry later.`,

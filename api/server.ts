@@ -16,6 +16,7 @@ import { Draining } from './draining.js';
 import { healthCheck } from './health-check.js';
 import { listen } from './http-server.js';
 import { LoadShedder } from './load-shedder.js';
+import { Scheduler } from '../shared/scheduler.js';
 import { AuthFailureBudget } from './pre-auth.js';
 import { Throttle } from './throttle.js';
 import { Issuer } from './issuer.js';
@@ -120,7 +121,8 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
   const store = confirmer
     ? new DurableStore(redis, keys, confirmer)
     : new ClientCertificateStore(redis, keys);
-  const shedder = new LoadShedder(LoadShedder.queueCounts(queue), config.generateTimeoutMs);
+  const scheduler = new Scheduler(redis, keys);
+  const shedder = new LoadShedder(LoadShedder.schedulerCounts(scheduler), config.generateTimeoutMs);
   LoadShedder.observe(queueEvents, shedder);
   const issuer = new Issuer({
     queue,
@@ -129,7 +131,7 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     log,
     timeoutMs: config.generateTimeoutMs,
     limitFor: (t) => credentials.current.limitFor(t.accountId) ?? config.clientCertificateLimit,
-    admit: opts.loadShedding === false ? undefined : () => shedder.admit(),
+    admit: opts.loadShedding === false ? undefined : (t) => shedder.admit(t.accountId),
     confirmer,
   });
   const verifier = new SigV4Verifier(credentials.current, { allowedRegions: config.allowedRegions });
@@ -152,7 +154,7 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
       })
     : undefined;
 
-  const metrics = new ApiMetrics({ redis, keys, queue });
+  const metrics = new ApiMetrics({ redis, keys, queue, backlog: () => scheduler.backlog() });
   if (caResponder) metrics.observeCa({ refresh: () => caResponder.currentCrl(), stats: caResponder.stats });
   const app = createApp({
     ca: caResponder,
@@ -164,7 +166,7 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     issuer,
     store,
     log,
-    health: healthCheck(redis, keys, queue),
+    health: healthCheck(redis, keys, queue, scheduler),
     verifier,
     bodyTimeoutMs: config.requestBodyTimeoutMs,
     authFailures: new AuthFailureBudget({

@@ -1,4 +1,3 @@
-// bench/: `npm run bench`: measuring (load.ts, figures.ts), processes (procs.ts) and the results table (report.ts).
 /**
  * `npm run bench`: how fast the service issues certificates on this machine, against the machine's
  * own bound, measured in one run. docs/performance.md says what each figure means.
@@ -21,6 +20,9 @@ import {
   type GenerateClientCertificateCommandOutput,
 } from '@aws-sdk/client-api-gateway';
 import { DEFAULT_KEY_POOL_SIZE, defaultWorkerConcurrency, loadConfig } from '../shared/config.js';
+import { Keys } from '../shared/keys.js';
+import { createQueue } from '../shared/queue.js';
+import { createRedis, patientOptions } from '../shared/redis.js';
 import { requiredThreadpoolSize } from '../worker/threadpool.js';
 import { freePort, startRedis, type TestRedis } from '../devtools/redis-server.js';
 import { closedLoop, CREDENTIALS, percentiles, REGION, SignedClient } from './load.js';
@@ -43,6 +45,7 @@ import {
   type RawRun,
   type SustainedRun,
 } from './figures.js';
+import { measureMixed, mixedCredentials } from './mixed.js';
 import { table } from './report.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -62,6 +65,7 @@ const { values: flags } = parseArgs({
     clients: { type: 'string' },
     duration: { type: 'string' },
     'no-scaling': { type: 'boolean', default: false },
+    'no-mixed': { type: 'boolean', default: false },
     'log-level': { type: 'string', default: 'info' },
     out: { type: 'string', default: join(ROOT, 'bench/results/latest.json') },
     'keep-logs': { type: 'boolean', default: false },
@@ -71,7 +75,7 @@ const { values: flags } = parseArgs({
 
 if (flags.help) {
   out(`npm run bench -- [--quick] [--url URL] [--workers N] [--worker-concurrency N] [--key-pool-size N]
-                   [--clients N] [--duration SECONDS] [--no-scaling] [--log-level LEVEL] [--out FILE] [--keep-logs]\n`);
+                   [--clients N] [--duration SECONDS] [--no-scaling] [--no-mixed] [--log-level LEVEL] [--out FILE] [--keep-logs]\n`);
   process.exit(0);
 }
 
@@ -97,6 +101,8 @@ const cfg = {
   // One process at concurrency 1 issues ~6 certificates/s: 45 s is ~270 keys, ~3 % standard error.
   scalingS: quick ? 8 : 45,
   scaling: !flags['no-scaling'] && !flags.url,
+  // Needs its own accounts (CREDENTIALS_FILE) and the bulk CLI on the service's Redis: local only.
+  mixed: !flags['no-mixed'] && !flags.url,
   logLevel: flags['log-level'],
 };
 const clients = num(flags.clients, 2 * cfg.workers * cfg.workerConcurrency + 2, 'clients');
@@ -472,6 +478,8 @@ async function startService(ctx: RunContext): Promise<Service> {
       CLIENT_CERTIFICATE_LIMIT: '0',
       RATE_LIMIT_RPS: '0',
       EMBEDDED_REDIS: 'never',
+      // The dev credential (every phase) and the mixed phase's accounts.
+      CREDENTIALS_FILE: credentialsFile(ctx.logDir),
     };
     api = track(
       ctx,
@@ -496,6 +504,52 @@ async function startService(ctx: RunContext): Promise<Service> {
 }
 
 const workerPids = (svc: Service) => svc.workers.map((w) => w.pid);
+
+function credentialsFile(dir: string): string {
+  const file = join(dir, 'credentials.json');
+  const dev = { accessKeyId: 'test', secretAccessKey: 'test', accountId: '000000000000' };
+  writeFileSync(file, JSON.stringify([dev, ...mixedCredentials()]), { mode: 0o600 });
+  return file;
+}
+
+/**
+ * Phase 5: the mixed phase (bench/mixed.ts): a polite account beside a bulk batch, a flooding account
+ * and both. Between scenarios whatever is left in the queue is dropped, as with the bench's own Redis.
+ */
+async function runMixed(ctx: RunContext, svc: Service, results: Results, raw: MeanRaw) {
+  const config = loadConfig(ctx.env);
+  const redis = createRedis(config, patientOptions(), 'bench-mixed');
+  redis.on('error', () => undefined);
+  const queue = createQueue(redis, new Keys(config.redisPrefix));
+  const drain = async () => {
+    await queue.drain(true);
+    const until = Date.now() + 120_000;
+    for (;;) {
+      const c = await queue.getJobCounts('waiting', 'prioritized', 'active');
+      if ((c.waiting ?? 0) + (c.prioritized ?? 0) + (c.active ?? 0) === 0) break;
+      if (Date.now() > until) throw new Error(`queue not drained: ${JSON.stringify(c)}`);
+      await queue.drain(true);
+      await sleep(200);
+    }
+    if (svc.workers.length) await waitQuiet(workerPids(svc));
+  };
+  try {
+    if (svc.workers.length) await waitQuiet(workerPids(svc));
+    results.mixed = await measureMixed({
+      url: svc.url,
+      env: ctx.env,
+      dir: ctx.logDir,
+      rawKeysPerSecond: raw.keysPerSecond,
+      quick,
+      step,
+      drain,
+    });
+  } finally {
+    await queue.close().catch(() => undefined);
+    redis.disconnect();
+  }
+  ctx.sampler.takePeaks();
+}
 
 /**
  * The raw bound with the service idle. The idle service (timers, heartbeats, Redis's cron) would take
@@ -638,7 +692,7 @@ async function measureBurst(ctx: RunContext, svc: Service, results: Results) {
 }
 
 /**
- * Phase 5: scaling: the same per-process setup (concurrency 1, one core's worth) with one and two
+ * Phase 6: scaling: the same per-process setup (concurrency 1, one core's worth) with one and two
  * processes. Replaces the service's workers.
  */
 async function measureScaling(ctx: RunContext, svc: Service, results: Results, raw: MeanRaw) {
@@ -687,6 +741,7 @@ async function main(ctx: RunContext): Promise<Results> {
   const raw = await measureSustained(ctx, svc, results);
   await measureGet(ctx, svc, results);
   await measureBurst(ctx, svc, results);
+  if (cfg.mixed) await runMixed(ctx, svc, results, raw);
   if (cfg.scaling) await measureScaling(ctx, svc, results, raw);
   results.machine = { ...(results.machine as object), loadAverageAtEnd: loadavg().map((x) => round(x)) };
   results.durationS = Math.round((Date.now() - t0) / 1000);

@@ -19,19 +19,17 @@ export interface Answer {
  */
 export class SignedClient {
   private readonly agent: Agent;
-  private readonly signer = new SignatureV4({
-    service: 'apigateway',
-    region: REGION,
-    credentials: CREDENTIALS,
-    sha256: NodeSha256,
-  });
+  private readonly signer: SignatureV4;
   private readonly host: string;
   private readonly port: number;
 
   constructor(
     readonly baseUrl: string,
     maxSockets = 64,
+    /** Whose requests these are (another account than the dev credential's: the mixed phase). */
+    credentials: { accessKeyId: string; secretAccessKey: string } = CREDENTIALS,
   ) {
+    this.signer = new SignatureV4({ service: 'apigateway', region: REGION, credentials, sha256: NodeSha256 });
     const u = new URL(baseUrl);
     this.host = u.hostname;
     this.port = Number(u.port || 80);

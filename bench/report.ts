@@ -1,6 +1,7 @@
 /** The bench's table: each figure of a results object beside its target. */
 import { round, type againstRaw, type RawFigures, type RawRun, type SustainedRun } from './figures.js';
 import type { Percentiles } from './load.js';
+import type { MixedResults, MixedScenario } from './mixed.js';
 
 type Row = [string, string, string, boolean | undefined];
 
@@ -101,6 +102,35 @@ export function table(r: Record<string, unknown>, o: { quick: boolean; lockRenew
     '<= 50 ms',
     burst.latencyMs.p99 <= 50,
   ]);
+  const mixed = r.mixed as MixedResults | undefined;
+  if (mixed) {
+    const alone = mixed.alone.polite;
+    const a = alone.latencyMs;
+    rows.push([
+      `mixed: polite account alone, 1 Generate / ${mixed.politeIntervalMs / 1000} s`,
+      `p50 ${a.p50} ms, p95 ${a.p95} ms; ${alone.ok}/${alone.sent} answered 201`,
+      '',
+      undefined,
+    ]);
+    const scenarios: [string, MixedScenario][] = [
+      [`(a) beside a bulk batch of ${mixed.bulk.bulk?.count}`, mixed.bulk],
+      [`(b) beside a flooder (${mixed.flooderConnections} connections)`, mixed.flood],
+      ['(c) beside both', mixed.both],
+    ];
+    for (const [name, sc] of scenarios) {
+      const p = sc.polite;
+      const l = p.latencyMs;
+      rows.push([`mixed ${name}: polite p50`, `${l.p50} ms (alone ${a.p50} ms)`, '<= 300 ms', l.p50 <= 300]);
+      rows.push([`  polite p95`, `${l.p95} ms (alone ${a.p95} ms)`, '<= 1000 ms', l.p95 <= 1000]);
+      rows.push([`  polite answered 201`, `${p.ok}/${p.sent}`, 'all', p.ok === p.sent]);
+      rows.push([
+        `  the others' throughput (bulk + flooder)`,
+        `${sc.othersPerSecond} certs/s = ${sc.othersRatioToRaw} x raw`,
+        `>= 0.8 x raw${QUICK_NOTE}`,
+        judge(sc.othersRatioToRaw >= 0.8),
+      ]);
+    }
+  }
   type GetRun = { perSecond: number; serverCpuMsPerRequest?: number; cpu?: { otherCores: number } };
   const get = r.get as {
     available: boolean;

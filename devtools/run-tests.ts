@@ -10,7 +10,7 @@
 //
 // Bounds, so that nothing hangs CI: each top-level test or suite (on Node 22: each file) fails after
 // TEST_TIMEOUT_MS (default 300 s); a file's process exits once its tests are done even if a handle is left open
-// (--test-force-exit); a phase still running after PHASE_LIMIT_MS (default 15 min) is killed and fails.
+// (--test-force-exit); a phase still running after PHASE_LIMIT_MS (default 30 min) is killed and fails.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -31,7 +31,7 @@ export const SERIAL: readonly string[] = [
 const ROOT = join(import.meta.dirname, '..');
 const concurrency = Number(process.env.TEST_CONCURRENCY ?? Math.max(2, availableParallelism() * 2));
 const timeoutMs = Number(process.env.TEST_TIMEOUT_MS ?? 300_000);
-const phaseLimitMs = Number(process.env.PHASE_LIMIT_MS ?? 15 * 60_000);
+const phaseLimitMs = Number(process.env.PHASE_LIMIT_MS ?? 30 * 60_000);
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const load = () =>

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, DEFAULT_GATEWAY_LISTEN, type Config } from '../shared/config.js';
+import { ConfigError, DEFAULT_GATEWAY_LISTEN, HOST_PORT, type Config } from '../shared/config.js';
 import { CLIENT_CERTIFICATE_ID } from '../shared/ids.js';
 import { isAwsRegion } from '../shared/regions.js';
 import { AWS_REGION } from '../shared/validation.js';
@@ -97,7 +97,7 @@ export function loadGatewayConfig(argv: string[], config: GatewayVariables): Gat
     }
   }
   const listen = pick('listen', config.gatewayListen) ?? DEFAULT_GATEWAY_LISTEN;
-  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/.exec(listen);
+  const m = HOST_PORT.exec(listen);
   const listenPort = m ? Number(m[2]) : NaN;
   if (!m || listenPort > 65535) {
     problems.push(`--listen (GATEWAY_LISTEN) must be host:port, got ${JSON.stringify(listen)}`);

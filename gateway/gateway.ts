@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { pipeline, type Duplex } from 'node:stream';
 import type { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { clientTlsOptions } from '../shared/client-tls.js';
+import { DEFAULT_KEEP_ALIVE_TIMEOUT_MS } from '../shared/config.js';
 import type { KeyVault } from '../shared/crypto/key-vault.js';
 import { NotFoundError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -293,8 +294,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     void req;
   });
   // Clients (load balancers, SDK agents) keep idle sockets longer than Node's 5 s default.
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
+  server.keepAliveTimeout = DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
+  server.headersTimeout = DEFAULT_KEEP_ALIVE_TIMEOUT_MS + 1000;
 
   return {
     server,

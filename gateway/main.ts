@@ -1,3 +1,4 @@
+// gateway/: `npm run gateway`, an HTTP reverse proxy presenting one client certificate to an mTLS backend.
 /**
  * `npm run gateway -- --client-certificate-id ID --target https://HOST:PORT [--listen 127.0.0.1:8081]
  * [--target-ca FILE] [--account ACCOUNT] [--region REGION]`: an HTTP reverse proxy that presents a

@@ -11,7 +11,9 @@ import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { loadConfig, ConfigError, type Config } from '../shared/config.js';
 import { Keys } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
+import { interactiveJobsServed } from '../shared/metrics.js';
 import { createQueue, createQueueEvents } from '../shared/queue.js';
+import { Scheduler } from '../shared/scheduler.js';
 import { createRedis, patientOptions } from '../shared/redis.js';
 import { TIMED_OUT, withTimeout } from '../shared/timeout.js';
 import { USAGE, UsageError, parseBulkArgs } from './bulk/args.js';
@@ -81,6 +83,22 @@ const interrupted = abortOnInterrupt(
 );
 
 const progress = new Progress(process.stderr);
+// The batch yields to interactive work (shared/scheduler.ts): say so while it does.
+const scheduler = new Scheduler(redis, keys);
+let served: number | undefined;
+const yielding = setInterval(() => {
+  void (async () => {
+    const [b, s] = await Promise.all([scheduler.backlog(), interactiveJobsServed(redis, keys)]);
+    const recent = served === undefined ? 0 : s - served;
+    served = s;
+    progress.setNote(
+      b.interactive > 0 || recent > 0
+        ? `yielding to interactive work: ${recent} Generate(s) served in the last second, ${b.interactive} waiting`
+        : undefined,
+    );
+  })().catch(() => undefined);
+}, 1000);
+yielding.unref();
 let code = 0;
 try {
   if ((await withTimeout(queueEvents.waitUntilReady(), 15_000)) === TIMED_OUT) {
@@ -129,6 +147,7 @@ try {
     code = 1;
   }
 } finally {
+  clearInterval(yielding);
   await queueEvents.close().catch(() => undefined);
   await queue.close().catch(() => undefined);
   redis.disconnect();

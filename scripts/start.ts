@@ -1,4 +1,3 @@
-// scripts/: the launcher (`npm start`) and the operator CLIs (`npm run bulk`, `npm run rekey`, `npm run soak`).
 /**
  * `npm start`: the API and a worker pool in one command, for local use.
  *

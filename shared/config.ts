@@ -1,4 +1,3 @@
-// shared/: code both processes (api/, worker/) and the operator scripts import: config, Redis, keys, store, jobs, errors.
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { isAwsRegion, parseAllowedRegions } from './regions.js';
@@ -131,6 +130,9 @@ export interface RedisNode {
   port: number;
 }
 
+/** `host:port`, IPv6 in brackets (`[::1]:7000`): the host is group 1 (brackets and all), the port group 2. */
+export const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/;
+
 /** Parses `host:port,host:port` (IPv6 as `[::1]:7000`); returns the nodes or a problem naming `name`. */
 export function parseClusterNodes(value: string, name = 'REDIS_CLUSTER_NODES'): RedisNode[] | string {
   const nodes: RedisNode[] = [];
@@ -138,7 +140,7 @@ export function parseClusterNodes(value: string, name = 'REDIS_CLUSTER_NODES'): 
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)) {
-    const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/.exec(part);
+    const m = HOST_PORT.exec(part);
     const port = m ? Number(m[2]) : NaN;
     if (!m || port < 1 || port > 65535) {
       return `${name ? `${name} ` : ''}must be a comma-separated list of host:port, got ${JSON.stringify(part)}`;

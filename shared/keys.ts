@@ -147,6 +147,30 @@ export class Keys {
     return `{${this.prefix}}:workers`;
   }
 
+  /**
+   * One of BullMQ's own keys of the generation queue (`prioritized`: sorted set of waiting jobs, score
+   * priority × 2³² + arrival counter; `wait`: list of jobs without a priority, which BullMQ serves
+   * first, i.e. jobs a dead worker left behind; `active`: list of running jobs). Read by the scheduler
+   * (shared/scheduler.ts) only; BullMQ writes them.
+   */
+  queueList(part: 'prioritized' | 'wait' | 'active', queueName: string): string {
+    return `{${this.prefix}}:${queueName}:${part}`;
+  }
+
+  /**
+   * Sorted set, per account (all regions): ids of the account's interactive jobs waiting or running,
+   * scored by their deadline (epoch ms), so entries of jobs nobody finishes (a dead worker, a
+   * removed job) prune themselves. Its size orders the account's next Generate (shared/scheduler.ts).
+   */
+  schedulerAccount(accountId: string): string {
+    return `{${this.prefix}}:sched:account:${accountId}`;
+  }
+
+  /** String: the next position of one bulk batch in the bulk order (shared/scheduler.ts). */
+  schedulerBatch(batchId: string): string {
+    return `{${this.prefix}}:sched:batch:${batchId}`;
+  }
+
   /** Matches every key of this service, for tests and tooling (SCAN MATCH). */
   get all(): string {
     return `*${this.prefix}*`;

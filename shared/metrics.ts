@@ -3,6 +3,9 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { RedisClient } from './redis.js';
 import { HEARTBEAT_TTL_MS } from './heartbeat.js';
 import type { Keys } from './keys.js';
+import type { Backlog, WorkClass } from './scheduler.js';
+
+const CLASSES: WorkClass[] = ['interactive', 'bulk'];
 
 /*
  * Why worker figures travel through Redis: workers run in other processes (and on other hosts) and
@@ -15,6 +18,8 @@ import type { Keys } from './keys.js';
 
 /** Upper bounds (seconds) of the generation-duration histogram: around a ~0.2 s RSA-2048 key. */
 export const GENERATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** Upper bounds (seconds) of the queue-wait histogram: interactive waits are sub-second, bulk ones hours. */
+export const WAIT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200];
 /** Certificates expiring within this many seconds count as "expiring soon". */
 export const EXPIRING_WINDOW_SECONDS = 30 * 24 * 3600;
 
@@ -24,6 +29,14 @@ function metricKeys(keys: Keys) {
     counters: `${keys.queuePrefix}:metrics`,
     keyPool: `${keys.queuePrefix}:metrics:keypool`,
   };
+}
+
+/**
+ * Interactive jobs the workers have finished so far (the queue-wait histogram's count), for the bulk
+ * CLI's "yielding" note.
+ */
+export async function interactiveJobsServed(redis: RedisClient, keys: Keys): Promise<number> {
+  return Number((await redis.hget(metricKeys(keys).counters, 'wait_interactive_count')) ?? 0);
 }
 
 /** What a worker process records; every method is best-effort and never throws. */
@@ -42,7 +55,7 @@ export class WorkerMetrics {
    * A certificate was created, `durationMs` after its job became active. (Its expiry is indexed by the
    * store itself, which also sees deletes.)
    */
-  async issued(durationMs: number): Promise<void> {
+  async issued(durationMs: number, waited?: { cls: WorkClass; ms: number }): Promise<void> {
     const seconds = durationMs / 1000;
     const bucket = GENERATION_BUCKETS.find((b) => seconds <= b);
     const m = this.redis
@@ -51,7 +64,26 @@ export class WorkerMetrics {
       .hincrby(this.k.counters, 'generation_count', 1)
       .hincrbyfloat(this.k.counters, 'generation_sum', seconds)
       .hincrby(this.k.counters, `generation_le_${bucket ?? '+Inf'}`, 1);
+    if (waited) this.addWait(m, waited.cls, waited.ms);
     await m.exec().then(undefined, this.onError);
+  }
+
+  /**
+   * How long a job of class `cls` waited in the queue before a worker started it, for a job that
+   * created no certificate (an issued one reports it through {@link issued}).
+   */
+  async waited(cls: WorkClass, ms: number): Promise<void> {
+    const m = this.redis.multi();
+    this.addWait(m, cls, ms);
+    await m.exec().then(undefined, this.onError);
+  }
+
+  private addWait(m: ReturnType<RedisClient['multi']>, cls: WorkClass, ms: number): void {
+    const seconds = Math.max(0, ms) / 1000;
+    const bucket = WAIT_BUCKETS.find((b) => seconds <= b);
+    m.hincrby(this.k.counters, `wait_${cls}_count`, 1)
+      .hincrbyfloat(this.k.counters, `wait_${cls}_sum`, seconds)
+      .hincrby(this.k.counters, `wait_${cls}_le_${bucket ?? '+Inf'}`, 1);
   }
 
   /** A generation job failed for good (its last attempt). */
@@ -77,6 +109,8 @@ export interface ApiMetricsDeps {
   redis: RedisClient;
   keys: Keys;
   queue: Pick<Queue, 'getJobCounts'>;
+  /** Jobs waiting by class (shared/scheduler.ts), for `queue_backlog_jobs`. */
+  backlog?: () => Promise<Backlog>;
 }
 
 /** The API process's Prometheus registry: its own HTTP figures plus the cluster-wide ones from Redis. */
@@ -103,7 +137,8 @@ export class ApiMetrics {
       registers,
     });
     // collect() runs with the gauge as `this`; these reach the figures.
-    const jobCounts = () => this.deps.queue.getJobCounts('waiting', 'active', 'delayed');
+    const jobCounts = () => this.deps.queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed');
+    const backlog = this.deps.backlog;
     const keyPoolLevel = () => this.keyPoolLevel();
     const expiringSoon = () => this.expiringSoon();
     new Gauge({
@@ -113,9 +148,23 @@ export class ApiMetrics {
       registers,
       async collect() {
         const c = await jobCounts();
-        for (const state of ['waiting', 'active', 'delayed']) this.set({ state }, c[state] ?? 0);
+        // Every job the scheduler enqueues has a priority: BullMQ counts those waiting as `prioritized`.
+        this.set({ state: 'waiting' }, (c.waiting ?? 0) + (c.prioritized ?? 0));
+        for (const state of ['active', 'delayed']) this.set({ state }, c[state] ?? 0);
       },
     });
+    if (backlog) {
+      new Gauge({
+        name: 'queue_backlog_jobs',
+        help: 'Generation jobs waiting, by class (interactive: a caller waits; bulk: npm run bulk; requeued: left by a dead worker, run first).',
+        labelNames: ['class'],
+        registers,
+        async collect() {
+          const b = await backlog();
+          for (const cls of ['interactive', 'bulk', 'requeued'] as const) this.set({ class: cls }, b[cls]);
+        },
+      });
+    }
     new Gauge({
       name: 'key_pool_ready_keys',
       help: 'Pre-generated RSA keys ready in the key pools of all live workers.',
@@ -240,5 +289,19 @@ export function renderWorkerCounters(h: Record<string, string>): string {
   lines.push(`certificate_generation_duration_seconds_bucket{le="+Inf"} ${n('generation_count')}`);
   lines.push(`certificate_generation_duration_seconds_sum ${n('generation_sum')}`);
   lines.push(`certificate_generation_duration_seconds_count ${n('generation_count')}`);
+  lines.push(
+    '# HELP queue_wait_seconds Time from a job being enqueued to a worker starting it, by class (interactive, bulk), all workers.',
+    '# TYPE queue_wait_seconds histogram',
+  );
+  for (const cls of CLASSES) {
+    let cum = 0;
+    for (const b of WAIT_BUCKETS) {
+      cum += n(`wait_${cls}_le_${b}`);
+      lines.push(`queue_wait_seconds_bucket{class="${cls}",le="${b}"} ${cum}`);
+    }
+    lines.push(`queue_wait_seconds_bucket{class="${cls}",le="+Inf"} ${n(`wait_${cls}_count`)}`);
+    lines.push(`queue_wait_seconds_sum{class="${cls}"} ${n(`wait_${cls}_sum`)}`);
+    lines.push(`queue_wait_seconds_count{class="${cls}"} ${n(`wait_${cls}_count`)}`);
+  }
   return lines.join('\n') + '\n';
 }

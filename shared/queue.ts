@@ -25,8 +25,9 @@ import {
   type GenerateData,
   type GenerateReturn,
 } from './jobs.js';
-import type { Keys, Tenant } from './keys.js';
+import { Keys, type Tenant } from './keys.js';
 import { QUEUE_EVENTS_BLOCK_MS, type RedisClient } from './redis.js';
+import { Scheduler } from './scheduler.js';
 
 /** The generation queue as BullMQ sees it: read it (counts, states, jobs) but enqueue only through this module. */
 export type GenerationQueue = Queue<GenerateData, GenerateReturn>;
@@ -42,6 +43,7 @@ export interface GenerateJob {
 export type Work =
   { tenant: Tenant; class: 'interactive' } | { tenant: Tenant; class: 'bulk'; batchId: string };
 
+/** `interactive`: a caller waits for the job (the API); `bulk`: `npm run bulk` and any later batch path. */
 export type WorkClass = Work['class'];
 
 /** The generation queue on `connection`, with the one set of job options. */
@@ -57,6 +59,7 @@ export function createQueue(
     streams: { events: { maxLen: EVENTS_STREAM_MAX_LEN } },
   });
   queue.on('error', onError);
+  schedulers.set(queue, new Scheduler(connection, keys, QUEUE_NAME));
   return queue;
 }
 
@@ -80,14 +83,54 @@ export function createQueueEvents(
   return events;
 }
 
-/** Enqueues one job for `work` (a Generate a caller waits for). */
-export async function enqueue(queue: GenerationQueue, work: Work, job: GenerateJob): Promise<void> {
-  void work; // the order of work is decided here (see the contract above); today: first in, first out
-  await queue.add(job.name, job.data, job.opts);
+const schedulers = new WeakMap<GenerationQueue, Scheduler>();
+
+/** The scheduler on the queue's own connection and key prefix. */
+function schedulerOf(queue: GenerationQueue): Scheduler {
+  let s = schedulers.get(queue);
+  if (!s) {
+    // A queue made elsewhere (tests): its connection option is the ioredis client it was given, and
+    // its prefix Keys.queuePrefix, `{prefix}`.
+    const connection = queue.opts.connection as unknown as RedisClient;
+    if (typeof connection?.defineCommand !== 'function') {
+      throw new Error('enqueue: the queue must come from createQueue (shared/queue.ts)');
+    }
+    const prefix = (queue.opts.prefix ?? '').replace(/^\{(.*)\}$/, '$1');
+    s = new Scheduler(connection, new Keys(prefix), queue.name);
+    schedulers.set(queue, s);
+  }
+  return s;
 }
 
-/** Enqueues many jobs for `work` (a bulk batch) in one round trip. */
+/**
+ * Enqueues one job for `work` (a Generate a caller waits for), at the place the scheduler gives it
+ * (shared/scheduler.ts): interactive work before bulk, accounts in turn.
+ */
+export async function enqueue(queue: GenerationQueue, work: Work, job: GenerateJob): Promise<void> {
+  if (work.class === 'bulk') return enqueueMany(queue, work, [job]);
+  const scheduler = schedulerOf(queue);
+  const { accountId } = work.tenant;
+  const priority = await scheduler.interactive(work.tenant, job.opts.jobId, job.data.deadline);
+  try {
+    await queue.add(job.name, job.data, { ...job.opts, priority });
+  } catch (err) {
+    await scheduler.finished(accountId, job.opts.jobId).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Enqueues many jobs for `work` (a bulk batch) in one round trip, at the batch's next places in the
+ * bulk order (shared/scheduler.ts): after every interactive job, alternating with other batches.
+ */
 export async function enqueueMany(queue: GenerationQueue, work: Work, jobs: GenerateJob[]): Promise<void> {
-  void work;
-  if (jobs.length > 0) await queue.addBulk(jobs);
+  if (jobs.length === 0) return;
+  if (work.class === 'interactive') {
+    for (const job of jobs) await enqueue(queue, work, job);
+    return;
+  }
+  const scheduler = schedulerOf(queue);
+  const ttlMs = Math.max(...jobs.map((j) => j.data.deadline)) - Date.now();
+  const priorities = await scheduler.bulk(work.batchId, jobs.length, ttlMs);
+  await queue.addBulk(jobs.map((j, i) => ({ ...j, opts: { ...j.opts, priority: priorities[i]! } })));
 }

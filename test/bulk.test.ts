@@ -183,8 +183,13 @@ describe('npm run bulk', () => {
       const args = ['--count', '4', '--account', TENANT.accountId, '--region', TENANT.region, '--out', out];
       const env = { REDIS_URL: redis.url, REDIS_PREFIX: svc.keys.prefix };
       const first = spawnBulk(args, env);
-      await waitFor(async () => (await queue.getJobCounts('waiting')).waiting === 4, 30_000);
-      const waiting = await queue.getJobs(['waiting']);
+      // Bulk jobs carry a priority (shared/scheduler.ts): BullMQ keeps them waiting as `prioritized`.
+      const queued = async () => {
+        const c = await queue.getJobCounts('waiting', 'prioritized');
+        return (c.waiting ?? 0) + (c.prioritized ?? 0);
+      };
+      await waitFor(async () => (await queued()) === 4, 30_000);
+      const waiting = await queue.getJobs(['waiting', 'prioritized']);
       const batchIds = new Set(waiting.map((j) => (j.data as GenerateData).batchId));
       assert.equal(batchIds.size, 1, 'every job carries the batch id');
       assert.ok([...batchIds][0]);
@@ -320,5 +325,18 @@ describe('npm run bulk', () => {
     assert.match(writes[1]!, /\[#+-+\] 4\/10 {2}40% {2}2\.0\/s {2}ETA 0:03/);
     assert.match(writes[2]!, /\[#+\] 10\/10 100% {2}2\.5\/s {2}ETA 0:00/);
     assert.equal(writes.at(-1), '\n');
+  });
+
+  test('progress says when the batch is yielding to interactive work, and stops saying it after', () => {
+    const writes: string[] = [];
+    const p = new Progress({ isTTY: false, write: (x: string) => writes.push(x) }, 1000, () => 1_000_000);
+    p.update(3, 10);
+    p.setNote('yielding to interactive work: 2 Generate(s) served in the last second, 1 waiting');
+    p.setNote(undefined);
+    assert.deepEqual(writes, [
+      '3/10\n',
+      '3/10 (yielding to interactive work: 2 Generate(s) served in the last second, 1 waiting)\n',
+      '3/10\n',
+    ]);
   });
 });

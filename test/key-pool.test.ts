@@ -244,3 +244,49 @@ describe('key pool', () => {
     await assert.rejects(pool.take(), /key pool is closed/);
   });
 });
+
+describe('key pool and bulk jobs', () => {
+  it('serves the waiting caller first: a bulk job takes a pooled key only from a full pool', async () => {
+    const spare = await Promise.all(Array.from({ length: 6 }, () => generateRsaKey()));
+    const g = manualGenerator(spare);
+    const clock = manualClock();
+    const pool = new KeyPool({ size: 2, generate: g.generate, clock, refillParallelism: 1 });
+    try {
+      // Filling: one refill at a time.
+      assert.equal(g.started, 1);
+      g.finish();
+      await settle();
+      assert.equal(pool.stats().ready, 1);
+      // Not full: the bulk job's key is a generation of its own, and the pooled key stays.
+      const bulkTake = pool.take('bulk');
+      await settle();
+      assert.equal(pool.stats().ready, 1);
+      assert.equal(g.open, 2, 'the refill and the bulk generation');
+      g.finish(); // the refill: the pool is full
+      g.finish(); // the bulk job's own key
+      const bulkKey = await bulkTake;
+      assertWorkingPair(bulkKey);
+      await settle();
+      assert.equal(pool.stats().ready, 2);
+      // An interactive caller takes from the pool at once.
+      const interactive = await pool.take('interactive');
+      assert.notEqual(fingerprint(interactive), fingerprint(bulkKey));
+      assert.equal(pool.stats().ready, 1);
+      // Full again, the surplus goes to a bulk job without a generation of its own.
+      clock.advance(1000);
+      await settle();
+      g.finish();
+      await settle();
+      assert.equal(pool.stats().ready, 2);
+      const started = g.started;
+      const surplus = await pool.take('bulk');
+      assert.equal(g.started, started + 1, 'only the refill of the key taken');
+      assert.equal(pool.stats().ready, 1);
+      const keys = [bulkKey, interactive, surplus].map(fingerprint);
+      assert.equal(new Set(keys).size, 3, 'every key handed out once');
+      while (g.open) g.finish();
+    } finally {
+      await pool.close();
+    }
+  });
+});

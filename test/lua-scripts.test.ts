@@ -4,7 +4,9 @@ import { after, before, describe, it } from 'node:test';
 import { parseClusterNodes } from '../shared/config.js';
 import { Keys, type Tenant } from '../shared/keys.js';
 import { SCRIPTS, withScripts, type ScriptName, type Scripted } from '../shared/lua/index.js';
+import { QUEUE_NAME } from '../shared/jobs.js';
 import { createRedis, patientOptions, type RedisClient } from '../shared/redis.js';
+import { BULK_BASE, MAX_PRIORITY } from '../shared/scheduler.js';
 import { useRedis, useRedisCluster } from './helpers/fixture.js';
 
 const T: Tenant = { accountId: '111122223333', region: 'eu-west-1' };
@@ -213,6 +215,57 @@ const CASES: Record<ScriptName, (r: Scripted, k: Keys) => Promise<void>> = {
     assert.equal(await take(), 0);
     const wait = await take();
     assert.ok(wait > 0 && wait <= 1000, `burst of 2 spent: wait ${wait} ms`);
+  },
+  // The scheduler's scripts touch the queue's `{prefix}` slot: its own keys and BullMQ's.
+  async ccSchedInteractive(r, k) {
+    const prioritized = k.queueList('prioritized', QUEUE_NAME);
+    const call = (account: string, ...args: (string | number)[]) =>
+      r.ccSchedInteractive(
+        k.schedulerAccount(account),
+        prioritized,
+        k.queueList('wait', QUEUE_NAME),
+        k.queueList('active', QUEUE_NAME),
+        ...args,
+      ) as unknown as Promise<number | number[]>;
+    const later = Date.now() + 60_000;
+    assert.equal(await call('111111111111', 'place', BULK_BASE, 'a1', later), 1, 'nothing in flight: V = 1');
+    assert.equal(await call('111111111111', 'place', BULK_BASE, 'a2', later), 2, 'one in flight');
+    assert.equal(await call('111111111111', 'place', BULK_BASE, 'gone', Date.now() - 1), 3);
+    assert.equal(
+      await call('111111111111', 'place', BULK_BASE, 'a3', later),
+      3,
+      'a past deadline stops counting',
+    );
+    // BullMQ's scores: priority × 2^32 + arrival counter. V is the lowest waiting interactive priority.
+    await r.zadd(prioritized, 5 * 2 ** 32 + 1, 'j5', 7 * 2 ** 32 + 2, 'j7', BULK_BASE * 2 ** 32, 'bulk');
+    assert.equal(await call('222222222222', 'place', BULK_BASE, 'b1', later), 5, 'V = 5');
+    assert.deepEqual(
+      await call('222222222222', 'ahead', BULK_BASE),
+      [1, 0, 1],
+      'j5 (its place is 6); bulk never',
+    );
+    assert.deepEqual(await call('333333333333', 'ahead', BULK_BASE), [1, 0, 0]);
+    assert.ok((await r.pttl(k.schedulerAccount('111111111111'))) > 50_000, 'expires with its last deadline');
+  },
+  async ccSchedBulk(r, k) {
+    const prioritized = k.queueList('prioritized', QUEUE_NAME);
+    const place = (batch: string, n: number) =>
+      r.ccSchedBulk(k.schedulerBatch(batch), prioritized, n, 60_000, BULK_BASE, MAX_PRIORITY);
+    assert.equal(await place('b1', 10), BULK_BASE, 'the first batch starts at 0');
+    assert.equal(await place('b1', 5), BULK_BASE + 10, 'and continues');
+    await r.zadd(prioritized, (BULK_BASE + 4) * 2 ** 32 + 9, 'waiting', 3 * 2 ** 32, 'interactive');
+    assert.equal(await place('b2', 3), BULK_BASE + 4, 'a new batch starts level with the lowest waiting');
+  },
+  async ccSchedBacklog(r, k) {
+    const prioritized = k.queueList('prioritized', QUEUE_NAME);
+    await r.zadd(prioritized, 2 ** 32 + 1, 'i1', 9 * 2 ** 32 + 2, 'i2', BULK_BASE * 2 ** 32 + 3, 'b1');
+    await r.rpush(k.queueList('wait', QUEUE_NAME), 'requeued');
+    const counts = (await r.ccSchedBacklog(
+      prioritized,
+      k.queueList('wait', QUEUE_NAME),
+      BULK_BASE,
+    )) as unknown;
+    assert.deepEqual(counts, [2, 1, 1]);
   },
 };
 

@@ -6,6 +6,7 @@ import { keyAad, type KeyVault } from '../shared/crypto/key-vault.js';
 import type { GenerateData, GenerateResult } from '../shared/jobs.js';
 import type { Logger } from '../shared/logger.js';
 import { normalSerial, type RevocationStore } from '../shared/revocation-store.js';
+import { classOf } from '../shared/scheduler.js';
 import type { CertificateAuthority } from '../shared/certificate-authority.js';
 import { buildCertificate, randomSerialHex } from './certificate-builder.js';
 import type { KeySource } from './key-source.js';
@@ -54,7 +55,8 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
       return { status: 'expired', clientCertificateId: d.clientCertificateId };
     }
 
-    const key = await deps.keySource.take();
+    // Pooled keys go to the jobs a caller waits for first (worker/key-pool.ts).
+    const key = await deps.keySource.take(classOf(job.priority));
     const createdDate = Math.floor(now() / 1000);
     const serialHex = randomSerialHex();
     const pem = buildCertificate({

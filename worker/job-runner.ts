@@ -10,6 +10,7 @@ import type { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
 import type { WorkerMetrics } from '../shared/metrics.js';
 import { duplicateRedis, WORKER_BLOCK_S, type RedisClient } from '../shared/redis.js';
+import { Scheduler, classOf } from '../shared/scheduler.js';
 import { TIMED_OUT, withTimeout } from '../shared/timeout.js';
 
 export interface JobRunnerOptions {
@@ -50,8 +51,25 @@ export class JobRunner {
   private readonly started = new WeakMap<Job, number>();
   private current: { worker: Worker<GenerateData, GenerateReturn>; connection: RedisClient };
 
+  private readonly scheduler: Scheduler;
+
   constructor(private readonly o: JobRunnerOptions) {
+    this.scheduler = new Scheduler(o.redis, o.keys);
     this.current = this.create();
+  }
+
+  /**
+   * A job is over for good: it no longer counts in its account's share (shared/scheduler.ts), and its
+   * wait in the queue goes to the metrics (unless `issued` reports it with the certificate).
+   */
+  private over(job: Job<GenerateData>, reportWait: boolean): void {
+    const cls = classOf(job.priority);
+    if (cls === 'interactive' && job.id) {
+      void this.scheduler
+        .finished(job.data.accountId, job.id)
+        .catch((err: unknown) => this.o.log.debug({ err }, 'scheduler update failed'));
+    }
+    if (reportWait) void this.o.metrics.waited(cls, queueWaitMs(job));
   }
 
   /** The current BullMQ worker. */
@@ -138,7 +156,10 @@ export class JobRunner {
     });
     worker.on('completed', (job, result) => {
       const durationMs = Date.now() - (this.started.get(job) ?? Date.now());
-      if (result.status === 'created') void o.metrics.issued(durationMs);
+      if (result.status === 'created') {
+        void o.metrics.issued(durationMs, { cls: classOf(job.priority), ms: queueWaitMs(job) });
+      }
+      this.over(job, result.status !== 'created');
       log.info(
         {
           jobId: job.id,
@@ -153,7 +174,10 @@ export class JobRunner {
     worker.on('failed', (job, err) => {
       const durationMs = job ? Date.now() - (this.started.get(job) ?? Date.now()) : undefined;
       // Only the last attempt counts as a failure; earlier ones are retried.
-      if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) void o.metrics.failed();
+      if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+        void o.metrics.failed();
+        this.over(job, true);
+      }
       log.error(
         {
           jobId: job?.id,
@@ -172,4 +196,9 @@ export class JobRunner {
     worker.on('ready', () => log.info({ generation: gen }, 'worker ready'));
     return { worker, connection };
   }
+}
+
+/** How long a job waited in the queue before its (latest) start, ms. */
+function queueWaitMs(job: Job): number {
+  return Math.max(0, (job.processedOn ?? Date.now()) - job.timestamp);
 }

@@ -1,4 +1,5 @@
 import { systemClock, type Clock } from '../shared/clock.js';
+import type { WorkClass } from '../shared/scheduler.js';
 import { generateRsaKey, type KeySource, type RsaKey } from './key-source.js';
 
 export interface KeyPoolOptions {
@@ -28,7 +29,7 @@ export interface KeyPoolOptions {
 export interface KeyPoolStats {
   /** Keys ready now. */
   ready: number;
-  /** Generations running now (for waiters and for refilling). */
+  /** Generations running now (for waiters, for refilling and bulk jobs' own). */
   generating: number;
   /** take() calls waiting for a key. */
   waiting: number;
@@ -56,6 +57,10 @@ interface Waiter {
  *   no refill starts while anyone waits.
  * - Refilling runs at most `refillParallelism` generations at once, only while nobody waits and once
  *   no key has been taken for `refillDelayMs`.
+ * - Pooled keys are for callers who wait (interactive jobs). A bulk job takes one only from a full
+ *   pool (a surplus: its refill starts at once); otherwise it generates its own key outside the pool
+ *   and its waiters, so a bulk batch never empties the pool and a caller's burst after it is still
+ *   answered in signing time. Bulk takes do not delay refilling.
  */
 export class KeyPool implements KeySource {
   private readonly keys: RsaKey[] = [];
@@ -70,6 +75,8 @@ export class KeyPool implements KeySource {
   private lastTake = 0;
   private cancelRefill: (() => void) | undefined;
   private readonly running = new Set<Promise<void>>();
+  /** Bulk jobs' own generations (outside the pool): waited for by close(), counted as generating. */
+  private readonly bulkRunning = new Set<Promise<unknown>>();
   private closed = false;
   private backoffUntil = 0;
   private cancelBackoff: (() => void) | undefined;
@@ -89,9 +96,24 @@ export class KeyPool implements KeySource {
     this.pump();
   }
 
-  /** The next unused key: from the pool at once, or the first generation to finish. */
-  take(): Promise<RsaKey> {
+  /**
+   * The next unused key: from the pool at once, or the first generation to finish. A bulk job gets a
+   * pooled key only from a full pool, else a generation of its own.
+   */
+  take(cls: WorkClass = 'interactive'): Promise<RsaKey> {
     if (this.closed) return Promise.reject(new Error('key pool is closed'));
+    if (cls === 'bulk' && (this.keys.length === 0 || this.keys.length < this.size)) {
+      const p = this.generate();
+      const tracked = p.catch(() => undefined).finally(() => this.bulkRunning.delete(tracked));
+      this.bulkRunning.add(tracked);
+      return p;
+    }
+    if (cls === 'bulk') {
+      this.hits++;
+      const key = this.keys.shift()!;
+      this.pump();
+      return Promise.resolve(key);
+    }
     this.lastTake = this.clock.now();
     const key = this.keys.shift();
     if (key) {
@@ -115,13 +137,15 @@ export class KeyPool implements KeySource {
     this.cancelBackoff?.();
     this.cancelRefill?.();
     this.keys.length = 0;
-    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+    while (this.running.size > 0 || this.bulkRunning.size > 0) {
+      await Promise.allSettled([...this.running, ...this.bulkRunning]);
+    }
   }
 
   stats(): KeyPoolStats {
     return {
       ready: this.keys.length,
-      generating: this.running.size,
+      generating: this.running.size + this.bulkRunning.size,
       waiting: this.waiters.length,
       hits: this.hits,
       misses: this.misses,

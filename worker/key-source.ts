@@ -1,4 +1,5 @@
 import { generateKeyPair, type KeyObject } from 'node:crypto';
+import type { WorkClass } from '../shared/scheduler.js';
 
 export interface RsaKey {
   publicKeyPem: string;
@@ -24,7 +25,8 @@ export function generateRsaKey(bits = RSA_BITS): Promise<RsaKey> {
 
 /** Where the processor takes keys from: straight from OpenSSL, or a pool of pre-generated ones. */
 export interface KeySource {
-  take(): Promise<RsaKey>;
+  /** A new key for a job of class `cls` (default interactive: a caller waits for it). */
+  take(cls?: WorkClass): Promise<RsaKey>;
   close(): Promise<void>;
 }
 

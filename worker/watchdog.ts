@@ -92,7 +92,8 @@ export function startWatchdog(o: {
       if (running) {
         // Bounded: no answer in time, no verdict, and a fresh connection for the next probe.
         const counted = await withTimeout(
-          queue.getWaitingCount().catch(() => undefined),
+          // Jobs with a priority (all that the scheduler enqueues) wait as `prioritized`.
+          queue.getJobCountByTypes('waiting', 'prioritized').catch(() => undefined),
           probeMs,
         );
         waiting = counted === TIMED_OUT ? undefined : counted;

@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import type { Backlog } from '../../shared/scheduler.js';
 import type { AppEnv } from '../context.js';
 
 export interface HealthReport {
@@ -6,7 +7,14 @@ export interface HealthReport {
   redis: 'ok' | 'down';
   /** Worker processes whose heartbeat is fresh. */
   workers: number;
-  queue?: { waiting: number; active: number; delayed: number; failed: number };
+  queue?: {
+    waiting: number;
+    active: number;
+    delayed: number;
+    failed: number;
+    /** The waiting jobs by class (shared/scheduler.ts): a caller's Generate waits behind `interactive` only. */
+    backlog: Backlog;
+  };
 }
 
 export type HealthCheck = () => Promise<HealthReport>;

@@ -26,6 +26,7 @@ export class Progress {
   private lastLine = '';
   private done = 0;
   private total = 0;
+  private note: string | undefined;
 
   constructor(
     private readonly out: ProgressStream,
@@ -48,6 +49,19 @@ export class Progress {
     this.draw();
   }
 
+  /**
+   * A note shown with the progress while it applies, e.g. that the batch is yielding to interactive
+   * work; undefined clears it. Drawn at once when it changes.
+   */
+  setNote(note: string | undefined): void {
+    if (note === this.note) return;
+    this.note = note;
+    if (this.startDone !== undefined) {
+      this.lastDraw = this.now();
+      this.draw();
+    }
+  }
+
   /** Ends the bar's line on a terminal, so later messages start on their own line. */
   end(): void {
     if (this.out.isTTY && this.lastLine) this.out.write('\n');
@@ -55,8 +69,9 @@ export class Progress {
 
   private draw(): void {
     const { done, total } = this;
+    const note = this.note ? ` (${this.note})` : '';
     if (!this.out.isTTY) {
-      const line = `${done}/${total}`;
+      const line = `${done}/${total}${note}`;
       if (line !== this.lastLine) this.out.write(line + '\n');
       this.lastLine = line;
       return;
@@ -65,7 +80,7 @@ export class Progress {
     const rate = elapsed > 0 ? (done - (this.startDone ?? 0)) / elapsed : 0;
     const eta = rate > 0 ? (total - done) / rate : Infinity;
     const pct = total ? Math.floor((done / total) * 100) : 100;
-    const tail = ` ${done}/${total} ${String(pct).padStart(3)}%  ${rate.toFixed(1)}/s  ETA ${done >= total ? '0:00' : formatDuration(eta)}`;
+    const tail = ` ${done}/${total} ${String(pct).padStart(3)}%  ${rate.toFixed(1)}/s  ETA ${done >= total ? '0:00' : formatDuration(eta)}${note}`;
     const width = Math.max(10, Math.min(40, (this.out.columns || 80) - tail.length - 3));
     const filled = total ? Math.round((done / total) * width) : width;
     this.lastLine = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]${tail}`;

@@ -1,7 +1,8 @@
 // shared/lua/: every Lua script the service runs in Redis, one per file, each opening with a header that
 // names its keys (Input), arguments and result (Output), as BullMQ keeps its commands. Registered here,
 // and nowhere else, as ioredis custom commands. Every script touches keys of one hash slot (one tenant's
-// `{account:region}` tag, shared/keys.ts), so each is atomic and runs on a Redis Cluster.
+// `{account:region}` tag, or the queue's `{prefix}` for the scheduler's; shared/keys.ts), so each is
+// atomic and runs on a Redis Cluster.
 import { readFileSync } from 'node:fs';
 import type { RedisClient } from '../redis.js';
 
@@ -20,6 +21,9 @@ export const SCRIPTS = {
   ccUntag: { file: 'untag.lua', keys: 2 },
   ccReseal: { file: 'reseal.lua', keys: 1 },
   ccGcra: { file: 'gcra.lua', keys: 1 },
+  ccSchedInteractive: { file: 'sched-interactive.lua', keys: 4 },
+  ccSchedBulk: { file: 'sched-bulk.lua', keys: 2 },
+  ccSchedBacklog: { file: 'sched-backlog.lua', keys: 2 },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
