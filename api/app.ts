@@ -1,11 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
-import {
-  ApiError,
-  InternalServerError,
-  ServiceUnavailableError,
-  isRedisUnavailable,
-} from '../shared/errors.js';
+import { ApiError, InternalServerError, isRedisUnavailable, redisUnavailable } from '../shared/errors.js';
 import { authenticate, authorise, throttlePerAccount } from './auth/middleware.js';
 import type { AppEnv } from './context.js';
 import type { AppDeps } from './deps.js';
@@ -118,12 +113,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     }
     let apiErr: ApiError;
     if (err instanceof ApiError) apiErr = err;
-    else if (isRedisUnavailable(err))
-      apiErr = new ServiceUnavailableError(
-        'Service is temporarily unavailable (Redis is unavailable). Retry later.',
-        2,
-        err,
-      );
+    else if (isRedisUnavailable(err)) apiErr = redisUnavailable(err);
     else apiErr = new InternalServerError(err);
     if (apiErr.status >= 500) log.error({ err: apiErr.cause ?? err, type: apiErr.type }, 'request failed');
     const res = errorResponse(apiErr, c.get('requestId'));

@@ -7,6 +7,8 @@ import {
   LimitExceededError,
   ServiceUnavailableError,
   isRedisUnavailable,
+  redisUnavailable,
+  serviceUnavailable,
 } from '../shared/errors.js';
 import { newClientCertificateId } from '../shared/ids.js';
 import {
@@ -23,8 +25,7 @@ import { enqueue, type GenerationQueue } from '../shared/queue.js';
 
 export type { GenerateRequest } from '../shared/issuance.js';
 import type { Logger } from '../shared/logger.js';
-import { notConfirmed } from './durable-store.js';
-import type { ReplicaConfirmer } from './replica-confirmer.js';
+import type { DurableAck } from './durable-ack.js';
 
 export interface IssuerDeps {
   queue: GenerationQueue;
@@ -41,7 +42,7 @@ export interface IssuerDeps {
    */
   admit?: (t: Tenant) => Promise<void>;
   /** REDIS_WAIT_REPLICAS > 0: a new certificate is answered only once replicas confirm it. */
-  confirmer?: ReplicaConfirmer;
+  durable?: DurableAck | undefined;
 }
 
 /**
@@ -122,7 +123,7 @@ export class Issuer {
     } catch (err) {
       outcome.cancel();
       await store.settle(t, id).catch(() => undefined);
-      throw this.unavailable(err, 'could not enqueue the generation job');
+      throw serviceUnavailable('could not enqueue the generation job', err);
     }
     jlog.debug({ jobId }, 'generation job enqueued');
 
@@ -137,7 +138,7 @@ export class Issuer {
     if (issued) {
       // The answer is in hand: the description and tags leave the job's data (issuance.ts).
       await redactJob(queue, t, id);
-      return this.durable(t, await this.commit(t, issued, jlog), jlog);
+      return this.confirmed(t, await this.commit(t, issued, jlog), jlog);
     }
 
     // No usable answer: the job failed, timed out, or ran too late. Whatever the job does from now
@@ -147,7 +148,7 @@ export class Issuer {
     const settled = await this.guard(() => store.settle(t, id));
     if (settled) {
       await redactJob(queue, t, id);
-      return this.durable(t, settled, jlog);
+      return this.confirmed(t, settled, jlog);
     }
     await queue.remove(jobId).catch(() => undefined); // still waiting: drop it; active: it will find no reservation
     if (failure && !(failure instanceof JobTimeoutError) && !isRedisUnavailable(failure)) {
@@ -181,7 +182,7 @@ export class Issuer {
       } catch (err) {
         if (Date.now() >= until) {
           log.error({ err, attempt }, 'commit outcome unknown: Redis did not answer in time');
-          throw this.unavailable(err, 'Redis is unavailable');
+          throw redisUnavailable(err);
         }
         if (attempt === 1) log.warn({ err }, 'commit not answered: asking again until Redis answers');
         await new Promise((r) => setTimeout(r, COMMIT_RETRY_PAUSE_MS));
@@ -196,62 +197,9 @@ export class Issuer {
     }
   }
 
-  /**
-   * With REDIS_WAIT_REPLICAS > 0, answers `c` only once WAIT has seen it on that many replicas of its
-   * shard. Otherwise the certificate is undone (or, if the primary no longer has it, its reservation
-   * released) before the 503, so it never reappears and the caller's retry counts once against the
-   * quota. See replica-confirmer.ts for the design.
-   */
-  private async durable(t: Tenant, c: ClientCertificate, log: Logger): Promise<ClientCertificate> {
-    const confirmer = this.deps.confirmer;
-    if (!confirmer) return c;
-    const id = c.clientCertificateId;
-    const key = this.deps.store.keys.certificate(t, id);
-    let acks = -1;
-    try {
-      const r = await confirmer.run(key, (s) => s.fence(t, id));
-      acks = r.acks;
-      if (r.value && r.confirmed) return c;
-      if (!r.value) {
-        // Acknowledged by a primary that is gone: the record did not survive the failover.
-        log.warn({ acks }, 'new certificate missing on the current primary: releasing its reservation');
-        await confirmer.run(key, (s) => s.settle(t, id));
-        throw notConfirmed(confirmer, acks, 'The certificate');
-      }
-    } catch (err) {
-      if (err instanceof ServiceUnavailableError) throw err;
-      log.warn({ err }, 'could not confirm the new certificate on the replicas');
-    }
-    await this.undo(t, id, log);
-    throw notConfirmed(confirmer, acks, 'The certificate');
-  }
-
-  /**
-   * Deletes a certificate the caller is being told failed, until a WAIT confirms the delete: the
-   * first attempt before the 503 goes out (so an immediate retry finds the quota freed), further ones
-   * a second apart in the background (at most 30). Each delete follows the record in its shard's
-   * replication stream, so a replica that has the delete no longer has the certificate.
-   */
-  private async undo(t: Tenant, id: string, log: Logger): Promise<void> {
-    const confirmer = this.deps.confirmer!;
-    const key = this.deps.store.keys.certificate(t, id);
-    const attempt = async (n: number): Promise<boolean> => {
-      try {
-        const r = await confirmer.run(key, (s) => s.delete(t, id));
-        if (r.confirmed) log.warn({ attempt: n, existed: r.value }, 'unconfirmed certificate undone');
-        return r.confirmed;
-      } catch {
-        return false; // Redis away: try again
-      }
-    };
-    if (await attempt(1)) return;
-    void (async () => {
-      for (let n = 2; n <= 30; n++) {
-        await new Promise((r) => setTimeout(r, 1000).unref());
-        if (await attempt(n)) return;
-      }
-      log.error('unconfirmed certificate not confirmed undone: a failover could bring it back');
-    })();
+  /** With REDIS_WAIT_REPLICAS > 0, `c` once replicas confirm it (durable-ack.ts); else `c`. */
+  private confirmed(t: Tenant, c: ClientCertificate, log: Logger): Promise<ClientCertificate> {
+    return this.deps.durable ? this.deps.durable.confirmCreated(t, c, log) : Promise.resolve(c);
   }
 
   /**
@@ -281,12 +229,8 @@ export class Issuer {
     try {
       return await fn();
     } catch (err) {
-      if (isRedisUnavailable(err)) throw this.unavailable(err, 'Redis is unavailable');
+      if (isRedisUnavailable(err)) throw redisUnavailable(err);
       throw err;
     }
-  }
-
-  private unavailable(err: unknown, what: string): ServiceUnavailableError {
-    return new ServiceUnavailableError(`Service is temporarily unavailable (${what}). Retry later.`, 2, err);
   }
 }

@@ -6,7 +6,7 @@ import { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
 import { withTimeout } from '../shared/timeout.js';
 import { createQueue, createQueueEvents } from '../shared/queue.js';
-import { createRedis, failFastOptions, patientOptions } from '../shared/redis.js';
+import { createRedis, failFastOptions, patientOptions, type RedisClient } from '../shared/redis.js';
 import { ApiMetrics } from '../shared/metrics.js';
 import { createApp } from './app.js';
 import type { Credential } from './auth/credentials.js';
@@ -23,8 +23,7 @@ import { Issuer } from './issuer.js';
 import { CaResponder } from './ca-responder.js';
 import { RevocationStore } from '../shared/revocation-store.js';
 import { readCertificateAuthority, type CertificateAuthority } from '../shared/certificate-authority.js';
-import { DurableStore } from './durable-store.js';
-import { ReplicaConfirmer } from './replica-confirmer.js';
+import { DurableAck } from './durable-ack.js';
 
 export interface ApiServer {
   url: string;
@@ -107,20 +106,9 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
   // Events published before the subscription starts would be missed: wait for it (bounded).
   await withTimeout(queueEvents.waitUntilReady(), 5000);
 
-  // REDIS_WAIT_REPLICAS > 0: changes are acknowledged once replicas confirm them (replica-confirmer.ts).
-  const confirmer = config.redisWaitReplicas
-    ? new ReplicaConfirmer(
-        config,
-        redis,
-        keys,
-        config.redisWaitReplicas,
-        config.redisWaitTimeoutMs ?? 1000,
-        log,
-      )
-    : undefined;
-  const store = confirmer
-    ? new DurableStore(redis, keys, confirmer)
-    : new ClientCertificateStore(redis, keys);
+  // REDIS_WAIT_REPLICAS > 0: changes are acknowledged once replicas confirm them (durable-ack.ts).
+  const durable = DurableAck.fromConfig(config, { redis, keys, log });
+  const store = durable?.store ?? new ClientCertificateStore(redis, keys);
   const scheduler = new Scheduler(redis, keys);
   const shedder = new LoadShedder(LoadShedder.schedulerCounts(scheduler), config.generateTimeoutMs);
   LoadShedder.observe(queueEvents, shedder);
@@ -132,27 +120,12 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     timeoutMs: config.generateTimeoutMs,
     limitFor: (t) => credentials.current.limitFor(t.accountId) ?? config.clientCertificateLimit,
     admit: opts.loadShedding === false ? undefined : (t) => shedder.admit(t.accountId),
-    confirmer,
+    durable,
   });
   const verifier = new SigV4Verifier(credentials.current, { allowedRegions: config.allowedRegions });
   credentials.onChange((next) => verifier.useCredentials(next));
 
-  // CERT_ISSUER=ca: this process signs the CRL and OCSP answers (docs/security.md says why).
-  const ca =
-    opts.ca ??
-    (config.certIssuer === 'ca'
-      ? readCertificateAuthority(config.caCertFile!, config.caKeyFile!)
-      : undefined);
-  const caResponder = ca
-    ? new CaResponder({
-        ca,
-        caCertPem: ca.certPem,
-        revocations: new RevocationStore(redis, keys),
-        log,
-        crlValiditySeconds: config.crlValiditySeconds ?? 86_400,
-        ocspValiditySeconds: config.ocspValiditySeconds ?? 300,
-      })
-    : undefined;
+  const caResponder = startCaResponder(config, opts.ca, redis, keys, log);
 
   const metrics = new ApiMetrics({ redis, keys, queue, backlog: () => scheduler.backlog() });
   if (caResponder) metrics.observeCa({ refresh: () => caResponder.currentCrl(), stats: caResponder.stats });
@@ -185,20 +158,10 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
   // Bounded where Redis is involved: with Redis away these would wait for a reconnect that may never come.
   const cleanup = new Cleanup()
     .add('HTTP: drain and stop listening', () => draining.close(http.server, drainMs))
-    .add('queue events', () =>
-      withTimeout(
-        queueEvents.close().catch(() => undefined),
-        2000,
-      ),
-    )
-    .add('queue', () =>
-      withTimeout(
-        queue.close().catch(() => undefined),
-        2000,
-      ),
-    )
+    .add('queue events', () => queueEvents.close(), { boundMs: 2000 })
+    .add('queue', () => queue.close(), { boundMs: 2000 })
     .add('events connection', () => eventsRedis.disconnect())
-    .add('replica confirmer', () => confirmer?.close())
+    .add('durable-ack connections', () => durable?.close())
     .add('redis connection', () => redis.disconnect());
   return {
     ...http,
@@ -211,4 +174,29 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
       return cleanup.run();
     },
   };
+}
+
+/** CERT_ISSUER=ca: this process signs the CRL and OCSP answers (docs/security.md says why). */
+function startCaResponder(
+  config: ApiConfig,
+  given: CertificateAuthority | undefined,
+  redis: RedisClient,
+  keys: Keys,
+  log: Logger,
+): CaResponder | undefined {
+  const ca =
+    given ??
+    (config.certIssuer === 'ca'
+      ? readCertificateAuthority(config.caCertFile!, config.caKeyFile!)
+      : undefined);
+  return ca
+    ? new CaResponder({
+        ca,
+        caCertPem: ca.certPem,
+        revocations: new RevocationStore(redis, keys),
+        log,
+        crlValiditySeconds: config.crlValiditySeconds ?? 86_400,
+        ocspValiditySeconds: config.ocspValiditySeconds ?? 300,
+      })
+    : undefined;
 }

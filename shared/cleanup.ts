@@ -1,3 +1,5 @@
+import { withTimeout } from './timeout.js';
+
 /**
  * A process's (or a component's) ordered cleanup list: the steps run once, one after another in the
  * order they were added, so the list reads as the shutdown sequence. A step that throws does not stop
@@ -7,9 +9,24 @@ export class Cleanup {
   private readonly steps: { name: string; run: () => unknown }[] = [];
   private running: Promise<void> | undefined;
 
-  /** Adds a step at the end; `name` says what it releases (for readers and errors). */
-  add(name: string, run: () => unknown): this {
-    this.steps.push({ name, run });
+  /**
+   * Adds a step at the end; `name` says what it releases (for readers and errors). With `boundMs`, the
+   * step is waited for at most that long and its failure ignored: for what needs a Redis that may be
+   * away and never come back.
+   */
+  add(name: string, run: () => unknown, opts: { boundMs?: number } = {}): this {
+    const { boundMs } = opts;
+    const step =
+      boundMs === undefined
+        ? run
+        : () =>
+            withTimeout(
+              Promise.resolve()
+                .then(run)
+                .catch(() => undefined),
+              boundMs,
+            );
+    this.steps.push({ name, run: step });
     return this;
   }
 

@@ -103,6 +103,16 @@ export class ServiceUnavailableError extends ApiError {
   }
 }
 
+/** The 503 for a dependency that did not answer; `what` says which (the one place for this text). */
+export function serviceUnavailable(what: string, cause?: unknown): ServiceUnavailableError {
+  return new ServiceUnavailableError(`Service is temporarily unavailable (${what}). Retry later.`, 2, cause);
+}
+
+/** The 503 for Redis not answering: a dependency failing, never a 4xx or a 500. */
+export function redisUnavailable(cause?: unknown): ServiceUnavailableError {
+  return serviceUnavailable('Redis is unavailable', cause);
+}
+
 export class InternalServerError extends ApiError {
   constructor(cause?: unknown) {
     super(500, 'InternalServerErrorException', 'Internal server error', undefined, { cause });

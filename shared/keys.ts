@@ -45,7 +45,7 @@ export class Keys {
 
   /**
    * String, a few seconds' TTL: written only so that a WAIT on the same connection covers an earlier
-   * write by another connection to the same shard (see api/replica-confirmer.ts).
+   * write by another connection to the same shard (see api/durable-ack.ts).
    */
   fence(t: Tenant): string {
     return `${this.tenant(t)}:fence`;
