@@ -15,10 +15,11 @@ import {
   JobTimeoutError,
   generateJob,
   issuedCertificate,
+  redactJob,
   reserveIds,
   type GenerateRequest,
 } from '../shared/issuance.js';
-import type { GenerateResult } from '../shared/jobs.js';
+import type { GenerateReturn } from '../shared/jobs.js';
 import type { Tenant } from '../shared/keys.js';
 import { enqueue, type GenerationQueue } from '../shared/queue.js';
 
@@ -52,16 +53,16 @@ export function waitForJob(
   queueEvents: QueueEvents,
   jobId: string,
   ttlMs: number,
-): { result: Promise<GenerateResult>; cancel: () => void } {
+): { result: Promise<GenerateReturn>; cancel: () => void } {
   // Per-job events (`completed:<id>`) are emitted by QueueEvents but absent from its typed listeners.
   const events = queueEvents as unknown as EventEmitter;
   let cancel = () => {};
-  const result = new Promise<GenerateResult>((resolve, reject) => {
+  const result = new Promise<GenerateReturn>((resolve, reject) => {
     const completed = `completed:${jobId}`;
     const failed = `failed:${jobId}`;
     const onCompleted = (args: { returnvalue: unknown }) => {
       stop();
-      resolve(args.returnvalue as GenerateResult);
+      resolve(args.returnvalue as GenerateReturn);
     };
     const onFailed = (args: { failedReason: string }) => {
       stop();
@@ -126,22 +127,29 @@ export class Issuer {
     }
     jlog.debug({ jobId }, 'generation job enqueued');
 
-    let result: GenerateResult | undefined;
+    let result: GenerateReturn | undefined;
     let failure: unknown;
     try {
       result = await outcome.result;
     } catch (err) {
       failure = err;
     }
-    const issued = issuedCertificate(result);
-    if (issued) return this.confirmed(t, await this.commit(t, issued, jlog), jlog);
+    const issued = await this.guard(() => issuedCertificate(store, t, result));
+    if (issued) {
+      // The answer is in hand: the description and tags leave the job's data (issuance.ts).
+      await redactJob(queue, t, id);
+      return this.confirmed(t, await this.commit(t, issued, jlog), jlog);
+    }
 
     // No usable answer: the job failed, timed out, or ran too late. Whatever the job does from now
     // on, settle decides once: the certificate exists (answer it) or never will. Settle never
     // commits, so when it cannot reach Redis the error answer below is still true: nobody commits a
     // provisional record but this request, and Redis removes it when its reservation expires.
     const settled = await this.guard(() => store.settle(t, id));
-    if (settled) return this.confirmed(t, settled, jlog);
+    if (settled) {
+      await redactJob(queue, t, id);
+      return this.confirmed(t, settled, jlog);
+    }
     await queue.remove(jobId).catch(() => undefined); // still waiting: drop it; active: it will find no reservation
     if (failure && !(failure instanceof JobTimeoutError) && !isRedisUnavailable(failure)) {
       jlog.error({ err: failure, jobId }, 'generation job failed');
@@ -192,6 +200,14 @@ export class Issuer {
   /** With REDIS_WAIT_REPLICAS > 0, `c` once replicas confirm it (durable-ack.ts); else `c`. */
   private confirmed(t: Tenant, c: ClientCertificate, log: Logger): Promise<ClientCertificate> {
     return this.deps.durable ? this.deps.durable.confirmCreated(t, c, log) : Promise.resolve(c);
+  }
+
+  /**
+   * Before a Delete: cuts the certificate's job data to its ids, for a job the API never redacted (a
+   * bulk batch's, or one whose API process stopped before it had the answer).
+   */
+  async forget(t: Tenant, id: string): Promise<void> {
+    await redactJob(this.deps.queue, t, id);
   }
 
   private async reserveId(t: Tenant, ttlMs: number): Promise<string> {

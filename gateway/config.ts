@@ -26,6 +26,8 @@ export interface GatewayConfig {
   region: string;
   /** GATEWAY_REFRESH_MS: how often the gateway checks that the certificate still exists. */
   refreshIntervalMs: number;
+  /** GATEWAY_ALLOWED_HOSTS: `Host` values it answers; undefined: its listen address. */
+  allowedHosts: string[] | undefined;
 }
 
 /** The part of the service's configuration the gateway reads. */
@@ -33,6 +35,7 @@ export type GatewayVariables = Pick<
   Config,
   | 'gatewayClientCertificateId'
   | 'gatewayTarget'
+  | 'gatewayAllowedHosts'
   | 'gatewayListen'
   | 'gatewayTargetCa'
   | 'gatewayAccount'
@@ -120,5 +123,9 @@ export function loadGatewayConfig(argv: string[], config: GatewayVariables): Gat
     accountId,
     region,
     refreshIntervalMs: config.gatewayRefreshMs,
+    allowedHosts: config.gatewayAllowedHosts
+      ?.split(',')
+      .map((h) => h.trim())
+      .filter(Boolean),
   };
 }

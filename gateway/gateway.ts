@@ -3,13 +3,14 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Agent, request } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { pipeline } from 'node:stream';
+import { pipeline, type Duplex } from 'node:stream';
 import type { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { clientTlsOptions } from '../shared/client-tls.js';
 import { DEFAULT_KEEP_ALIVE_TIMEOUT_MS } from '../shared/config.js';
 import type { KeyVault } from '../shared/crypto/key-vault.js';
 import { NotFoundError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { checkHost, forwardTarget, normaliseHost, sanitiseIdentity, type Refusal } from './request-target.js';
 import { StartupError } from '../shared/startup-errors.js';
 
 /** Thrown by {@link createGateway} when the gateway cannot start; the message says why. */
@@ -35,6 +36,8 @@ export interface GatewayOptions {
   timeoutMs?: number;
   /** Sockets kept to the target at most (default 256). */
   maxSockets?: number;
+  /** `Host` values (`host:port`) the gateway answers; default: the address it listens on. */
+  allowedHosts?: string[] | undefined;
 }
 
 export interface Gateway {
@@ -191,6 +194,12 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const timer = setInterval(refreshSafely, opts.refreshIntervalMs ?? 5000);
   timer.unref();
 
+  const ERROR_TYPES: Record<number, string> = {
+    400: 'BadRequestException',
+    405: 'MethodNotAllowedException',
+    421: 'MisdirectedRequestException',
+    504: 'GatewayTimeoutException',
+  };
   const fail = (res: ServerResponse, status: number, message: string) => {
     if (res.headersSent) {
       res.destroy();
@@ -200,9 +209,17 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     res.writeHead(status, {
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(body),
-      'x-amzn-errortype': status === 504 ? 'GatewayTimeoutException' : 'BadGatewayException',
+      'x-amzn-errortype': ERROR_TYPES[status] ?? 'BadGatewayException',
     });
     res.end(body);
+  };
+  // Set from opts, or once listening (the listen address); requests before that cannot arrive.
+  let allowedHosts = new Set((opts.allowedHosts ?? []).map(normaliseHost));
+  const refuse = (req: IncomingMessage, res: ServerResponse, r: Refusal) => {
+    log.info({ method: req.method, status: r.status, reason: r.message }, 'request refused');
+    req.resume();
+    res.shouldKeepAlive = false;
+    fail(res, r.status, r.message);
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse) => {
@@ -212,8 +229,16 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       fail(res, 502, `Client certificate ${id} was deleted: the gateway no longer presents it`);
       return;
     }
+    const hostRefused = checkHost(req.headers.host, allowedHosts);
+    if (hostRefused) return refuse(req, res, hostRefused);
+    const path = forwardTarget(req.method, req.url, basePath);
+    if (typeof path !== 'string') return refuse(req, res, path);
+    // Identity headers are the gateway's to set, never the client's (request-target.ts).
+    const headers = sanitiseIdentity(endToEnd(req.rawHeaders), {
+      address: req.socket.remoteAddress,
+      host: req.headers.host!,
+    });
     // Host names the target, as for any reverse proxy (and as the target's virtual hosts expect).
-    const headers = endToEnd(req.rawHeaders);
     for (let i = 0; i < headers.length; i += 2) {
       if (headers[i]!.toLowerCase() === 'host') headers[i + 1] = targetHost;
     }
@@ -223,7 +248,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       port: target.port || 443,
       servername: /^[\d.]+$|:/.test(target.hostname) ? undefined : target.hostname,
       method: req.method,
-      path: basePath + (req.url ?? '/'),
+      path,
       headers,
       agent: current,
       timeout: opts.timeoutMs ?? 29_000,
@@ -259,6 +284,15 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   };
 
   const server = createServer(handle);
+  // CONNECT would make the gateway a tunnel to anywhere: answered 405 and closed.
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    log.info({ method: 'CONNECT' }, 'request refused');
+    const body = JSON.stringify({ message: 'CONNECT is not forwarded: this gateway is not a forward proxy' });
+    socket.end(
+      `HTTP/1.1 405 Method Not Allowed\r\ncontent-type: application/json\r\nx-amzn-errortype: MethodNotAllowedException\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+    void req;
+  });
   // Clients (load balancers, SDK agents) keep idle sockets longer than Node's 5 s default.
   server.keepAliveTimeout = DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
   server.headersTimeout = DEFAULT_KEEP_ALIVE_TIMEOUT_MS + 1000;
@@ -291,6 +325,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await once(server, 'listening');
       const a = server.address() as AddressInfo;
       const h = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+      if (!opts.allowedHosts?.length) {
+        allowedHosts = new Set([`${h}:${a.port}`]);
+        if (a.address === '127.0.0.1' || a.address === '::1') allowedHosts.add(`localhost:${a.port}`);
+      }
       return `http://${h}:${a.port}`;
     },
     async close() {

@@ -66,6 +66,7 @@ try {
     targetCa,
     log,
     refreshIntervalMs: gw.refreshIntervalMs,
+    allowedHosts: gw.allowedHosts,
   });
 } catch (err) {
   redis.disconnect();

@@ -373,6 +373,14 @@ export const variables = z.object({
   GATEWAY_REGION: trimmed()
     .meta({ defaultText: '`DEFAULT_REGION`', accepts: 'an AWS region' })
     .describe('Gateway (`--region`): region the certificate belongs to.'),
+  GATEWAY_ALLOWED_HOSTS: trimmed()
+    .meta({
+      defaultText: 'the listen address (and `localhost:<port>` on loopback)',
+      accepts: '`host:port,host:port`',
+    })
+    .describe(
+      "Gateway: the `Host` values it answers (as clients send them, with the port); any other is a 421, so a DNS name rebound to the gateway's address reaches nothing.",
+    ),
   GATEWAY_SWITCH_FILE: trimmed().describe(
     'Gateway: a file holding a client certificate id. On SIGHUP the gateway reads it and presents that certificate from then on (rotation without a restart: requests in flight finish on the previous one). Unset: SIGHUP changes nothing.',
   ),

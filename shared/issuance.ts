@@ -16,10 +16,12 @@
  *
  * Following these steps is what keeps a certificate from being created unseen or counted twice.
  */
-import type { ClientCertificate } from './client-certificate.js';
+import { Job } from 'bullmq';
+import { tagMap, type ClientCertificate } from './client-certificate.js';
 import type { ClientCertificateStore } from './client-certificate-store.js';
-import { generateJobId, type GenerateData, type GenerateResult } from './jobs.js';
+import { generateJobId, type GenerateData, type GenerateReturn } from './jobs.js';
 import type { Tenant } from './keys.js';
+import type { GenerationQueue } from './queue.js';
 import type { GenerateJob } from './queue.js';
 
 /** What the caller asked for. */
@@ -60,11 +62,35 @@ export async function reserveIds(
   return { reserved, taken, limitReached: outcomes.includes('limit') };
 }
 
-/** The certificate a finished job answers with, or undefined (cancelled, expired): then settle. */
-export function issuedCertificate(result: GenerateResult | undefined): ClientCertificate | undefined {
-  return result && (result.status === 'created' || result.status === 'exists')
-    ? result.certificate
-    : undefined;
+/**
+ * Cuts a job's data down to its ids once its certificate is stored (the answer is in hand, or the
+ * certificate is being deleted): the description and tags then live in the certificate's record
+ * alone, and a Delete leaves nothing of them in BullMQ's keys. The job itself stays (how it ran,
+ * its stall count) until `removeOnComplete` drops it. Safe against a late re-run: a run after the
+ * first finds the stored record before it reads the data (generate-processor.ts). A job that is
+ * gone already is left so.
+ */
+export async function redactJob(
+  queue: GenerationQueue,
+  t: Tenant,
+  clientCertificateId: string,
+): Promise<void> {
+  const data: GenerateData = { ...t, clientCertificateId, tags: tagMap(), deadline: 0 };
+  const job = new Job<GenerateData, GenerateReturn>(queue, 'generate', data, {}, generateJobId(data));
+  await job.updateData(data).catch(() => undefined);
+}
+
+/**
+ * The certificate a finished job answers with, read from the store (the queue keeps only the outcome,
+ * see `GenerateReturn`), or undefined (cancelled, expired, or gone): then settle.
+ */
+export async function issuedCertificate(
+  store: ClientCertificateStore,
+  t: Tenant,
+  result: GenerateReturn | undefined,
+): Promise<ClientCertificate | undefined> {
+  if (!result || (result.status !== 'created' && result.status !== 'exists')) return undefined;
+  return store.get(t, result.clientCertificateId, { provisional: true });
 }
 
 /** A job whose end was not reported within the wait: not a failure of the job, which may still run. */

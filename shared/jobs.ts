@@ -34,7 +34,32 @@ export interface JobTypes {
 
 export type JobName = keyof JobTypes;
 export type GenerateData = JobTypes['generate']['data'];
+/** What the worker's processor finds out: the certificate itself when there is one. */
 export type GenerateResult = JobTypes['generate']['result'];
+/**
+ * What the queue keeps of a finished job (its return value, and the copy in the events stream): the
+ * outcome and the id, never the certificate, its description or tags, so nothing of a certificate
+ * stays readable in BullMQ's keys after it is deleted. The API reads the certificate from the store.
+ */
+export interface GenerateReturn {
+  status: GenerateResult['status'];
+  clientCertificateId: string;
+}
+
+/** The part of a processor's result the queue may keep. */
+export function generateReturn(r: GenerateResult): GenerateReturn {
+  return {
+    status: r.status,
+    clientCertificateId: 'certificate' in r ? r.certificate.clientCertificateId : r.clientCertificateId,
+  };
+}
+
+/**
+ * Entries the queue's events stream keeps at most (BullMQ's `maxLenEvents`, trimmed approximately).
+ * An entry holds an event name, a job id and a {@link GenerateReturn}: about 150 bytes, so ~1.5 MB in
+ * all, whatever the tenants store. Waiters read new entries as they come, far inside this.
+ */
+export const EVENTS_STREAM_MAX_LEN = 10_000;
 
 /** A job id derived from the certificate id, so enqueueing the same certificate twice is a no-op. */
 export function generateJobId(d: Pick<GenerateData, 'accountId' | 'region' | 'clientCertificateId'>): string {
@@ -45,7 +70,9 @@ export const DEFAULT_JOB_OPTIONS: DefaultJobOptions = {
   // A crashed worker's job is re-run through stall detection; a job that threw is tried once more.
   attempts: 2,
   backoff: { type: 'fixed', delay: 100 },
-  // Kept for a while so waiters that subscribe late still find the result; never `true`.
-  removeOnComplete: { age: 3600, count: 10_000 },
-  removeOnFail: { age: 24 * 3600, count: 10_000 },
+  // Kept for a while so the bulk CLI can read how a job ended (the API removes its own jobs once it has
+  // the answer); never `true`. A kept job holds its data (description, tags: up to ~20 KB), so the
+  // counts bound that memory: 1,000 jobs of each kind, ~40 MB at worst across all tenants.
+  removeOnComplete: { age: 3600, count: 1000 },
+  removeOnFail: { age: 24 * 3600, count: 1000 },
 };

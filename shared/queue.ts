@@ -18,13 +18,19 @@
  *   the call cannot miss their end; rejects when Redis refuses them.
  */
 import { Queue, QueueEvents } from 'bullmq';
-import { DEFAULT_JOB_OPTIONS, QUEUE_NAME, type GenerateData, type GenerateResult } from './jobs.js';
+import {
+  DEFAULT_JOB_OPTIONS,
+  EVENTS_STREAM_MAX_LEN,
+  QUEUE_NAME,
+  type GenerateData,
+  type GenerateReturn,
+} from './jobs.js';
 import { Keys, type Tenant } from './keys.js';
 import { QUEUE_EVENTS_BLOCK_MS, type RedisClient } from './redis.js';
 import { Scheduler } from './scheduler.js';
 
 /** The generation queue as BullMQ sees it: read it (counts, states, jobs) but enqueue only through this module. */
-export type GenerationQueue = Queue<GenerateData, GenerateResult>;
+export type GenerationQueue = Queue<GenerateData, GenerateReturn>;
 
 /** One `generate` job: its data and its derived id (built by `generateJob` in issuance.ts). */
 export interface GenerateJob {
@@ -46,10 +52,11 @@ export function createQueue(
   keys: Keys,
   onError: (err: Error) => void = () => undefined,
 ): GenerationQueue {
-  const queue = new Queue<GenerateData, GenerateResult>(QUEUE_NAME, {
+  const queue = new Queue<GenerateData, GenerateReturn>(QUEUE_NAME, {
     connection,
     prefix: keys.queuePrefix,
     defaultJobOptions: DEFAULT_JOB_OPTIONS,
+    streams: { events: { maxLen: EVENTS_STREAM_MAX_LEN } },
   });
   queue.on('error', onError);
   schedulers.set(queue, new Scheduler(connection, keys, QUEUE_NAME));

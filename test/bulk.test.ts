@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { APIGatewayClient, GetClientCertificateCommand } from '@aws-sdk/client-api-gateway';
 import { Queue, QueueEvents } from 'bullmq';
 import { ClientCertificateStore } from '../shared/client-certificate-store.js';
-import { QUEUE_NAME, generateJobId, type GenerateData, type GenerateResult } from '../shared/jobs.js';
+import { QUEUE_NAME, generateJobId, type GenerateData, type GenerateReturn } from '../shared/jobs.js';
 import { parseBulkArgs } from '../scripts/bulk/args.js';
 import { runBulk, QuotaError, stateFile } from '../scripts/bulk/batch.js';
 import { Progress } from '../scripts/bulk/progress.js';
@@ -231,7 +231,7 @@ describe('npm run bulk', () => {
 
   test('stops before issuing anything when the batch does not fit the quota', async () => {
     const svc = await startService(redis.url, { workers: 1 });
-    const queue = new Queue<GenerateData, GenerateResult>(QUEUE_NAME, {
+    const queue = new Queue<GenerateData, GenerateReturn>(QUEUE_NAME, {
       connection: svc.redis,
       prefix: svc.keys.queuePrefix,
     });

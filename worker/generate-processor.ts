@@ -33,7 +33,7 @@ export interface ProcessorDeps {
  */
 export function createGenerateProcessor(deps: ProcessorDeps) {
   const now = deps.now ?? Date.now;
-  return async function processGenerate(job: Job<GenerateData, GenerateResult>): Promise<GenerateResult> {
+  return async function processGenerate(job: Job<GenerateData>): Promise<GenerateResult> {
     const d = job.data;
     const tenant = { accountId: d.accountId, region: d.region };
     const log = deps.log.child({

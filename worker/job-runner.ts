@@ -1,5 +1,11 @@
 import { Worker, type Job } from 'bullmq';
-import { QUEUE_NAME, type GenerateData, type GenerateResult } from '../shared/jobs.js';
+import {
+  QUEUE_NAME,
+  generateReturn,
+  type GenerateData,
+  type GenerateResult,
+  type GenerateReturn,
+} from '../shared/jobs.js';
 import type { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
 import type { WorkerMetrics } from '../shared/metrics.js';
@@ -21,7 +27,7 @@ export interface JobRunnerOptions {
   stalledIntervalMs?: number | undefined;
   metrics: WorkerMetrics;
   /** Runs one generate job. */
-  generate: (job: Job<GenerateData, GenerateResult>) => Promise<GenerateResult>;
+  generate: (job: Job<GenerateData>) => Promise<GenerateResult>;
 }
 
 /**
@@ -43,7 +49,7 @@ export class JobRunner {
   // When each run began, for the completion log; keyed by the Job object BullMQ hands to the
   // processor and then to 'completed'/'failed', so an entry never outlives its job.
   private readonly started = new WeakMap<Job, number>();
-  private current: { worker: Worker<GenerateData, GenerateResult>; connection: RedisClient };
+  private current: { worker: Worker<GenerateData, GenerateReturn>; connection: RedisClient };
 
   private readonly scheduler: Scheduler;
 
@@ -56,7 +62,7 @@ export class JobRunner {
    * A job is over for good: it no longer counts in its account's share (shared/scheduler.ts), and its
    * wait in the queue goes to the metrics (unless `issued` reports it with the certificate).
    */
-  private over(job: Job<GenerateData, GenerateResult>, reportWait: boolean): void {
+  private over(job: Job<GenerateData>, reportWait: boolean): void {
     const cls = classOf(job.priority);
     if (cls === 'interactive' && job.id) {
       void this.scheduler
@@ -67,16 +73,17 @@ export class JobRunner {
   }
 
   /** The current BullMQ worker. */
-  get worker(): Worker<GenerateData, GenerateResult> {
+  get worker(): Worker<GenerateData, GenerateReturn> {
     return this.current.worker;
   }
 
-  private readonly processor = async (job: Job<GenerateData, GenerateResult>): Promise<GenerateResult> => {
+  private readonly processor = async (job: Job<GenerateData, GenerateReturn>): Promise<GenerateReturn> => {
     this.active += 1;
     this.lastActivity = Date.now();
     this.started.set(job, this.lastActivity);
     try {
-      return await this.o.generate(job);
+      // The queue keeps only the outcome: the certificate stays in the store alone (shared/jobs.ts).
+      return generateReturn(await this.o.generate(job));
     } finally {
       this.active -= 1;
       this.lastActivity = Date.now();
@@ -126,7 +133,7 @@ export class JobRunner {
     // Each generation gets fresh connections: a wedged socket must not be inherited.
     const connection = duplicateRedis(o.redis, `${o.id}-bullmq-${gen}`);
     connection.on('error', (err) => log.debug({ err }, 'redis connection error'));
-    const worker = new Worker<GenerateData, GenerateResult>(QUEUE_NAME, this.processor, {
+    const worker = new Worker<GenerateData, GenerateReturn>(QUEUE_NAME, this.processor, {
       connection,
       prefix: o.keys.queuePrefix,
       concurrency: o.concurrency,

@@ -4,7 +4,7 @@ import { Cleanup } from '../shared/cleanup.js';
 import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import type { CertProfile } from '../shared/config.js';
 import type { KeyVault } from '../shared/crypto/key-vault.js';
-import type { GenerateData, GenerateResult } from '../shared/jobs.js';
+import type { GenerateData, GenerateReturn } from '../shared/jobs.js';
 import type { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
 import type { RedisClient } from '../shared/redis.js';
@@ -45,7 +45,7 @@ export interface WorkerDeps {
 export interface RunningWorker {
   id: string;
   /** The current BullMQ worker; the watchdog replaces it when it stops taking jobs. */
-  readonly worker: Worker<GenerateData, GenerateResult>;
+  readonly worker: Worker<GenerateData, GenerateReturn>;
   /** How many times the watchdog has replaced the BullMQ worker. */
   readonly restarts: number;
   /** Jobs this process is running now. */

@@ -119,6 +119,8 @@ export function clientCertificateRoutes(deps: Pick<AppDeps, 'issuer' | 'store' |
     if (!(await (deps.ca ? deps.ca.delete(deps.store, t, id) : deps.store.delete(t, id)))) {
       throw certificateNotFound();
     }
+    // Only once the record is gone (a job still waiting for a reserved id must keep its data).
+    await deps.issuer.forget(t, id);
     return c.body(null, 202);
   });
 
