@@ -98,8 +98,12 @@ describe('network partitions (namespaces and iptables)', { skip }, () => {
 
   /** The API and two workers, each in its namespace, on a fresh key prefix. */
   async function service(extra: Record<string, string>) {
-    // A key pool, as in production: a job's time is then its Redis round trips, not an RSA key.
-    const env = serviceEnv({ url: redis.url }, { KEY_POOL_SIZE: '8', ...extra });
+    // A key pool, as in production: a job's time is then its Redis round trips, not an RSA key. No quota: on a
+    // quiet machine the load fills the default 60 before the heal, and a full account completes nothing after it.
+    const env = serviceEnv(
+      { url: redis.url },
+      { KEY_POOL_SIZE: '8', CLIENT_CERTIFICATE_LIMIT: '0', ...extra },
+    );
     const [api, w1, w2] = await Promise.all([
       spawnApi({ ...env, HOST: nodes.api!.ip }, 60_000, { netns: nodes.api!.ns }),
       spawnWorker(env, 60_000, { netns: nodes.w1!.ns }),
