@@ -63,7 +63,16 @@ export type ApiConfig = Pick<
 > &
   Partial<Pick<Config, 'redisClusterNodes' | 'adminPassword'>> &
   Partial<Pick<Config, 'allowedRegions' | 'keepAliveTimeoutMs' | 'metricsToken' | 'adminReadWrite'>> &
-  Partial<Pick<Config, 'authFailureBurst' | 'authFailureRate' | 'requestBodyTimeoutMs'>> &
+  Partial<
+    Pick<
+      Config,
+      | 'authFailureBurst'
+      | 'authFailureRate'
+      | 'requestBodyTimeoutMs'
+      | 'unauthenticatedIdleTimeoutMs'
+      | 'maxConnectionsPerAddress'
+    >
+  > &
   Partial<
     Pick<
       Config,

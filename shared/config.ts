@@ -312,6 +312,12 @@ export const variables = z.object({
   REQUEST_BODY_TIMEOUT_MS: intFrom(10_000, 100, 300_000).describe(
     'How long a request body may take to arrive from the start of the request, ms, for chunked bodies as for `Content-Length` ones; then `408 RequestTimeoutException` and the connection is closed. Bodies are read only once SigV4 has checked the credential and date.',
   ),
+  UNAUTHENTICATED_IDLE_TIMEOUT_MS: intFrom(10_000, 0, 290_000).describe(
+    'How long a connection that has not carried a validly signed request may sit idle (or send its headers), ms, before the API closes it; authenticated connections keep `KEEP_ALIVE_TIMEOUT_MS`. `0` = only `KEEP_ALIVE_TIMEOUT_MS`.',
+  ),
+  MAX_CONNECTIONS_PER_ADDRESS: intFrom(1000, 0, 1_000_000).describe(
+    'Connections one client address may hold open at once; more are closed as they arrive. `0` = no limit. Behind a proxy every client shares its address.',
+  ),
   AUTH_FAILURE_BURST: intFrom(100, 0, 1_000_000).describe(
     'Requests failing authentication (SigV4 403s) one client address may make at once; then its requests get 429 `TooManyRequestsException` with `Retry-After` until it earns more back at `AUTH_FAILURE_RATE`. `0` = no budget. IPv6 counts per /64; behind a proxy every client shares its address.',
   ),

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { canonicalQueryBag } from '../api/auth/sigv4.js';
 import {
@@ -128,5 +129,59 @@ describe('a budget for requests that fail authentication', () => {
     assert.equal(addressKey('::1'), '0:0:0:0::/64');
     assert.equal(addressKey('::ffff:10.0.0.1'), '10.0.0.1');
     assert.equal(addressKey('10.0.0.1'), '10.0.0.1');
+  });
+});
+
+describe('connections before authentication', () => {
+  const fx = useService({
+    workers: 0,
+    api: { unauthenticatedIdleTimeoutMs: 600, maxConnectionsPerAddress: 5 },
+  });
+
+  const openSocket = (localAddress = '127.0.0.1') =>
+    new Promise<Socket>((resolve, reject) => {
+      const s = connect({ host: '127.0.0.1', port: fx.svc.api.port, localAddress }, () => resolve(s));
+      s.on('error', reject);
+    });
+  const closedWithin = (s: Socket, ms: number) =>
+    new Promise<boolean>((resolve) => {
+      if (s.destroyed) return resolve(true);
+      const t = setTimeout(() => resolve(false), ms);
+      s.once('close', () => (clearTimeout(t), resolve(true)));
+    });
+
+  it('closes an idle connection that never authenticated within UNAUTHENTICATED_IDLE_TIMEOUT_MS', async () => {
+    const s = await openSocket();
+    s.on('error', () => undefined);
+    assert.equal(await closedWithin(s, 3000), true, 'an idle unauthenticated socket was left open');
+  });
+
+  it('keeps a connection that carried a signed request open past it', async () => {
+    const { url, init } = await signRequest(fx.svc.api.url, '/clientcertificates');
+    const u = new URL(url);
+    const s = await openSocket();
+    s.on('error', () => undefined);
+    let got = '';
+    s.on('data', (d: Buffer) => (got += d.toString()));
+    const headers = { ...(init.headers as Record<string, string>), host: u.host };
+    s.write(
+      `GET ${u.pathname}${u.search} HTTP/1.1\r\n${Object.entries(headers)
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join('')}\r\n`,
+    );
+    assert.equal(await closedWithin(s, 2000), false);
+    assert.match(got, /^HTTP\/1\.1 200 /);
+    s.destroy();
+  });
+
+  it('closes connections over MAX_CONNECTIONS_PER_ADDRESS from one address; another address is served', async () => {
+    const held = await Promise.all(Array.from({ length: 5 }, () => openSocket('127.0.0.5')));
+    for (const s of held) s.on('error', () => undefined);
+    const extra = await openSocket('127.0.0.5');
+    extra.on('error', () => undefined);
+    assert.equal(await closedWithin(extra, 1000), true);
+    const other = await signedFetch(fx.svc.api.url, '/clientcertificates');
+    assert.equal(other.status, 200);
+    for (const s of held) s.destroy();
   });
 });

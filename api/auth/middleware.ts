@@ -1,10 +1,12 @@
 // api/auth/: SigV4 verification, the credentials file, and the authenticate / authorise / throttle middlewares.
 import { getConnInfo } from '@hono/node-server/conninfo';
+import type { Socket } from 'node:net';
 import type { MiddlewareHandler } from 'hono';
 import { ApiError, TooManyRequestsError, UnauthorizedError } from '../../shared/errors.js';
 import { clientCertificateArn } from '../../shared/client-certificate.js';
 import { partitionOf } from '../../shared/regions.js';
 import { METHODS_WITHOUT_BODY, type AppEnv } from '../context.js';
+import { markAuthenticated } from '../connection-guard.js';
 import type { AuthFailureBudget } from '../pre-auth.js';
 import type { Throttle } from '../throttle.js';
 import { isAllowed } from './credentials.js';
@@ -37,6 +39,8 @@ export function authenticate(verifier: SigV4Verifier, budget?: AuthFailureBudget
         if (err instanceof ApiError && err.status === 403) budget?.failed(address);
         throw err;
       });
+    // The connection has carried a valid signature: it keeps the long keep-alive (connection-guard.ts).
+    markAuthenticated((c.env as { incoming?: { socket?: Socket } } | undefined)?.incoming?.socket);
     const tenant = { accountId: caller.accountId, region: caller.region };
     c.set('tenant', tenant);
     c.set('verified', caller);
