@@ -18,6 +18,7 @@ export async function listen(
     keepAliveTimeoutMs?: number | undefined;
     unauthenticatedIdleTimeoutMs?: number | undefined;
     maxConnectionsPerAddress?: number | undefined;
+    maxConnections?: number | undefined;
   },
 ): Promise<Listening> {
   const server = await new Promise<ServerType>((resolve, reject) => {
@@ -35,6 +36,7 @@ export async function listen(
   const stopGuard = guardConnections(server as Server, {
     unauthenticatedIdleMs: config.unauthenticatedIdleTimeoutMs ?? 10_000,
     maxPerAddress: config.maxConnectionsPerAddress ?? 1000,
+    maxConnections: config.maxConnections ?? 0,
   });
   server.once('close', stopGuard);
   const address = server.address();

@@ -71,6 +71,7 @@ export type ApiConfig = Pick<
       | 'requestBodyTimeoutMs'
       | 'unauthenticatedIdleTimeoutMs'
       | 'maxConnectionsPerAddress'
+      | 'maxConnections'
     >
   > &
   Partial<

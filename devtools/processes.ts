@@ -60,6 +60,8 @@ export function serviceEnv(
 /** Where a spawned process runs: by default here; `netns`, inside that network namespace (devtools/netns.ts). */
 export interface SpawnOptions {
   netns?: string;
+  /** Run under `prlimit --nofile=N:N` (util-linux): the process's open-files limit, soft and hard. */
+  nofile?: number;
 }
 
 function start(
@@ -74,6 +76,8 @@ function start(
   // reach it directly and RSS figures are its own.
   // `ip netns exec` execs the command in place, so the pid is still the service's own.
   const command = [process.execPath, '--import', 'tsx', join(kind, 'main.ts')];
+  // prlimit also execs the command in place.
+  if (where.nofile) command.unshift('prlimit', `--nofile=${where.nofile}:${where.nofile}`, '--');
   if (where.netns) command.unshift('ip', 'netns', 'exec', where.netns);
   const proc = spawn(command[0]!, command.slice(1), {
     cwd: ROOT,

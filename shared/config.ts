@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { isAwsRegion, parseAllowedRegions } from './regions.js';
@@ -109,6 +110,28 @@ export function defaultWorkerConcurrency(cores = availableParallelism()): number
  * burst is 40 requests per account) and refills in ~6 s of one core.
  */
 export const DEFAULT_KEY_POOL_SIZE = 32;
+
+/** Descriptors {@link defaultMaxConnections} leaves for Redis connections, files, logs and Node itself. */
+export const DESCRIPTOR_HEADROOM = 128;
+
+/**
+ * The default cap on the API's open client connections: the process's soft `RLIMIT_NOFILE` (the
+ * "Max open files" row of `limits`, /proc/self/limits on Linux) minus {@link DESCRIPTOR_HEADROOM},
+ * at least 16; 4,096 - 128 when the limit cannot be read or is unlimited.
+ */
+export function defaultMaxConnections(limits?: string): number {
+  let text = limits;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/self/limits', 'utf8');
+    } catch {
+      text = '';
+    }
+  }
+  const soft = /^Max open files\s+(\d+)/m.exec(text)?.[1];
+  const n = soft === undefined ? 4096 : Number(soft);
+  return Math.max(16, Math.min(n, 1_000_000) - DESCRIPTOR_HEADROOM);
+}
 
 /**
  * How long an idle keep-alive connection stays open, ms. Above the idle time of the clients and load
@@ -318,6 +341,11 @@ export const variables = z.object({
   MAX_CONNECTIONS_PER_ADDRESS: intFrom(1000, 0, 1_000_000).describe(
     'Connections one client address may hold open at once; more are closed as they arrive. `0` = no limit. Behind a proxy every client shares its address.',
   ),
+  MAX_CONNECTIONS: intFrom(defaultMaxConnections(), 0, 1_000_000)
+    .meta({ defaultText: 'soft `RLIMIT_NOFILE` - 128 (else 3,968)' })
+    .describe(
+      "Client connections the API holds open at once. From nine tenths of it on, each new connection closes an idle one (those that never authenticated before authenticated ones, oldest first) so a new client is still answered; at it, with nothing idle to close, a new connection is closed at once. The default leaves 128 descriptors for Redis and files below the process's soft open-files limit (/proc/self/limits). `0` = no limit.",
+    ),
   AUTH_FAILURE_BURST: intFrom(100, 0, 1_000_000).describe(
     'Requests failing authentication (SigV4 403s) one client address may make at once; then its requests get 429 `TooManyRequestsException` with `Retry-After` until it earns more back at `AUTH_FAILURE_RATE`. `0` = no budget. IPv6 counts per /64; behind a proxy every client shares its address.',
   ),

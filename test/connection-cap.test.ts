@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { describe, it } from 'node:test';
+import { DESCRIPTOR_HEADROOM, defaultMaxConnections } from '../shared/config.js';
+import { serviceEnv, spawnApi } from '../devtools/processes.js';
+import { waitFor } from '../devtools/redis-server.js';
+import { signRequest } from '../devtools/signed-fetch.js';
+import { useRedis } from './helpers/fixture.js';
+
+describe('MAX_CONNECTIONS', () => {
+  it("defaults to the soft open-files limit minus the headroom, from /proc/self/limits' format", () => {
+    const limits = [
+      'Limit                     Soft Limit           Hard Limit           Units     ',
+      'Max open files            512                  4096                 files     ',
+    ].join('\n');
+    assert.equal(defaultMaxConnections(limits), 512 - DESCRIPTOR_HEADROOM);
+    assert.equal(
+      defaultMaxConnections('Max open files unlimited unlimited files'),
+      4096 - DESCRIPTOR_HEADROOM,
+    );
+    assert.equal(defaultMaxConnections(''), 4096 - DESCRIPTOR_HEADROOM);
+  });
+});
+
+describe('an API under `prlimit --nofile=512:512` flooded with idle connections', () => {
+  const fx = useRedis();
+
+  it('closes the oldest idle unauthenticated connections first and still answers a new signed client', async () => {
+    // Idle connections are closed only by the cap here, not by the idle timeout.
+    const env = serviceEnv({ url: fx.redis.url }, { UNAUTHENTICATED_IDLE_TIMEOUT_MS: '0' });
+    const api = await spawnApi(env, 30_000, { nofile: 512 });
+    const { port } = new URL(api.url);
+    const open = () =>
+      new Promise<Socket>((resolve, reject) => {
+        const s = connect({ host: '127.0.0.1', port: Number(port) }, () => resolve(s));
+        s.once('error', reject);
+      });
+    const closed = new Set<number>();
+    const sockets: Socket[] = [];
+    try {
+      // One authenticated keep-alive connection, older than every idle one.
+      const authed = await open();
+      authed.on('error', () => undefined);
+      authed.on('close', () => closed.add(-1));
+      const { url, init } = await signRequest(api.url, '/clientcertificates');
+      const u = new URL(url);
+      const headers = { ...(init.headers as Record<string, string>), host: u.host };
+      let got = '';
+      authed.on('data', (d: Buffer) => (got += d.toString()));
+      authed.write(
+        `GET ${u.pathname}${u.search} HTTP/1.1\r\n${Object.entries(headers)
+          .map(([k, v]) => `${k}: ${v}\r\n`)
+          .join('')}\r\n`,
+      );
+      await waitFor(() => /^HTTP\/1\.1 200 /.test(got) && got.includes('\r\n\r\n'), 10_000);
+
+      // More idle connections than the process has descriptors for, in order, a batch at a time.
+      const TOTAL = 600;
+      for (let i = 0; i < TOTAL; i += 50) {
+        const batch = await Promise.all(Array.from({ length: 50 }, open));
+        batch.forEach((s, j) => {
+          s.on('error', () => undefined);
+          s.on('close', () => closed.add(i + j));
+          sockets.push(s);
+        });
+      }
+      const cap = 512 - DESCRIPTOR_HEADROOM;
+      const fresh = await signRequest(api.url, '/clientcertificates');
+      const res = await fetch(fresh.url, { ...fresh.init, signal: AbortSignal.timeout(10_000) });
+      assert.equal(res.status, 200, await res.text());
+
+      // The API closed at least what exceeded its cap, and the oldest first.
+      await waitFor(() => closed.size >= TOTAL - cap, 10_000);
+      for (let i = 0; i < 100; i++)
+        assert.ok(closed.has(i), `idle connection ${i} (among the oldest) is still open`);
+      for (let i = TOTAL - 100; i < TOTAL; i++)
+        assert.ok(!closed.has(i), `idle connection ${i} (among the newest) was closed`);
+      assert.ok(!closed.has(-1), 'the authenticated connection was closed before idle unauthenticated ones');
+      authed.destroy();
+    } finally {
+      for (const s of sockets) s.destroy();
+      await api.kill();
+    }
+  });
+});
