@@ -66,6 +66,7 @@ const { values: flags } = parseArgs({
     duration: { type: 'string' },
     'no-scaling': { type: 'boolean', default: false },
     'no-mixed': { type: 'boolean', default: false },
+    phase: { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
     out: { type: 'string', default: join(ROOT, 'bench/results/latest.json') },
     'keep-logs': { type: 'boolean', default: false },
@@ -75,7 +76,8 @@ const { values: flags } = parseArgs({
 
 if (flags.help) {
   out(`npm run bench -- [--quick] [--url URL] [--workers N] [--worker-concurrency N] [--key-pool-size N]
-                   [--clients N] [--duration SECONDS] [--no-scaling] [--no-mixed] [--log-level LEVEL] [--out FILE] [--keep-logs]\n`);
+                   [--clients N] [--duration SECONDS] [--no-scaling] [--no-mixed] [--log-level LEVEL] [--out FILE] [--keep-logs]
+                   [--phase preauth]   (only the service's start and that phase)\n`);
   process.exit(0);
 }
 
@@ -97,6 +99,8 @@ const cfg = {
   rawS: quick ? 5 : 20,
   getS: quick ? 3 : 10,
   getClients: 32,
+  preAuthS: quick ? 4 : 10,
+  preAuthConnections: 16,
   burstRounds: quick ? 1 : 3,
   // One process at concurrency 1 issues ~6 certificates/s: 45 s is ~270 keys, ~3 % standard error.
   scalingS: quick ? 8 : 45,
@@ -662,6 +666,103 @@ async function measureGet(ctx: RunContext, svc: Service, results: Results) {
   ctx.sampler.takePeaks();
 }
 
+/**
+ * The pre-auth flood's process (bench/preauth-flood.ts), waited for until it floods; `summary()`, once
+ * it is stopped, is its last line (answers by status).
+ */
+async function startFlood(ctx: RunContext, url: string): Promise<ServiceProcess & { summary(): string }> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/preauth-flood.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, FLOOD_URL: url, FLOOD_CONNECTIONS: String(cfg.preAuthConnections) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let text = '';
+  proc.stdout.setEncoding('utf8').on('data', (d: string) => (text += d));
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  const p = {
+    name: 'preauth-flood',
+    pid: proc.pid!,
+    proc,
+    logFile: '',
+    async stop(graceMs = 10_000) {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(t);
+    },
+    summary: () => text.split('\n').filter(Boolean).at(-1) ?? '',
+  };
+  track(ctx, p, false);
+  const until = Date.now() + 30_000;
+  while (!text.includes('flooding\n')) {
+    if (Date.now() > until || proc.exitCode !== null) throw new Error(`the flood did not start: ${text}`);
+    await sleep(50);
+  }
+  return p;
+}
+
+/** Sequential signed Gets of `path` for `seconds`: each one's latency, ms. */
+async function sequentialGets(client: SignedClient, path: string, seconds: number) {
+  const ms: number[] = [];
+  const statuses: Record<string, number> = {};
+  const end = performance.now() + seconds * 1000;
+  while (performance.now() < end) {
+    const t = performance.now();
+    const a = await client.get(path);
+    ms.push(performance.now() - t);
+    statuses[a.status] = (statuses[a.status] ?? 0) + 1;
+  }
+  return { requests: ms.length, statuses, latencyMs: percentiles(ms) };
+}
+
+/**
+ * Phase 3b (issue 23): a signed GetClientCertificate's p50 quiet, then while another process floods
+ * the API with worst-case unauthenticated requests (bench/preauth-flood.ts); goal: at most 2x.
+ */
+async function measurePreAuth(ctx: RunContext, svc: Service, results: Results) {
+  step(`pre-auth flood: signed Get p50, quiet and beside ${cfg.preAuthConnections} flooding connections`);
+  const one = await generateOnce(svc.sdk);
+  const path = `/clientcertificates/${one.clientCertificateId}`;
+  const client = new SignedClient(svc.url, 1);
+  try {
+    if (svc.workers.length) await waitQuiet(workerPids(svc));
+    const quiet = await sequentialGets(client, path, cfg.preAuthS);
+    const flood = await startFlood(ctx, svc.url);
+    let flooded: Awaited<ReturnType<typeof sequentialGets>>;
+    let floodCounts: unknown;
+    try {
+      await sleep(1000); // past the failed-authentication budgets' first bursts
+      flooded = await sequentialGets(client, path, cfg.preAuthS);
+    } finally {
+      await stopProcess(ctx, flood);
+      const line = flood.summary();
+      try {
+        floodCounts = JSON.parse(line);
+      } catch {
+        floodCounts = line;
+      }
+    }
+    const ratio = round(flooded.latencyMs.p50 / quiet.latencyMs.p50, 2);
+    results.preAuthFlood = {
+      connections: cfg.preAuthConnections,
+      seconds: cfg.preAuthS,
+      quiet,
+      flooded,
+      flood: floodCounts,
+      ratio,
+      loadAverage: loadavg().map((x) => round(x)),
+    };
+    step(
+      `  signed Get p50 quiet ${quiet.latencyMs.p50} ms, flooded ${flooded.latencyMs.p50} ms = ${ratio}x (goal <= 2x); flood answers ${JSON.stringify(floodCounts)}; load average ${loadavg()
+        .map((x) => round(x))
+        .join(' ')}`,
+    );
+  } finally {
+    client.close();
+  }
+}
+
 /** Phase 4: burst after idle: pools refilled, then 8 s of nothing, then 4 requests one after another. */
 async function measureBurst(ctx: RunContext, svc: Service, results: Results) {
   step(
@@ -729,6 +830,15 @@ async function measureScaling(ctx: RunContext, svc: Service, results: Results, r
   results.scaling = scaling;
 }
 
+async function allPhases(ctx: RunContext, svc: Service, results: Results) {
+  const raw = await measureSustained(ctx, svc, results);
+  await measureGet(ctx, svc, results);
+  await measurePreAuth(ctx, svc, results);
+  await measureBurst(ctx, svc, results);
+  if (cfg.mixed) await runMixed(ctx, svc, results, raw);
+  if (cfg.scaling) await measureScaling(ctx, svc, results, raw);
+}
+
 async function main(ctx: RunContext): Promise<Results> {
   const t0 = Date.now();
   const results: Results = {
@@ -738,11 +848,13 @@ async function main(ctx: RunContext): Promise<Results> {
     config: { ...cfg, clients, target: flags.url ?? 'local', runs: 'node dist/*.js, built by npm run build' },
   };
   const svc = await startService(ctx);
-  const raw = await measureSustained(ctx, svc, results);
-  await measureGet(ctx, svc, results);
-  await measureBurst(ctx, svc, results);
-  if (cfg.mixed) await runMixed(ctx, svc, results, raw);
-  if (cfg.scaling) await measureScaling(ctx, svc, results, raw);
+  if (flags.phase === 'preauth') {
+    await measurePreAuth(ctx, svc, results);
+  } else {
+    if (flags.phase !== undefined)
+      throw new Error(`--phase: only preauth, got ${JSON.stringify(flags.phase)}`);
+    await allPhases(ctx, svc, results);
+  }
   results.machine = { ...(results.machine as object), loadAverageAtEnd: loadavg().map((x) => round(x)) };
   results.durationS = Math.round((Date.now() - t0) / 1000);
   svc.client.close();

@@ -12,6 +12,8 @@ type Row = [string, string, string, boolean | undefined];
 export function table(r: Record<string, unknown>, o: { quick: boolean; lockRenewMs: number }): string {
   const judge = (ok: boolean) => (o.quick ? undefined : ok);
   const QUICK_NOTE = o.quick ? ' (full run)' : '';
+  // `--phase preauth` measures that phase alone.
+  if (r.rawBound === undefined) return render(preAuthRows(r));
   const rows: Row[] = [];
   const raw = r.rawBound as RawFigures & { runs: RawRun[] };
   rows.push([
@@ -146,6 +148,7 @@ export function table(r: Record<string, unknown>, o: { quick: boolean; lockRenew
     rows.push(['bare Hono handler', g(get.bareHono!), '', undefined]);
     rows.push(['  ratio', `${get.ratio}`, '>= 0.5', get.ratio! >= 0.5]);
   } else rows.push(['GetClientCertificate', `not available (${get.status})`, '>= 0.5 x bare', undefined]);
+  rows.push(...preAuthRows(r));
   const hwm = r.peakRssMb as { api: number; workers: number[] } | undefined;
   if (hwm) {
     rows.push(['VmHWM api', `${hwm.api} MB`, '<= 150 MB', hwm.api <= 150]);
@@ -177,6 +180,28 @@ export function table(r: Record<string, unknown>, o: { quick: boolean; lockRenew
       ]);
     }
   }
+  return render(rows);
+}
+
+/** The pre-auth flood phase's rows (issue 23): a signed Get's p50 beside a flood, against its quiet p50. */
+function preAuthRows(r: Record<string, unknown>): Row[] {
+  type Gets = { requests: number; statuses: Record<string, number>; latencyMs: Percentiles };
+  const f = r.preAuthFlood as
+    { connections: number; quiet: Gets; flooded: Gets; ratio: number; loadAverage: number[] } | undefined;
+  if (!f) return [];
+  return [
+    ['signed Get p50, quiet', `${f.quiet.latencyMs.p50} ms (${f.quiet.requests} requests)`, '', undefined],
+    [
+      `signed Get p50, beside a pre-auth flood (${f.connections} connections)`,
+      `${f.flooded.latencyMs.p50} ms (${f.flooded.requests} requests, answers ${JSON.stringify(f.flooded.statuses)})`,
+      '',
+      undefined,
+    ],
+    ['  ratio', `${f.ratio} (load average ${f.loadAverage.join(' ')})`, '<= 2', f.ratio <= 2],
+  ];
+}
+
+function render(rows: Row[]): string {
   const cells = [
     ['metric', 'measured', 'target', 'ok'],
     ...rows.map(([m, v, t, ok]) => [m, v, t, ok === undefined ? '' : ok ? 'yes' : 'NO']),
