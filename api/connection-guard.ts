@@ -7,6 +7,7 @@
  * `maxConnections`: from nine tenths of it on, each new connection closes one idle connection (one
  * that never authenticated before one that did, the longest idle first), so a new client is still
  * answered near the descriptor limit; at the cap with nothing idle, the new connection is closed at once.
+ * A connection whose first request has not arrived yet counts as idle (idle since it was accepted).
  */
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';

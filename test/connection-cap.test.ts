@@ -5,7 +5,7 @@ import { DESCRIPTOR_HEADROOM, defaultMaxConnections } from '../shared/config.js'
 import { serviceEnv, spawnApi } from '../devtools/processes.js';
 import { waitFor } from '../devtools/redis-server.js';
 import { signRequest } from '../devtools/signed-fetch.js';
-import { useRedis } from './helpers/fixture.js';
+import { useRedis, useService } from './helpers/fixture.js';
 
 describe('MAX_CONNECTIONS', () => {
   it("defaults to the soft open-files limit minus the headroom, from /proc/self/limits' format", () => {
@@ -80,6 +80,56 @@ describe('an API under `prlimit --nofile=512:512` flooded with idle connections'
     } finally {
       for (const s of sockets) s.destroy();
       await api.kill();
+    }
+  });
+});
+
+describe('MAX_CONNECTIONS with nothing idle to close', () => {
+  // No workers: each Generate stays in flight until GENERATE_TIMEOUT_MS, so its connection is not idle.
+  const fx = useService({
+    workers: 0,
+    generateTimeoutMs: 20_000,
+    loadShedding: false,
+    api: { maxConnections: 6 },
+  });
+
+  it('closes a new connection at once, and keeps every busy one', async () => {
+    const body = JSON.stringify({ description: 'held' });
+    const busy = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        signRequest(fx.svc.api.url, '/clientcertificates', {
+          method: 'POST',
+          body,
+          headers: { 'content-type': 'application/json' },
+        }),
+      ),
+    );
+    const ac = new AbortController();
+    let settled = 0;
+    const inFlight: Promise<unknown>[] = [];
+    try {
+      // One at a time: a connection whose request has not arrived yet is idle, and may be closed.
+      for (const { url, init } of busy) {
+        inFlight.push(
+          fetch(url, { ...init, signal: ac.signal }).then(
+            (r) => (settled++, r.status),
+            () => (settled++, 'failed'),
+          ),
+        );
+        await waitFor(() => fx.svc.api.inFlight === inFlight.length, 10_000);
+      }
+      const port = Number(new URL(fx.svc.api.url).port);
+      const extra = connect({ host: '127.0.0.1', port });
+      extra.on('error', () => undefined);
+      const refused = await new Promise<boolean>((resolve) => {
+        const t = setTimeout(() => resolve(false), 5000);
+        extra.once('close', () => (clearTimeout(t), resolve(true)));
+      });
+      assert.equal(refused, true, 'a connection over the cap, with nothing idle, was kept');
+      assert.equal(settled, 0, 'a busy connection was closed or answered');
+    } finally {
+      ac.abort();
+      await Promise.all(inFlight);
     }
   });
 });
