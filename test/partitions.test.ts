@@ -112,6 +112,25 @@ describe('network partitions (namespaces and iptables)', { skip }, () => {
     return { env, api, w1, w2 };
   }
 
+  /**
+   * Cuts with `apply`, holds the partition `holdMs`, heals it, waits (at most 20 s) until `recovered(healAt)`, and
+   * gives the load one more second: the sequence every scenario runs.
+   */
+  async function partitioned(
+    apply: () => Promise<void>,
+    holdMs: number,
+    recovered: (healAt: number) => boolean,
+  ) {
+    const cutAt = Date.now();
+    await apply();
+    await new Promise((r) => setTimeout(r, holdMs));
+    const healAt = Date.now();
+    await lab.heal();
+    await waitFor(() => recovered(healAt), 20_000, 50).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 1000));
+    return { cutAt, healAt };
+  }
+
   async function verdict(env: Record<string, string>, outcomes: Outcome[]) {
     const view = storeView({ redisUrl: redis.url }, env.REDIS_PREFIX!);
     try {
@@ -133,13 +152,11 @@ describe('network partitions (namespaces and iptables)', { skip }, () => {
     });
     const l = load(api.url);
     await waitFor(() => !!completedAfter(w1, 0) && !!completedAfter(w2, 0), 60_000, 100);
-    const cutAt = Date.now();
-    await lab.cut(nodes.w1!, nodes.redis!);
-    await new Promise((r) => setTimeout(r, 12_000));
-    const healAt = Date.now();
-    await lab.heal();
-    await waitFor(() => !!completedAfter(w1, healAt), 20_000, 50).catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 1000));
+    const { cutAt, healAt } = await partitioned(
+      () => lab.cut(nodes.w1!, nodes.redis!),
+      12_000,
+      (healAt) => !!completedAfter(w1, healAt),
+    );
     await l.stop();
 
     const found = deadFoundAfter(w1, cutAt);
@@ -163,14 +180,13 @@ describe('network partitions (namespaces and iptables)', { skip }, () => {
     const { env, api } = await service({ GENERATE_TIMEOUT_MS: '4000' });
     const l = load(api.url);
     await waitFor(() => l.outcomes.filter((o) => o.ok).length >= 4, 60_000, 100);
-    const cutAt = Date.now();
-    await lab.cut(nodes.api!, nodes.redis!);
-    await new Promise((r) => setTimeout(r, 10_000));
-    const healAt = Date.now();
-    await lab.heal();
-    const firstOk = () => l.outcomes.find((o) => o.ok && o.answeredAt > healAt);
-    await waitFor(() => !!firstOk(), 20_000, 50).catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 1000));
+    const okAfter = (t: number) => l.outcomes.find((o) => o.ok && o.answeredAt > t);
+    const { cutAt, healAt } = await partitioned(
+      () => lab.cut(nodes.api!, nodes.redis!),
+      10_000,
+      (healAt) => !!okAfter(healAt),
+    );
+    const firstOk = () => okAfter(healAt);
     await l.stop();
 
     const during = l.outcomes.filter((o) => o.sentAt > cutAt + 500 && o.answeredAt < healAt);
@@ -204,13 +220,11 @@ describe('network partitions (namespaces and iptables)', { skip }, () => {
     });
     const l = load(api.url);
     await waitFor(() => !!completedAfter(w1, 0), 60_000, 100);
-    const cutAt = Date.now();
-    await lab.drop(nodes.redis!, nodes.w1!);
-    await new Promise((r) => setTimeout(r, 12_000));
-    const healAt = Date.now();
-    await lab.heal();
-    await waitFor(() => !!completedAfter(w1, healAt), 20_000, 50).catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 1000));
+    const { cutAt, healAt } = await partitioned(
+      () => lab.drop(nodes.redis!, nodes.w1!),
+      12_000,
+      (healAt) => !!completedAfter(w1, healAt),
+    );
     await l.stop();
 
     const found = deadFoundAfter(w1, cutAt);
