@@ -156,6 +156,9 @@ export class CaResponder {
     if (!current(stored)) {
       // One replica signs; the others wait for its CRL (bounded), so they all serve one CRL number.
       const mine = await this.o.revocations.lockCrl(CRL_LOCK_MS);
+      // Read again once the turn is ours: another replica may have signed and let go of the turn
+      // between our first read and our SET NX, and signing again would give a second CRL number.
+      if (mine) stored = await this.o.revocations.storedCrl();
       if (!mine) {
         const until = this.now() + CRL_LOCK_MS;
         while (!current(stored) && this.now() < until) {
