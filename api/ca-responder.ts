@@ -2,7 +2,7 @@
 import { createHash, sign, X509Certificate } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import type { ClientCertificate } from '../shared/client-certificate.js';
+import { VALIDITY_SECONDS, type ClientCertificate } from '../shared/client-certificate.js';
 import type { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import type { Tenant } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
@@ -104,7 +104,7 @@ export class CaResponder {
     this.now = o.now ?? Date.now;
     if (o.pruneTimer !== false) {
       this.pruneTimer = setInterval(() => void this.pruneSerials(), PRUNE_MS).unref();
-      void this.pruneSerials();
+      void this.backfillSerialExpiry().then(() => this.pruneSerials());
     }
   }
 
@@ -126,6 +126,21 @@ export class CaResponder {
       return n;
     } catch (err) {
       this.o.log.warn({ err }, 'serial index not pruned: Redis unavailable');
+      return 0;
+    }
+  }
+
+  /** Index entries from before notAfter was recorded get one (once per process, at start). */
+  async backfillSerialExpiry(): Promise<number> {
+    try {
+      const n = await this.o.revocations.backfillSerialExpiry(
+        Math.floor(this.now() / 1000),
+        VALIDITY_SECONDS,
+      );
+      if (n > 0) this.o.log.info({ entries: n }, 'serial index entries given their notAfter');
+      return n;
+    } catch (err) {
+      this.o.log.warn({ err }, 'serial index not backfilled: Redis unavailable (next start tries again)');
       return 0;
     }
   }

@@ -1,4 +1,5 @@
 // CA mode's revocation records in Redis: what a delete revokes, the serial index OCSP answers from, the CRL last signed.
+import { X509Certificate } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keys, Tenant } from './keys.js';
 import { withScripts, type Scripted } from './lua/index.js';
@@ -142,6 +143,38 @@ export class RevocationStore {
     }
   }
 
+  /**
+   * Gives the index entries written before notAfter was recorded (no score in the expiry set) their
+   * notAfter, so {@link pruneSerials} bounds them too: the revocation's when the certificate was deleted,
+   * else its record's when that record holds this serial, else `nowS` + `maxLifetimeS` (the longest a
+   * certificate issued from now on lives: an entry an older worker has just written, whose record is
+   * still to come). Idempotent; every API process runs it once at start. @returns entries given one.
+   */
+  async backfillSerialExpiry(nowS: number, maxLifetimeS: number, count = 500): Promise<number> {
+    let cursor = '0';
+    let filled = 0;
+    do {
+      const [next, flat] = await this.redis.hscan(this.keys.caSerials, cursor, 'COUNT', count);
+      cursor = next;
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const serial = flat[i]!;
+        if ((await this.redis.zscore(this.keys.caSerialsExpiry, serial)) !== null) continue;
+        const m = /^(\d{12}):([a-z0-9-]+):([a-z0-9]+)$/.exec(flat[i + 1]!);
+        if (!m) continue;
+        const t = { accountId: m[1]!, region: m[2]! };
+        const id = m[3]!;
+        let notAfter = Number(await this.redis.zscore(this.keys.revoked(t), serial)) || undefined;
+        if (notAfter === undefined) {
+          const [pem, expires] = await this.redis.hmget(this.keys.certificate(t, id), 'pem', 'expires');
+          notAfter = serialOf(pem) === serial && expires ? Number(expires) : nowS + maxLifetimeS;
+        }
+        await this.indexSerialWrite(serial, t, id, notAfter).write(this.redis);
+        filled += 1;
+      }
+    } while (cursor !== '0');
+    return filled;
+  }
+
   /** How many serials the index holds (hash, expiry set). */
   async serialCounts(): Promise<{ serials: number; expiry: number }> {
     const [serials, expiry] = await Promise.all([
@@ -240,5 +273,15 @@ export class RevocationStore {
   /** The next CRL number (monotonic across API replicas). */
   nextCrlNumber(): Promise<number> {
     return this.redis.incr(this.keys.crlNumber);
+  }
+}
+
+/** The serial of a stored certificate's PEM ({@link normalSerial} form), or undefined when there is none. */
+function serialOf(pem: string | null | undefined): string | undefined {
+  if (!pem) return undefined;
+  try {
+    return normalSerial(new X509Certificate(pem).serialNumber);
+  } catch {
+    return undefined;
   }
 }
