@@ -13,6 +13,7 @@ import { createQueue, enqueue, enqueueMany } from '../shared/queue.js';
 import { createRedis, patientOptions } from '../shared/redis.js';
 import { BULK_BASE, type Backlog } from '../shared/scheduler.js';
 import { useRedis } from './helpers/fixture.js';
+import { nodeArgs } from '../devtools/entry.js';
 import { awsClient, generate, showOutcome, type Outcome } from '../devtools/aws-client.js';
 import {
   serviceEnv,
@@ -34,9 +35,7 @@ function spawnBulk(count: number, out: string, env: Record<string, string>) {
   const child = spawn(
     process.execPath,
     [
-      '--import',
-      'tsx',
-      'scripts/bulk.ts',
+      ...nodeArgs('scripts/bulk.ts'),
       ...['--count', String(count), '--account', BULK_TENANT.accountId, '--region', BULK_TENANT.region],
       ...['--out', out],
     ],
