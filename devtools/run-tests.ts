@@ -26,6 +26,7 @@ import type { Finished } from './test-durations.js';
 export const SERIAL: readonly string[] = [
   'test/failover-cluster.test.ts', // a 6-node Redis Cluster under load, a master SIGSTOPped and killed
   'test/failover-sentinel.test.ts', // a primary, 2 replicas and 3 Sentinels under load, the primary killed
+  'test/failover-ca.test.ts', // CA mode: two 6-node Redis Clusters, the {prefix} shard cut off and its master killed
   'test/durable-ack.test.ts', // replicas stalled (SIGSTOP) while WAIT must time out and succeed in bounds
   'test/partitions.test.ts', // network partitions: a dead connection found, and 201s again, within seconds
 ];
