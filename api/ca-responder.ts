@@ -121,13 +121,22 @@ export class CaResponder {
    */
   async pruneSerials(): Promise<number> {
     try {
-      const n = await this.o.revocations.pruneSerials(Math.floor(this.now() / 1000));
-      if (n > 0) this.o.log.info({ pruned: n }, 'expired serials pruned from the OCSP index');
+      const nowS = Math.floor(this.now() / 1000);
+      const n = await this.o.revocations.pruneSerials(nowS);
+      const revoked = await this.o.revocations.pruneRevoked(nowS);
+      if (n > 0 || revoked > 0) {
+        this.o.log.info({ pruned: n, revokedPruned: revoked }, 'expired serials pruned from the OCSP index');
+      }
       return n;
     } catch (err) {
       this.o.log.warn({ err }, 'serial index not pruned: Redis unavailable');
       return 0;
     }
+  }
+
+  /** Entries of the serial index OCSP reads. */
+  async serialIndexSize(): Promise<number> {
+    return (await this.o.revocations.serialCounts()).serials;
   }
 
   /** Index entries from before notAfter was recorded get one (once per process, at start). */

@@ -138,7 +138,13 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
   credentials.onChange((next) => verifier.useCredentials(next));
 
   const metrics = new ApiMetrics({ redis, keys, queue, backlog: () => scheduler.backlog() });
-  if (caResponder) metrics.observeCa({ refresh: () => caResponder.currentCrl(), stats: caResponder.stats });
+  if (caResponder) {
+    metrics.observeCa({
+      refresh: () => caResponder.currentCrl(),
+      serialIndex: () => caResponder.serialIndexSize(),
+      stats: caResponder.stats,
+    });
+  }
   const app = createApp({
     ca: caResponder,
     metrics,

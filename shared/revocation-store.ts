@@ -190,12 +190,38 @@ export class RevocationStore {
     return v === null ? undefined : Number(v);
   }
 
-  /** Every revoked serial whose certificate has not expired at `nowS`, across tenants, sorted by serial. */
-  async listRevoked(nowS: number): Promise<RevokedSerial[]> {
-    const tenants = (await this.redis.smembers(this.keys.revokedTenants)).flatMap((m) => {
+  /** Every tenant in the revoked-tenant set. */
+  private async revokedTenants(): Promise<Tenant[]> {
+    return (await this.redis.smembers(this.keys.revokedTenants)).flatMap((m) => {
       const i = m.lastIndexOf(':');
       return i > 0 ? [{ accountId: m.slice(0, i), region: m.slice(i + 1) }] : [];
     });
+  }
+
+  /**
+   * Removes every tenant's revocations whose certificate expired before `nowS` (shared/lua/ca-prune-revoked.lua),
+   * `batch` at a time. The tenant stays in the revoked-tenant set. @returns how many were removed.
+   */
+  async pruneRevoked(nowS: number, batch = 1000): Promise<number> {
+    let total = 0;
+    for (const t of await this.revokedTenants()) {
+      for (;;) {
+        const n = await this.redis.ccCaPruneRevoked(
+          this.keys.revoked(t),
+          this.keys.revokedAt(t),
+          nowS,
+          batch,
+        );
+        total += n;
+        if (n < batch) break;
+      }
+    }
+    return total;
+  }
+
+  /** Every revoked serial whose certificate has not expired at `nowS`, across tenants, sorted by serial. */
+  async listRevoked(nowS: number): Promise<RevokedSerial[]> {
+    const tenants = await this.revokedTenants();
     const per = await Promise.all(
       tenants.map(async (tenant) => {
         const [flat, at] = await Promise.all([

@@ -111,8 +111,11 @@ describe('CA mode: the serial index OCSP reads is bounded by notAfter', () => {
     // runs, and the prune removes both entries.
     now = Math.max(live.notAfter, gone.notAfter) * 1000 + 5000;
     assert.deepEqual(await ask(), ['unknown', 'unknown']);
+    assert.equal(await redis.zscore(keys.revoked(T), gone.serial), String(gone.notAfter));
     assert.equal(await responder.pruneSerials(), 2);
     assert.equal(await redis.exists(keys.caSerials, keys.caSerialsExpiry), 0);
+    // The tenant's revocation leaves too (no later delete in the tenant would have pruned it).
+    assert.equal(await redis.exists(keys.revoked(T), keys.revokedAt(T)), 0);
     assert.deepEqual(await ask(), ['unknown', 'unknown']);
   });
 

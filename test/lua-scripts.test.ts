@@ -208,6 +208,24 @@ const CASES: Record<ScriptName, (r: Scripted, k: Keys) => Promise<void>> = {
     assert.deepEqual(await r.zrange(k.caSerialsExpiry, 0, -1), ['a3', 'a4']);
     assert.equal(await prune(2000, 10), 0, 'nothing left to prune');
   },
+  async ccCaPruneRevoked(r, k) {
+    for (const [serial, notAfter] of [
+      ['b1', 1000],
+      ['b2', 1500],
+      ['b3', 2000],
+    ] as const) {
+      await r.zadd(k.revoked(T), notAfter, serial);
+      await r.hset(k.revokedAt(T), serial, '1');
+    }
+    const prune = (now: number, limit: number) =>
+      r.ccCaPruneRevoked(k.revoked(T), k.revokedAt(T), now, limit);
+    assert.equal(await prune(2000, 1), 1, 'at most the limit');
+    assert.equal(await r.hget(k.revokedAt(T), 'b1'), null);
+    assert.equal(await prune(2000, 10), 1, 'notAfter == now stays');
+    assert.deepEqual(await r.zrange(k.revoked(T), 0, -1), ['b3']);
+    assert.deepEqual(await r.hkeys(k.revokedAt(T)), ['b3']);
+    assert.equal(await prune(2000, 10), 0);
+  },
   async ccDescribe(r, k) {
     const key = k.certificate(T, 'x1');
     assert.equal(await r.ccDescribe(key, 'set', 'text'), 0, 'not found');

@@ -18,6 +18,7 @@ export const SCRIPTS = {
   ccDeleteRevoking: { file: 'delete-revoking.lua', keys: 5 },
   ccCaIndex: { file: 'ca-index.lua', keys: 2 },
   ccCaPrune: { file: 'ca-prune.lua', keys: 2 },
+  ccCaPruneRevoked: { file: 'ca-prune-revoked.lua', keys: 2 },
   ccDescribe: { file: 'describe.lua', keys: 1 },
   ccTag: { file: 'tag.lua', keys: 2 },
   ccUntag: { file: 'untag.lua', keys: 2 },
