@@ -402,8 +402,10 @@ class Channel {
     this.running = true;
     try {
       while (this.queue.length > 0) {
-        const batch = this.queue.splice(0);
+        // Awaited first: changes submitted in the same tick (a Generate's fence and its CA serial index
+        // entry on one primary) join this round rather than wait for the next.
         await this.ready();
+        const batch = this.queue.splice(0);
         const epoch = this.epoch;
         const ready = this.conn.status === 'ready';
         // Each op's reply is awaited before WAIT is sent: a script's EVALSHA that meets NOSCRIPT is
