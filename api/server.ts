@@ -124,6 +124,7 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
   const scheduler = new Scheduler(redis, keys);
   const shedder = new LoadShedder(LoadShedder.schedulerCounts(scheduler), config.generateTimeoutMs);
   LoadShedder.observe(queueEvents, shedder);
+  const caResponder = startCaResponder(config, opts.ca, redis, keys, log, durable);
   const issuer = new Issuer({
     queue,
     queueEvents,
@@ -133,14 +134,19 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     limitFor: (t) => credentials.current.limitFor(t.accountId) ?? config.clientCertificateLimit,
     admit: opts.loadShedding === false ? undefined : (t) => shedder.admit(t.accountId),
     durable,
+    alsoConfirm: caResponder && ((t, c) => caResponder.serialIndexWrite(t, c)),
   });
   const verifier = new SigV4Verifier(credentials.current, { allowedRegions: config.allowedRegions });
   credentials.onChange((next) => verifier.useCredentials(next));
 
-  const caResponder = startCaResponder(config, opts.ca, redis, keys, log);
-
   const metrics = new ApiMetrics({ redis, keys, queue, backlog: () => scheduler.backlog() });
-  if (caResponder) metrics.observeCa({ refresh: () => caResponder.currentCrl(), stats: caResponder.stats });
+  if (caResponder) {
+    metrics.observeCa({
+      refresh: () => caResponder.currentCrl(),
+      serialIndex: () => caResponder.serialIndexSize(),
+      stats: caResponder.stats,
+    });
+  }
   const app = createApp({
     ca: caResponder,
     metrics,
@@ -177,6 +183,7 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     .add('queue events', () => queueEvents.close(), { boundMs: 2000 })
     .add('queue', () => queue.close(), { boundMs: 2000 })
     .add('events connection', () => eventsRedis.disconnect())
+    .add('CA responder timers', () => caResponder?.close())
     .add('durable-ack connections', () => durable?.close())
     .add('redis connection', () => redis.disconnect());
   return {
@@ -199,6 +206,7 @@ function startCaResponder(
   redis: RedisClient,
   keys: Keys,
   log: Logger,
+  durable: DurableAck | undefined,
 ): CaResponder | undefined {
   const ca =
     given ??
@@ -209,7 +217,8 @@ function startCaResponder(
     ? new CaResponder({
         ca,
         caCertPem: ca.certPem,
-        revocations: new RevocationStore(redis, keys),
+        // With REDIS_WAIT_REPLICAS, the tenant registration and serial index are confirmed on replicas.
+        revocations: new RevocationStore(redis, keys, durable?.confirmWrite),
         log,
         crlValiditySeconds: config.crlValiditySeconds ?? 86_400,
         ocspValiditySeconds: config.ocspValiditySeconds ?? 300,

@@ -200,7 +200,13 @@ export class ApiMetrics {
    */
   observeCa(ca: {
     refresh(): Promise<unknown>;
-    stats: { revoked: number; crlThisUpdate: number; ocsp: Record<'good' | 'revoked' | 'unknown', number> };
+    /** Entries of the serial index OCSP reads (one HLEN). */
+    serialIndex(): Promise<number>;
+    stats: {
+      revoked: number;
+      crlThisUpdate: number;
+      ocsp: Record<'good' | 'revoked' | 'unknown', number>;
+    };
   }): void {
     const registers = [this.registry];
     new Gauge({
@@ -218,6 +224,15 @@ export class ApiMetrics {
       registers,
       collect() {
         this.set(ca.stats.crlThisUpdate ? (Date.now() - ca.stats.crlThisUpdate) / 1000 : -1);
+      },
+    });
+    new Gauge({
+      name: 'ca_serial_index_entries',
+      help: 'CA mode: serials in the index OCSP reads (CA-issued certificates not expired when last pruned, every 60 s).',
+      registers,
+      async collect() {
+        const n = await ca.serialIndex().catch(() => undefined);
+        if (n !== undefined) this.set(n);
       },
     });
     new Counter({
