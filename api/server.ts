@@ -15,6 +15,7 @@ import { CredentialReload } from './credential-reload.js';
 import { Draining } from './draining.js';
 import { healthCheck } from './health-check.js';
 import { listen } from './http-server.js';
+import { reportConnectionCloses } from './connection-guard.js';
 import { LoadShedder } from './load-shedder.js';
 import { Scheduler } from '../shared/scheduler.js';
 import { AuthFailureBudget } from './pre-auth.js';
@@ -68,6 +69,7 @@ export type ApiConfig = Pick<
       Config,
       | 'authFailureBurst'
       | 'authFailureRate'
+      | 'authFailureDelayMs'
       | 'requestBodyTimeoutMs'
       | 'unauthenticatedIdleTimeoutMs'
       | 'maxConnectionsPerAddress'
@@ -161,6 +163,7 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     authFailures: new AuthFailureBudget({
       burst: config.authFailureBurst ?? 100,
       ratePerSecond: config.authFailureRate ?? 10,
+      delayMs: config.authFailureDelayMs ?? 1000,
     }),
     throttle:
       config.rateLimitRps > 0
@@ -168,7 +171,10 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
         : undefined,
   });
   const draining = new Draining(app.fetch);
-  const http = await listen(draining.fetch, config);
+  const http = await listen(draining.fetch, {
+    ...config,
+    onConnectionClosed: reportConnectionCloses(log, (reason) => metrics.connectionsClosed.inc({ reason })),
+  });
 
   let drainMs = 30_000;
   // Bounded where Redis is involved: with Redis away these would wait for a reconnect that may never come.

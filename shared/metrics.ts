@@ -118,6 +118,8 @@ export class ApiMetrics {
   readonly registry = new Registry();
   readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  /** Connections the API's connection guard closed, by reason (api/connection-guard.ts). */
+  readonly connectionsClosed: Counter<'reason'>;
   private readonly k: ReturnType<typeof metricKeys>;
 
   constructor(private readonly deps: ApiMetricsDeps) {
@@ -136,6 +138,14 @@ export class ApiMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
+    this.connectionsClosed = new Counter({
+      name: 'http_connections_closed_total',
+      help: 'Client connections this API process closed to stay within its limits: max_connections (a new one, at MAX_CONNECTIONS with every connection busy), idle_evicted (an idle one, near MAX_CONNECTIONS), per_address (over MAX_CONNECTIONS_PER_ADDRESS), unauthenticated_idle (never authenticated, idle past UNAUTHENTICATED_IDLE_TIMEOUT_MS).',
+      labelNames: ['reason'],
+      registers,
+    });
+    for (const reason of ['max_connections', 'idle_evicted', 'per_address', 'unauthenticated_idle'])
+      this.connectionsClosed.inc({ reason }, 0);
     // collect() runs with the gauge as `this`; these reach the figures.
     const jobCounts = () => this.deps.queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed');
     const backlog = this.deps.backlog;
