@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { canonicalQueryBag } from '../api/auth/sigv4.js';
 import {
   MAX_QUERY_PARAMETERS,
@@ -181,6 +182,33 @@ describe('a spent budget holds back the connections that fail, not their address
     } finally {
       failing.destroy();
     }
+  });
+
+  it('closes a connection that pipelines a request behind a held refusal', async () => {
+    const { path, headers } = await wronglySigned(fx.svc.api.url, '/clientcertificates');
+    const head = `GET ${path} HTTP/1.1\r\n${Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('')}\r\n`;
+    const s = await new Promise<Socket>((resolve, reject) => {
+      const c = connect({ host: '127.0.0.1', port: fx.svc.api.port, localAddress: '127.0.0.8' }, () =>
+        resolve(c),
+      );
+      c.on('error', reject);
+    });
+    s.on('error', () => undefined);
+    let got = '';
+    s.on('data', (d: Buffer) => (got += d.toString()));
+    const closed = new Promise<number>((resolve) => {
+      const t = performance.now();
+      s.once('close', () => resolve(performance.now() - t));
+    });
+    // Five failures the budget allows, a sixth that is held, a seventh pipelined behind it.
+    s.write(head.repeat(7));
+    const ms = await Promise.race([closed, sleep(DELAY_MS * 3).then(() => Infinity)]);
+    assert.ok(ms < DELAY_MS / 2, `the pipelining connection was closed after ${ms.toFixed(0)} ms`);
+    // Node answers pipelined requests in order, so the closed connection may take earlier answers with it.
+    assert.doesNotMatch(got, /HTTP\/1\.1 429 /);
+    s.destroy();
   });
 });
 
