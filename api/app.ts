@@ -4,7 +4,7 @@ import { ApiError, InternalServerError, isRedisUnavailable, redisUnavailable } f
 import { authenticate, authorise, throttlePerAccount } from './auth/middleware.js';
 import type { AppEnv } from './context.js';
 import type { AppDeps } from './deps.js';
-import { checkRequestTarget } from './pre-auth.js';
+import { guardPreAuth } from './pre-auth.js';
 import { CLIENT_CLOSED_REQUEST, bodyUnread, clientGone, guardBody } from './request-body.js';
 import { answerWrongMethods, errorResponse, noRoute, ownPaths } from './routing.js';
 import { caRoutes } from './routes/ca.js';
@@ -88,11 +88,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     );
   });
 
-  // Bounded before routing, in one pass over the URL: what follows (SigV4's canonical query) is then small.
-  app.use((c, next) => {
-    checkRequestTarget(c.req.url);
-    return next();
-  });
+  // A failing connection over its address's budget is held and refused here; then the request target is
+  // bounded before routing, in one pass over the URL: what follows (SigV4's canonical query) is then small.
+  app.use(guardPreAuth(deps.authFailures));
 
   // Size and deadline, for chunked bodies as for Content-Length ones, without reading the body here:
   // a request SigV4 refuses by its headers alone never waits for its body (request-body.ts).

@@ -2,6 +2,7 @@
 import { createHash, sign, X509Certificate } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
+import { VALIDITY_SECONDS, type ClientCertificate } from '../shared/client-certificate.js';
 import type { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import type { Tenant } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
@@ -12,6 +13,7 @@ import {
   type StoredCrl,
 } from '../shared/revocation-store.js';
 import type { CertificateAuthority } from '../shared/certificate-authority.js';
+import type { SideWrite } from './durable-ack.js';
 
 export type OcspStatus = 'good' | 'revoked' | 'unknown';
 
@@ -47,6 +49,8 @@ const OCSP_CACHE_MAX = 10_000;
 const CRL_LOCK_MS = 3000;
 /** How often one API process looks for tenants missing from the revoked-tenant set (lost writes), ms. */
 const RECONCILE_MS = 5 * 60_000;
+/** How often one API process removes expired certificates' serials from the serial index, ms. */
+const PRUNE_MS = 60_000;
 
 export interface CaResponderOptions {
   ca: CertificateAuthority;
@@ -57,6 +61,8 @@ export interface CaResponderOptions {
   crlValiditySeconds: number;
   ocspValiditySeconds: number;
   now?: () => number;
+  /** Prune the serial index every PRUNE_MS (default true; tests call {@link CaResponder.pruneSerials}). */
+  pruneTimer?: boolean;
 }
 
 /** What /metrics reports of revocation publishing. */
@@ -96,6 +102,68 @@ export class CaResponder {
     });
     this.keyBits = Buffer.from(parsed.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView);
     this.now = o.now ?? Date.now;
+    if (o.pruneTimer !== false) {
+      this.pruneTimer = setInterval(() => void this.pruneSerials(), PRUNE_MS).unref();
+      void this.backfillSerialExpiry().then(() => this.pruneSerials());
+    }
+  }
+
+  private readonly pruneTimer: NodeJS.Timeout | undefined;
+
+  close(): void {
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+  }
+
+  /**
+   * Removes the serial index entries of certificates past their notAfter (every API replica does, every
+   * PRUNE_MS: the script is idempotent). OCSP answers such a serial `unknown` from its notAfter on
+   * anyway. @returns how many were removed; 0 when Redis did not answer (the next round tries again).
+   */
+  async pruneSerials(): Promise<number> {
+    try {
+      const nowS = Math.floor(this.now() / 1000);
+      const n = await this.o.revocations.pruneSerials(nowS);
+      const revoked = await this.o.revocations.pruneRevoked(nowS);
+      if (n > 0 || revoked > 0) {
+        this.o.log.info({ pruned: n, revokedPruned: revoked }, 'expired serials pruned from the OCSP index');
+      }
+      return n;
+    } catch (err) {
+      this.o.log.warn({ err }, 'serial index not pruned: Redis unavailable');
+      return 0;
+    }
+  }
+
+  /** Entries of the serial index OCSP reads. */
+  async serialIndexSize(): Promise<number> {
+    return (await this.o.revocations.serialCounts()).serials;
+  }
+
+  /** Index entries from before notAfter was recorded get one (once per process, at start). */
+  async backfillSerialExpiry(): Promise<number> {
+    try {
+      const n = await this.o.revocations.backfillSerialExpiry(
+        Math.floor(this.now() / 1000),
+        VALIDITY_SECONDS,
+      );
+      if (n > 0) this.o.log.info({ entries: n }, 'serial index entries given their notAfter');
+      return n;
+    } catch (err) {
+      this.o.log.warn({ err }, 'serial index not backfilled: Redis unavailable (next start tries again)');
+      return 0;
+    }
+  }
+
+  /**
+   * With REDIS_WAIT_REPLICAS: the serial index entry of a new CA-issued certificate, written again and
+   * confirmed on the replicas of its shard before the Generate's 201 (api/durable-ack.ts); undefined
+   * for a certificate this CA did not issue.
+   */
+  serialIndexWrite(t: Tenant, c: ClientCertificate): SideWrite | undefined {
+    const entry = this.revocationFor(c.pemEncodedCertificate, c.expirationDate);
+    return (
+      entry && this.o.revocations.indexSerialWrite(entry.serial, t, c.clientCertificateId, entry.notAfter)
+    );
   }
 
   /**
@@ -340,6 +408,9 @@ export class CaResponder {
     const serial = normalSerial(id.serialNumber.valueBlock.valueHexView);
     const owner = await this.o.revocations.lookupSerial(serial);
     if (!owner) return { status: 'unknown' };
+    // Past its notAfter a certificate has no status here: its revocation entry and its index entry
+    // are pruned from then on, so the answer is `unknown` from the first second, not only once pruned.
+    if (owner.notAfter !== undefined && owner.notAfter * 1000 < this.now()) return { status: 'unknown' };
     const revokedAt = await this.o.revocations.revokedAt(owner.tenant, serial);
     if (revokedAt !== undefined) return { status: 'revoked', revokedAt };
     const record = await store.get(owner.tenant, owner.id);

@@ -11,18 +11,84 @@
  */
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Logger } from '../shared/logger.js';
 
 const AUTHENTICATED = Symbol('authenticated');
+const FAILED = Symbol('failed authentication');
+type Marked = Socket & { [AUTHENTICATED]?: boolean; [FAILED]?: boolean };
 
 /** Called by the authenticate middleware once a request on `socket` has a valid signature. */
 export function markAuthenticated(socket: Socket | undefined): void {
-  if (socket) (socket as Socket & { [AUTHENTICATED]?: boolean })[AUTHENTICATED] = true;
+  if (!socket) return;
+  (socket as Marked)[AUTHENTICATED] = true;
+  (socket as Marked)[FAILED] = false;
+}
+
+/**
+ * Called when a request on `socket` was refused before authentication (a bound or SigV4): until a
+ * request on it authenticates, its requests are the ones a spent failure budget holds back
+ * (pre-auth.ts), not those of other connections from the same address.
+ */
+export function markFailed(socket: Socket | undefined): void {
+  if (socket) (socket as Marked)[FAILED] = true;
+}
+
+/** Whether the last request on `socket` that was judged failed authentication. */
+export function lastFailed(socket: Socket | undefined): boolean {
+  return socket !== undefined && (socket as Marked)[FAILED] === true;
 }
 
 interface State {
   address: string;
   inFlight: number;
   idleSince: number;
+}
+
+/**
+ * Why the guard closed a connection (the label of `http_connections_closed_total`): `max_connections`, a
+ * new one at MAX_CONNECTIONS with nothing idle to close; `idle_evicted`, an idle one closed near it to
+ * make room; `per_address`, a new one over MAX_CONNECTIONS_PER_ADDRESS; `unauthenticated_idle`, one
+ * that never authenticated, idle past UNAUTHENTICATED_IDLE_TIMEOUT_MS.
+ */
+export const CONNECTION_CLOSE_REASONS = [
+  'max_connections',
+  'idle_evicted',
+  'per_address',
+  'unauthenticated_idle',
+] as const;
+export type ConnectionCloseReason = (typeof CONNECTION_CLOSE_REASONS)[number];
+
+const LOGGED_REASONS: Partial<Record<ConnectionCloseReason, string>> = {
+  max_connections: 'a new connection was closed at MAX_CONNECTIONS: every connection is busy',
+  idle_evicted: 'idle connections were closed near MAX_CONNECTIONS to make room for new ones',
+  per_address: 'connections over MAX_CONNECTIONS_PER_ADDRESS were closed',
+};
+
+/**
+ * Counts every close with `count`, and logs the ones an operator should hear of (all but the idle
+ * timeout's) at warn, at most one line per reason every `intervalMs`: the first at once, each later one
+ * with the closes since the line before (`closed`), so a flood of connections is not a flood of lines.
+ */
+export function reportConnectionCloses(
+  log: Logger,
+  count: (reason: ConnectionCloseReason) => void,
+  intervalMs = 60_000,
+  now: () => number = Date.now,
+): (reason: ConnectionCloseReason, detail: { connections: number; address: string }) => void {
+  const last = new Map<ConnectionCloseReason, { at: number; pending: number }>();
+  return (reason, detail) => {
+    count(reason);
+    const msg = LOGGED_REASONS[reason];
+    if (!msg) return;
+    const s = last.get(reason) ?? { at: -Infinity, pending: 0 };
+    last.set(reason, s);
+    s.pending += 1;
+    const t = now();
+    if (t - s.at < intervalMs) return;
+    log.warn({ reason, closed: s.pending, ...detail }, msg);
+    s.at = t;
+    s.pending = 0;
+  };
 }
 
 export interface ConnectionGuardOptions {
@@ -32,10 +98,11 @@ export interface ConnectionGuardOptions {
   maxPerAddress: number;
   /** Connections the process holds at once; 0 = no limit. */
   maxConnections?: number;
+  /** Told of each connection the guard closes (reportConnectionCloses). */
+  onClose?: (reason: ConnectionCloseReason, detail: { connections: number; address: string }) => void;
 }
 
-const isAuthenticated = (socket: Socket) =>
-  (socket as Socket & { [AUTHENTICATED]?: boolean })[AUTHENTICATED] === true;
+const isAuthenticated = (socket: Socket) => (socket as Marked)[AUTHENTICATED] === true;
 
 /** The idle connection to close first: never authenticated before authenticated, longest idle first. */
 function evictionCandidate(sockets: Map<Socket, State>): Socket | undefined {
@@ -54,21 +121,27 @@ function evictionCandidate(sockets: Map<Socket, State>): Socket | undefined {
 export function guardConnections(server: Server, o: ConnectionGuardOptions): () => void {
   const sockets = new Map<Socket, State>();
   const perAddress = new Map<string, number>();
+  const closed = (reason: ConnectionCloseReason, address: string) =>
+    o.onClose?.(reason, { connections: sockets.size, address });
   server.on('connection', (socket: Socket) => {
     const address = socket.remoteAddress ?? 'unknown';
     const n = (perAddress.get(address) ?? 0) + 1;
     if (o.maxPerAddress > 0 && n > o.maxPerAddress) {
       socket.destroy();
+      closed('per_address', address);
       return;
     }
     const cap = o.maxConnections ?? 0;
     if (cap > 0 && sockets.size + 1 > cap - Math.max(1, Math.floor(cap / 10))) {
       const idle = evictionCandidate(sockets);
       if (idle) {
+        const idleAddress = sockets.get(idle)!.address;
         idle.destroy();
         sockets.delete(idle);
+        closed('idle_evicted', idleAddress);
       } else if (sockets.size + 1 > cap) {
         socket.destroy();
+        closed('max_connections', address);
         return;
       }
     }
@@ -95,8 +168,11 @@ export function guardConnections(server: Server, o: ConnectionGuardOptions): () 
     () => {
       const now = Date.now();
       for (const [socket, s] of sockets) {
-        if (s.inFlight > 0 || isAuthenticated(socket)) continue;
-        if (now - s.idleSince >= o.unauthenticatedIdleMs) socket.destroy();
+        if (s.inFlight > 0 || isAuthenticated(socket) || socket.destroyed) continue;
+        if (now - s.idleSince >= o.unauthenticatedIdleMs) {
+          socket.destroy();
+          closed('unauthenticated_idle', s.address);
+        }
       }
     },
     Math.max(50, Math.min(1000, o.unauthenticatedIdleMs / 4)),

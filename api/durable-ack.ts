@@ -26,6 +26,12 @@
  *   certificate never reappears; a missing record's reservation is released so a re-run job cannot
  *   create it later. The one window left: the primary dies after a replica received the record but
  *   before it received the undo (WAIT has just said the replicas are not keeping up).
+ * - CA mode writes two records outside the tenant's slot, in the queue's (`{prefix}`), which on a
+ *   Cluster is often another shard: the serial index OCSP reads and the set of tenants with
+ *   revocations the CRL reads. The Delete registers its tenant through {@link DurableAck.confirmWrite}
+ *   before its own script runs; the Generate's confirmation writes the serial's index entry again
+ *   (idempotent) on that shard's connection and WAITs there too, beside the fence, and a 201 needs
+ *   both confirmed (else the certificate is undone as above).
  */
 import calculateSlot from 'cluster-key-slot';
 import { Redis, type RedisOptions } from 'ioredis';
@@ -42,7 +48,7 @@ import {
   type RedisClient,
   type RedisTarget,
 } from '../shared/redis.js';
-import type { RevocationEntry } from '../shared/revocation-store.js';
+import type { ConfirmedWrite, RevocationEntry } from '../shared/revocation-store.js';
 
 export interface DurableAckDeps {
   /** Where Redis is (standalone, Sentinel or Cluster): the connections to each primary are opened from it. */
@@ -91,15 +97,23 @@ export class DurableAck {
    * released) before the 503, so it never reappears and the caller's retry counts once against the
    * quota.
    */
-  async confirmCreated(t: Tenant, c: ClientCertificate, log: Logger): Promise<ClientCertificate> {
+  async confirmCreated(
+    t: Tenant,
+    c: ClientCertificate,
+    log: Logger,
+    also?: SideWrite,
+  ): Promise<ClientCertificate> {
     const confirmer = this.confirmer;
     const id = c.clientCertificateId;
     const key = this.deps.keys.certificate(t, id);
     let acks = -1;
     try {
-      const r = await confirmer.run(key, (s) => s.fence(t, id));
-      acks = r.acks;
-      if (r.value && r.confirmed) return c;
+      const [r, side] = await Promise.all([
+        confirmer.run(key, (s) => s.fence(t, id)),
+        also ? confirmer.run(also.key, (_s, conn) => also.write(conn)) : undefined,
+      ]);
+      acks = side && !side.confirmed ? side.acks : r.acks;
+      if (r.value && r.confirmed && (!side || side.confirmed)) return c;
       if (!r.value) {
         // Acknowledged by a primary that is gone: the record did not survive the failover.
         log.warn({ acks }, 'new certificate missing on the current primary: releasing its reservation');
@@ -112,6 +126,24 @@ export class DurableAck {
     }
     await this.undo(t, id, log);
     throw notConfirmed(confirmer, acks, 'The certificate');
+  }
+
+  /**
+   * Runs `write` on the connection to the primary that owns `key` and WAITs: the change's value once
+   * confirmed on the replicas; a 503 when it was not (it may have taken effect on the primary) or when
+   * Redis did not answer.
+   */
+  readonly confirmWrite: ConfirmedWrite = (key, write) => this.confirmedWrite(key, write);
+
+  private async confirmedWrite<T>(key: string, write: (redis: RedisClient) => Promise<T>): Promise<T> {
+    let r: Confirmed<T>;
+    try {
+      r = await this.confirmer.run(key, (_s, conn) => write(conn));
+    } catch (err) {
+      throw redisUnavailable(err);
+    }
+    if (!r.confirmed) throw notConfirmed(this.confirmer, r.acks);
+    return r.value;
   }
 
   /**
@@ -219,6 +251,13 @@ class DurableStore extends ClientCertificateStore {
   }
 }
 
+/** A write outside the certificate's slot that a Generate's 201 also waits on (CA mode's serial index). */
+export interface SideWrite {
+  /** A key of the slot it writes: its shard's primary runs it and WAITs. */
+  key: string;
+  write: (redis: RedisClient) => Promise<unknown>;
+}
+
 /** The 503 for a change WAIT did not confirm on enough replicas in time. */
 function notConfirmed(c: ReplicaConfirmer, acks: number, what = 'The change'): ServiceUnavailableError {
   return new ServiceUnavailableError(
@@ -254,7 +293,7 @@ class ReplicaConfirmer {
    * WAITs for `replicas` replicas. @returns the op's value and whether WAIT confirmed it in time.
    * @throws what the op throws (e.g. Redis unavailable).
    */
-  run<T>(key: string, op: (store: ClientCertificateStore) => Promise<T>): Promise<Confirmed<T>> {
+  run<T>(key: string, op: (store: ClientCertificateStore, conn: Redis) => Promise<T>): Promise<Confirmed<T>> {
     return this.channel(key).submit(op);
   }
 
@@ -317,7 +356,7 @@ export interface Confirmed<T> {
 }
 
 interface Member {
-  op: (store: ClientCertificateStore) => Promise<unknown>;
+  op: (store: ClientCertificateStore, conn: Redis) => Promise<unknown>;
   resolve: (r: Confirmed<unknown>) => void;
   reject: (err: unknown) => void;
 }
@@ -352,7 +391,7 @@ class Channel {
     });
   }
 
-  submit<T>(op: (store: ClientCertificateStore) => Promise<T>): Promise<Confirmed<T>> {
+  submit<T>(op: (store: ClientCertificateStore, conn: Redis) => Promise<T>): Promise<Confirmed<T>> {
     return new Promise<Confirmed<T>>((resolve, reject) => {
       this.queue.push({ op, resolve: resolve as (r: Confirmed<unknown>) => void, reject });
       if (!this.running) void this.loop();
@@ -363,15 +402,17 @@ class Channel {
     this.running = true;
     try {
       while (this.queue.length > 0) {
-        const batch = this.queue.splice(0);
+        // Awaited first: changes submitted in the same tick (a Generate's fence and its CA serial index
+        // entry on one primary) join this round rather than wait for the next.
         await this.ready();
+        const batch = this.queue.splice(0);
         const epoch = this.epoch;
         const ready = this.conn.status === 'ready';
         // Each op's reply is awaited before WAIT is sent: a script's EVALSHA that meets NOSCRIPT is
         // resent as EVAL, which must not land after the WAIT meant to cover it.
         const results = await Promise.all(
           batch.map((m) =>
-            m.op(this.store).then(
+            m.op(this.store, this.conn).then(
               (value) => ({ ok: true as const, value }),
               (err: unknown) => ({ ok: false as const, err }),
             ),

@@ -1,7 +1,7 @@
 import { serve, type ServerType } from '@hono/node-server';
 import type { Server } from 'node:http';
 import { DEFAULT_KEEP_ALIVE_TIMEOUT_MS } from '../shared/config.js';
-import { guardConnections } from './connection-guard.js';
+import { guardConnections, type ConnectionGuardOptions } from './connection-guard.js';
 
 export interface Listening {
   server: ServerType;
@@ -19,6 +19,7 @@ export async function listen(
     unauthenticatedIdleTimeoutMs?: number | undefined;
     maxConnectionsPerAddress?: number | undefined;
     maxConnections?: number | undefined;
+    onConnectionClosed?: ConnectionGuardOptions['onClose'];
   },
 ): Promise<Listening> {
   const server = await new Promise<ServerType>((resolve, reject) => {
@@ -37,6 +38,7 @@ export async function listen(
     unauthenticatedIdleMs: config.unauthenticatedIdleTimeoutMs ?? 10_000,
     maxPerAddress: config.maxConnectionsPerAddress ?? 1000,
     maxConnections: config.maxConnections ?? 0,
+    onClose: config.onConnectionClosed,
   });
   server.once('close', stopGuard);
   const address = server.address();

@@ -24,7 +24,7 @@ import { enqueue, type GenerationQueue } from '../shared/queue.js';
 
 export type { GenerateRequest } from '../shared/issuance.js';
 import type { Logger } from '../shared/logger.js';
-import type { DurableAck } from './durable-ack.js';
+import type { DurableAck, SideWrite } from './durable-ack.js';
 
 export interface IssuerDeps {
   queue: GenerationQueue;
@@ -42,6 +42,11 @@ export interface IssuerDeps {
   admit?: (t: Tenant) => Promise<void>;
   /** REDIS_WAIT_REPLICAS > 0: a new certificate is answered only once replicas confirm it. */
   durable?: DurableAck | undefined;
+  /**
+   * With `durable`: a write in another slot that must be on the replicas too before the 201 (CA mode:
+   * the serial's index entry, api/ca-responder.ts); undefined when there is none for `c`.
+   */
+  alsoConfirm?: ((t: Tenant, c: ClientCertificate) => SideWrite | undefined) | undefined;
 }
 
 /**
@@ -201,7 +206,9 @@ export class Issuer {
 
   /** With REDIS_WAIT_REPLICAS > 0, `c` once replicas confirm it (durable-ack.ts); else `c`. */
   private confirmed(t: Tenant, c: ClientCertificate, log: Logger): Promise<ClientCertificate> {
-    return this.deps.durable ? this.deps.durable.confirmCreated(t, c, log) : Promise.resolve(c);
+    return this.deps.durable
+      ? this.deps.durable.confirmCreated(t, c, log, this.deps.alsoConfirm?.(t, c))
+      : Promise.resolve(c);
   }
 
   /**

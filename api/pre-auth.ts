@@ -4,7 +4,13 @@
  * request's size and asks Redis nothing, so an unauthenticated flood costs little and cannot slow
  * down signed callers (docs/security.md, "Limits").
  */
+import type { HttpBindings } from '@hono/node-server';
+import type { Context, MiddlewareHandler } from 'hono';
+import type { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError, TooManyRequestsError } from '../shared/errors.js';
+import { lastFailed, markFailed } from './connection-guard.js';
+import type { AppEnv } from './context.js';
 
 /**
  * Longest request target (path and query, as sent) the API reads, bytes. Node's own limit on the request
@@ -60,6 +66,12 @@ export interface AuthFailureBudgetOptions {
   ratePerSecond: number;
   /** Addresses remembered at most; the longest-unseen are forgotten first. Default 10_000. */
   maxAddresses?: number;
+  /**
+   * How long a refusal to an address that has spent its budget is held before it is sent, ms (0: at
+   * once). An HTTP/1.1 client waits for the answer before its next request on that connection, so a
+   * flooding connection then costs a timer, not CPU. Default 1000.
+   */
+  delayMs?: number;
   now?: () => number;
 }
 
@@ -68,36 +80,72 @@ interface Bucket {
   at: number;
 }
 
+const HELD = Symbol('held refusal');
+
 /**
  * A token bucket per client address that only failed authentications spend. Once an address has
- * spent it, its requests are refused with 429 and `Retry-After` before anything is parsed, until
- * the bucket refills. Per process and in memory, like the dashboard's login backoff. IPv6 addresses
- * count per /64, what one host is usually given.
+ * spent it, the penalty falls on its connections that fail, not on the address: a connection whose
+ * last request failed gets 429 and `Retry-After` before anything of its next request is parsed, and
+ * every refusal on such an address is held `delayMs` before it is sent (a tarpit), until the bucket
+ * refills. A connection that authenticates, or a new one, is verified as usual, so a signed client
+ * behind the same address is not slowed. Per process and in memory, like the dashboard's login
+ * backoff. IPv6 addresses count per /64, what one host is usually given.
  */
 export class AuthFailureBudget {
   private readonly buckets = new Map<string, Bucket>();
   private readonly maxAddresses: number;
   private readonly now: () => number;
+  readonly delayMs: number;
 
   constructor(readonly options: AuthFailureBudgetOptions) {
     this.maxAddresses = options.maxAddresses ?? 10_000;
     this.now = options.now ?? Date.now;
+    this.delayMs = options.delayMs ?? 1000;
   }
 
   get enabled(): boolean {
     return this.options.burst > 0;
   }
 
-  /** @throws TooManyRequestsError when `address` has no failures left. */
-  check(address: string): void {
-    if (!this.enabled) return;
+  /** Seconds until `address` may fail again; 0 while it has failures left. */
+  retryAfter(address: string): number {
+    if (!this.enabled) return 0;
     const b = this.refill(addressKey(address));
-    if (!b || b.tokens >= 1) return;
-    const waitS = Math.max(1, Math.ceil((1 - b.tokens) / Math.max(this.options.ratePerSecond, 0.001)));
-    throw new TooManyRequestsError(
+    if (!b || b.tokens >= 1) return 0;
+    return Math.max(1, Math.ceil((1 - b.tokens) / Math.max(this.options.ratePerSecond, 0.001)));
+  }
+
+  /** The 429 for an address that must wait `waitS` seconds. */
+  refusal(waitS: number): TooManyRequestsError {
+    return new TooManyRequestsError(
       `Too many requests from this address failed authentication (${this.options.burst} at most, ${this.options.ratePerSecond} more per second). Check the credentials, then retry after the Retry-After interval.`,
       waitS,
     );
+  }
+
+  /** @throws TooManyRequestsError when `address` has no failures left. */
+  check(address: string): void {
+    const waitS = this.retryAfter(address);
+    if (waitS > 0) throw this.refusal(waitS);
+  }
+
+  /**
+   * Waits `delayMs` before a refusal on `socket` is sent. A second refusal held on the same connection
+   * at once can only be a pipelined request behind the first: the connection is closed instead.
+   */
+  async hold(socket: Socket | undefined): Promise<void> {
+    if (this.delayMs <= 0) return;
+    const s = socket as (Socket & { [HELD]?: boolean }) | undefined;
+    if (s?.[HELD]) {
+      s.destroy();
+      return;
+    }
+    if (s) s[HELD] = true;
+    try {
+      await sleep(this.delayMs);
+    } finally {
+      if (s) s[HELD] = false;
+    }
   }
 
   /** Spends one failure of `address`. */
@@ -140,4 +188,57 @@ export function addressKey(address: string): string {
     .slice(0, 4)
     .map((g) => g.toLowerCase().replace(/^0+(?=.)/, ''))
     .join(':')}::/64`;
+}
+
+const socketOf = (c: Context<AppEnv>): Socket | undefined =>
+  (c.env as HttpBindings | undefined)?.incoming?.socket;
+
+/**
+ * A request refused before authentication (`err`: a bound or SigV4's 403): marks its connection as
+ * failing and spends one failure of its address. An address that had no failures left gets, instead of
+ * `err`, a 429 with `Retry-After`, held {@link AuthFailureBudget.delayMs} (the tarpit).
+ * @returns the error to answer with.
+ */
+export async function failedBeforeAuthentication(
+  c: Context<AppEnv>,
+  budget: AuthFailureBudget | undefined,
+  err: unknown,
+): Promise<unknown> {
+  if (!budget?.enabled) return err;
+  const socket = socketOf(c);
+  const address = socket?.remoteAddress ?? 'unknown';
+  markFailed(socket);
+  const waitS = budget.retryAfter(address);
+  if (waitS === 0) {
+    budget.failed(address);
+    return err;
+  }
+  await budget.hold(socket);
+  return budget.refusal(waitS);
+}
+
+/**
+ * The first check of every request, in time linear in its request target: a connection whose last
+ * request failed authentication, from an address over its budget, gets a held 429 without anything of
+ * its request read; then the request target's bounds, whose refusals count as failed authentications.
+ */
+export function guardPreAuth(budget: AuthFailureBudget | undefined): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (budget?.enabled) {
+      const socket = socketOf(c);
+      if (lastFailed(socket)) {
+        const waitS = budget.retryAfter(socket?.remoteAddress ?? 'unknown');
+        if (waitS > 0) {
+          await budget.hold(socket);
+          throw budget.refusal(waitS);
+        }
+      }
+    }
+    try {
+      checkRequestTarget(c.req.url);
+    } catch (err) {
+      throw await failedBeforeAuthentication(c, budget, err);
+    }
+    return next();
+  };
 }

@@ -15,6 +15,7 @@ import { CredentialReload } from './credential-reload.js';
 import { Draining } from './draining.js';
 import { healthCheck } from './health-check.js';
 import { listen } from './http-server.js';
+import { reportConnectionCloses } from './connection-guard.js';
 import { LoadShedder } from './load-shedder.js';
 import { Scheduler } from '../shared/scheduler.js';
 import { AuthFailureBudget } from './pre-auth.js';
@@ -68,6 +69,7 @@ export type ApiConfig = Pick<
       Config,
       | 'authFailureBurst'
       | 'authFailureRate'
+      | 'authFailureDelayMs'
       | 'requestBodyTimeoutMs'
       | 'unauthenticatedIdleTimeoutMs'
       | 'maxConnectionsPerAddress'
@@ -122,6 +124,7 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
   const scheduler = new Scheduler(redis, keys);
   const shedder = new LoadShedder(LoadShedder.schedulerCounts(scheduler), config.generateTimeoutMs);
   LoadShedder.observe(queueEvents, shedder);
+  const caResponder = startCaResponder(config, opts.ca, redis, keys, log, durable);
   const issuer = new Issuer({
     queue,
     queueEvents,
@@ -131,14 +134,19 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     limitFor: (t) => credentials.current.limitFor(t.accountId) ?? config.clientCertificateLimit,
     admit: opts.loadShedding === false ? undefined : (t) => shedder.admit(t.accountId),
     durable,
+    alsoConfirm: caResponder && ((t, c) => caResponder.serialIndexWrite(t, c)),
   });
   const verifier = new SigV4Verifier(credentials.current, { allowedRegions: config.allowedRegions });
   credentials.onChange((next) => verifier.useCredentials(next));
 
-  const caResponder = startCaResponder(config, opts.ca, redis, keys, log);
-
   const metrics = new ApiMetrics({ redis, keys, queue, backlog: () => scheduler.backlog() });
-  if (caResponder) metrics.observeCa({ refresh: () => caResponder.currentCrl(), stats: caResponder.stats });
+  if (caResponder) {
+    metrics.observeCa({
+      refresh: () => caResponder.currentCrl(),
+      serialIndex: () => caResponder.serialIndexSize(),
+      stats: caResponder.stats,
+    });
+  }
   const app = createApp({
     ca: caResponder,
     metrics,
@@ -155,6 +163,7 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     authFailures: new AuthFailureBudget({
       burst: config.authFailureBurst ?? 100,
       ratePerSecond: config.authFailureRate ?? 10,
+      delayMs: config.authFailureDelayMs ?? 1000,
     }),
     throttle:
       config.rateLimitRps > 0
@@ -162,7 +171,10 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
         : undefined,
   });
   const draining = new Draining(app.fetch);
-  const http = await listen(draining.fetch, config);
+  const http = await listen(draining.fetch, {
+    ...config,
+    onConnectionClosed: reportConnectionCloses(log, (reason) => metrics.connectionsClosed.inc({ reason })),
+  });
 
   let drainMs = 30_000;
   // Bounded where Redis is involved: with Redis away these would wait for a reconnect that may never come.
@@ -171,6 +183,7 @@ export async function startApi(config: ApiConfig, log: Logger, opts: ApiOptions 
     .add('queue events', () => queueEvents.close(), { boundMs: 2000 })
     .add('queue', () => queue.close(), { boundMs: 2000 })
     .add('events connection', () => eventsRedis.disconnect())
+    .add('CA responder timers', () => caResponder?.close())
     .add('durable-ack connections', () => durable?.close())
     .add('redis connection', () => redis.disconnect());
   return {
@@ -193,6 +206,7 @@ function startCaResponder(
   redis: RedisClient,
   keys: Keys,
   log: Logger,
+  durable: DurableAck | undefined,
 ): CaResponder | undefined {
   const ca =
     given ??
@@ -203,7 +217,8 @@ function startCaResponder(
     ? new CaResponder({
         ca,
         caCertPem: ca.certPem,
-        revocations: new RevocationStore(redis, keys),
+        // With REDIS_WAIT_REPLICAS, the tenant registration and serial index are confirmed on replicas.
+        revocations: new RevocationStore(redis, keys, durable?.confirmWrite),
         log,
         crlValiditySeconds: config.crlValiditySeconds ?? 86_400,
         ocspValiditySeconds: config.ocspValiditySeconds ?? 300,

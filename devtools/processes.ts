@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeArgs } from './entry.js';
 import { waitFor } from './redis-server.js';
 
 /** The repository root, where `api/main.ts` and `worker/main.ts` live. */
@@ -72,10 +73,10 @@ function start(
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   if (!env.REDIS_URL) delete childEnv.REDIS_URL;
   if (!env.REDIS_CLUSTER_NODES) delete childEnv.REDIS_CLUSTER_NODES;
-  // Plain node with the tsx loader, not the tsx CLI: the pid is the service itself, so signals
+  // Plain node (built JavaScript under npm test, else the tsx loader), not the tsx CLI: the pid is the service itself, so signals
   // reach it directly and RSS figures are its own.
   // `ip netns exec` execs the command in place, so the pid is still the service's own.
-  const command = [process.execPath, '--import', 'tsx', join(kind, 'main.ts')];
+  const command = [process.execPath, ...nodeArgs(join(kind, 'main.ts'))];
   // prlimit also execs the command in place.
   if (where.nofile) command.unshift('prlimit', `--nofile=${where.nofile}:${where.nofile}`, '--');
   if (where.netns) command.unshift('ip', 'netns', 'exec', where.netns);

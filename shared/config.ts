@@ -347,10 +347,13 @@ export const variables = z.object({
       "Client connections the API holds open at once. From nine tenths of it on, each new connection closes an idle one (those that never authenticated before authenticated ones, oldest first) so a new client is still answered; at it, with nothing idle to close, a new connection is closed at once. The default leaves 128 descriptors for Redis and files below the process's soft open-files limit (/proc/self/limits). `0` = no limit.",
     ),
   AUTH_FAILURE_BURST: intFrom(100, 0, 1_000_000).describe(
-    'Requests failing authentication (SigV4 403s) one client address may make at once; then its requests get 429 `TooManyRequestsException` with `Retry-After` until it earns more back at `AUTH_FAILURE_RATE`. `0` = no budget. IPv6 counts per /64; behind a proxy every client shares its address.',
+    "Requests failing authentication (SigV4 403s, and the query and request-target bounds' 400/414) one client address may make at once; then its failing requests, and every request on a connection whose last one failed, get 429 `TooManyRequestsException` with `Retry-After` (held `AUTH_FAILURE_DELAY_MS`) until it earns more back at `AUTH_FAILURE_RATE`. `0` = no budget. IPv6 counts per /64; behind a proxy every client shares its address.",
   ),
   AUTH_FAILURE_RATE: numberFrom(10, 0.01, 1_000_000, true).describe(
     'Failed authentications per second a client address earns back, up to `AUTH_FAILURE_BURST`.',
+  ),
+  AUTH_FAILURE_DELAY_MS: intFrom(1000, 0, 30_000).describe(
+    'How long the API holds a 429 to an address over `AUTH_FAILURE_BURST` before sending it, ms (a tarpit): the failing connection waits for its answer instead of sending its next request at once. Only connections whose requests fail are held; a new connection or one that authenticates is verified as usual. `0` = answer at once.',
   ),
   METRICS_TOKEN: trimmed().describe(
     'Bearer token `/metrics` requires (`Authorization: Bearer <token>`, else 401). Unset: `/metrics` is open, like `/health`.',

@@ -122,9 +122,17 @@ export class Keys {
     return `{${this.prefix}}:ca:revoked-tenants`;
   }
 
-  /** CA mode. Hash: serial of every CA-issued certificate → `account:region:id`, for OCSP. */
+  /**
+   * CA mode. Hash: serial of every unexpired CA-issued certificate → `account:region:id`, for OCSP.
+   * Bounded by {@link caSerialsExpiry} (shared/lua/ca-index.lua, ca-prune.lua).
+   */
   get caSerials(): string {
     return `{${this.prefix}}:ca:serials`;
+  }
+
+  /** CA mode. Sorted set: each {@link caSerials} serial → its certificate's notAfter (epoch s), for pruning. */
+  get caSerialsExpiry(): string {
+    return `{${this.prefix}}:ca:serials:expiry`;
   }
 
   /** CA mode. Hash: the CRL last signed (`der` base64, `digest` of its entries, `number`, `thisUpdate` ms). */

@@ -130,6 +130,8 @@ export class ApiMetrics {
   readonly registry = new Registry();
   readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  /** Connections the API's connection guard closed, by reason (api/connection-guard.ts). */
+  readonly connectionsClosed: Counter<'reason'>;
   private readonly k: ReturnType<typeof metricKeys>;
 
   constructor(private readonly deps: ApiMetricsDeps) {
@@ -148,6 +150,14 @@ export class ApiMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
+    this.connectionsClosed = new Counter({
+      name: 'http_connections_closed_total',
+      help: 'Client connections this API process closed to stay within its limits: max_connections (a new one, at MAX_CONNECTIONS with every connection busy), idle_evicted (an idle one, near MAX_CONNECTIONS), per_address (over MAX_CONNECTIONS_PER_ADDRESS), unauthenticated_idle (never authenticated, idle past UNAUTHENTICATED_IDLE_TIMEOUT_MS).',
+      labelNames: ['reason'],
+      registers,
+    });
+    for (const reason of ['max_connections', 'idle_evicted', 'per_address', 'unauthenticated_idle'])
+      this.connectionsClosed.inc({ reason }, 0);
     // collect() runs with the gauge as `this`; these reach the figures.
     const jobCounts = () => this.deps.queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed');
     const backlog = this.deps.backlog;
@@ -202,7 +212,13 @@ export class ApiMetrics {
    */
   observeCa(ca: {
     refresh(): Promise<unknown>;
-    stats: { revoked: number; crlThisUpdate: number; ocsp: Record<'good' | 'revoked' | 'unknown', number> };
+    /** Entries of the serial index OCSP reads (one HLEN). */
+    serialIndex(): Promise<number>;
+    stats: {
+      revoked: number;
+      crlThisUpdate: number;
+      ocsp: Record<'good' | 'revoked' | 'unknown', number>;
+    };
   }): void {
     const registers = [this.registry];
     new Gauge({
@@ -220,6 +236,15 @@ export class ApiMetrics {
       registers,
       collect() {
         this.set(ca.stats.crlThisUpdate ? (Date.now() - ca.stats.crlThisUpdate) / 1000 : -1);
+      },
+    });
+    new Gauge({
+      name: 'ca_serial_index_entries',
+      help: 'CA mode: serials in the index OCSP reads (CA-issued certificates not expired when last pruned, every 60 s).',
+      registers,
+      async collect() {
+        const n = await ca.serialIndex().catch(() => undefined);
+        if (n !== undefined) this.set(n);
       },
     });
     new Counter({

@@ -1,6 +1,8 @@
 // CA mode's revocation records in Redis: what a delete revokes, the serial index OCSP answers from, the CRL last signed.
+import { X509Certificate } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keys, Tenant } from './keys.js';
+import { withScripts, type Scripted } from './lua/index.js';
 import { isCluster, type RedisClient } from './redis.js';
 
 /** What a delete in CA mode records about the certificate it deletes. */
@@ -37,32 +39,153 @@ export interface StoredCrl {
   thisUpdate: number;
 }
 
+/**
+ * With REDIS_WAIT_REPLICAS > 0 (api/durable-ack.ts): runs `write` on the connection to the primary that
+ * owns `key` and returns once WAIT saw it on the replicas; throws (a 503) when they did not confirm it.
+ */
+export type ConfirmedWrite = <T>(key: string, write: (redis: RedisClient) => Promise<T>) => Promise<T>;
+
+/** Where a serial was issued, as the serial index says. */
+export interface SerialOwner {
+  tenant: Tenant;
+  id: string;
+  /** The certificate's notAfter, epoch s; undefined for an entry indexed before notAfter was recorded. */
+  notAfter: number | undefined;
+}
+
 /** CA mode's cross-tenant revocation records. */
 export class RevocationStore {
-  constructor(
-    private readonly redis: RedisClient,
-    private readonly keys: Keys,
-  ) {}
+  private readonly redis: Scripted;
 
   /**
-   * Adds the tenant to the set the CRL builder reads, before its first revocation is written. Should
-   * this write be lost (a failover of its shard) while the tenant's revocation survives,
-   * {@link reconcileTenants} finds the tenant again.
+   * @param confirm REDIS_WAIT_REPLICAS > 0 (the API): the tenant registration and the serial index are
+   *   written through it, so they are on the replicas of their shard (the queue's hash slot, on a Cluster
+   *   often another shard than the tenant's) before the Delete or Generate is acknowledged.
+   */
+  constructor(
+    redis: RedisClient,
+    private readonly keys: Keys,
+    private readonly confirm?: ConfirmedWrite,
+  ) {
+    this.redis = withScripts(redis);
+  }
+
+  /**
+   * Adds the tenant to the set the CRL builder reads, before its first revocation is written (confirmed
+   * on the replicas with REDIS_WAIT_REPLICAS). Should this write still be lost while the tenant's
+   * revocation survives (REDIS_WAIT_REPLICAS=0 and a failover of its shard), {@link reconcileTenants}
+   * finds the tenant again.
    */
   async registerTenant(t: Tenant): Promise<void> {
-    await this.redis.sadd(this.keys.revokedTenants, `${t.accountId}:${t.region}`);
+    const member = `${t.accountId}:${t.region}`;
+    if (this.confirm)
+      await this.confirm(this.keys.revokedTenants, (r) => r.sadd(this.keys.revokedTenants, member));
+    else await this.redis.sadd(this.keys.revokedTenants, member);
   }
 
-  /** Records which tenant and certificate a CA-issued serial belongs to (before the record is created). */
-  async indexSerial(serial: string, t: Tenant, id: string): Promise<void> {
-    await this.redis.hset(this.keys.caSerials, serial, `${t.accountId}:${t.region}:${id}`);
+  /**
+   * Records which tenant and certificate a CA-issued serial belongs to, and its notAfter (so
+   * {@link pruneSerials} removes it once expired). The worker writes it before the record is created;
+   * with REDIS_WAIT_REPLICAS the API writes it again, confirmed, before the Generate's 201
+   * ({@link indexSerialWrite}).
+   */
+  async indexSerial(serial: string, t: Tenant, id: string, notAfter: number): Promise<void> {
+    await this.indexSerialWrite(serial, t, id, notAfter).write(this.redis);
   }
 
-  /** The tenant and id a serial was issued to, or undefined when this CA never issued it. */
-  async lookupSerial(serial: string): Promise<{ tenant: Tenant; id: string } | undefined> {
-    const v = await this.redis.hget(this.keys.caSerials, serial);
+  /** {@link indexSerial} as a key and a write to run on a given connection (api/durable-ack.ts). */
+  indexSerialWrite(
+    serial: string,
+    t: Tenant,
+    id: string,
+    notAfter: number,
+  ): { key: string; write: (redis: RedisClient) => Promise<unknown> } {
+    const k = this.keys;
+    return {
+      key: k.caSerials,
+      write: (redis) =>
+        withScripts(redis).ccCaIndex(
+          k.caSerials,
+          k.caSerialsExpiry,
+          serial,
+          `${t.accountId}:${t.region}:${id}`,
+          notAfter,
+        ),
+    };
+  }
+
+  /** The tenant, id and notAfter a serial was issued with, or undefined when it is not in the index. */
+  async lookupSerial(serial: string): Promise<SerialOwner | undefined> {
+    const [v, notAfter] = await Promise.all([
+      this.redis.hget(this.keys.caSerials, serial),
+      this.redis.zscore(this.keys.caSerialsExpiry, serial),
+    ]);
     const m = v ? /^(\d{12}):([a-z0-9-]+):([a-z0-9]+)$/.exec(v) : null;
-    return m ? { tenant: { accountId: m[1]!, region: m[2]! }, id: m[3]! } : undefined;
+    return m
+      ? {
+          tenant: { accountId: m[1]!, region: m[2]! },
+          id: m[3]!,
+          notAfter: notAfter === null ? undefined : Number(notAfter),
+        }
+      : undefined;
+  }
+
+  /**
+   * Removes the index entries of certificates whose notAfter is before `nowS`, `batch` at a time.
+   * @returns how many were removed.
+   */
+  async pruneSerials(nowS: number, batch = 1000): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await this.redis.ccCaPrune(this.keys.caSerials, this.keys.caSerialsExpiry, nowS, batch);
+      total += n;
+      if (n < batch) return total;
+    }
+  }
+
+  /**
+   * Gives the index entries written before notAfter was recorded (no score in the expiry set) their
+   * notAfter, so {@link pruneSerials} bounds them too: the revocation's when the certificate was deleted,
+   * else its record's when that record holds this serial, else `nowS` + `maxLifetimeS` (the longest a
+   * certificate issued from now on lives: an entry an older worker has just written, whose record is
+   * still to come). Idempotent; every API process runs it once at start. @returns entries given one.
+   */
+  async backfillSerialExpiry(nowS: number, maxLifetimeS: number, count = 500): Promise<number> {
+    let cursor = '0';
+    let filled = 0;
+    do {
+      const [next, flat] = await this.redis.hscan(this.keys.caSerials, cursor, 'COUNT', count);
+      cursor = next;
+      const serials = flat.filter((_, i) => i % 2 === 0);
+      // One round trip per page for the common case: every entry already has its notAfter.
+      const scores =
+        serials.length > 0 ? await this.redis.zmscore(this.keys.caSerialsExpiry, ...serials) : [];
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const serial = flat[i]!;
+        if (scores[i / 2] !== null) continue;
+        const m = /^(\d{12}):([a-z0-9-]+):([a-z0-9]+)$/.exec(flat[i + 1]!);
+        if (!m) continue;
+        const t = { accountId: m[1]!, region: m[2]! };
+        const id = m[3]!;
+        let notAfter = Number(await this.redis.zscore(this.keys.revoked(t), serial)) || undefined;
+        if (notAfter === undefined) {
+          const [pem, expires] = await this.redis.hmget(this.keys.certificate(t, id), 'pem', 'expires');
+          notAfter = serialOf(pem) === serial && expires ? Number(expires) : nowS + maxLifetimeS;
+        }
+        await this.indexSerialWrite(serial, t, id, notAfter).write(this.redis);
+        filled += 1;
+      }
+    } while (cursor !== '0');
+    return filled;
+  }
+
+  /** How many serials the index holds (hash, expiry set). */
+  async serialCounts(): Promise<{ serials: number; expiry: number }> {
+    const [serials, expiry] = await Promise.all([
+      this.redis.hlen(this.keys.caSerials),
+      this.redis.zcard(this.keys.caSerialsExpiry),
+    ]);
+    return { serials, expiry };
   }
 
   /** The serial's revocation time (epoch ms) in its tenant, or undefined when it is not revoked. */
@@ -71,12 +194,38 @@ export class RevocationStore {
     return v === null ? undefined : Number(v);
   }
 
-  /** Every revoked serial whose certificate has not expired at `nowS`, across tenants, sorted by serial. */
-  async listRevoked(nowS: number): Promise<RevokedSerial[]> {
-    const tenants = (await this.redis.smembers(this.keys.revokedTenants)).flatMap((m) => {
+  /** Every tenant in the revoked-tenant set. */
+  private async revokedTenants(): Promise<Tenant[]> {
+    return (await this.redis.smembers(this.keys.revokedTenants)).flatMap((m) => {
       const i = m.lastIndexOf(':');
       return i > 0 ? [{ accountId: m.slice(0, i), region: m.slice(i + 1) }] : [];
     });
+  }
+
+  /**
+   * Removes every tenant's revocations whose certificate expired before `nowS` (shared/lua/ca-prune-revoked.lua),
+   * `batch` at a time. The tenant stays in the revoked-tenant set. @returns how many were removed.
+   */
+  async pruneRevoked(nowS: number, batch = 1000): Promise<number> {
+    let total = 0;
+    for (const t of await this.revokedTenants()) {
+      for (;;) {
+        const n = await this.redis.ccCaPruneRevoked(
+          this.keys.revoked(t),
+          this.keys.revokedAt(t),
+          nowS,
+          batch,
+        );
+        total += n;
+        if (n < batch) break;
+      }
+    }
+    return total;
+  }
+
+  /** Every revoked serial whose certificate has not expired at `nowS`, across tenants, sorted by serial. */
+  async listRevoked(nowS: number): Promise<RevokedSerial[]> {
+    const tenants = await this.revokedTenants();
     const per = await Promise.all(
       tenants.map(async (tenant) => {
         const [flat, at] = await Promise.all([
@@ -154,5 +303,15 @@ export class RevocationStore {
   /** The next CRL number (monotonic across API replicas). */
   nextCrlNumber(): Promise<number> {
     return this.redis.incr(this.keys.crlNumber);
+  }
+}
+
+/** The serial of a stored certificate's PEM ({@link normalSerial} form), or undefined when there is none. */
+function serialOf(pem: string | null | undefined): string | undefined {
+  if (!pem) return undefined;
+  try {
+    return normalSerial(new X509Certificate(pem).serialNumber);
+  } catch {
+    return undefined;
   }
 }

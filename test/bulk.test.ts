@@ -12,6 +12,7 @@ import { QUEUE_NAME, generateJobId, type GenerateData, type GenerateReturn } fro
 import { parseBulkArgs } from '../scripts/bulk/args.js';
 import { runBulk, QuotaError, stateFile } from '../scripts/bulk/batch.js';
 import { Progress } from '../scripts/bulk/progress.js';
+import { nodeArgs } from '../devtools/entry.js';
 import { startRedis, waitFor, type TestRedis } from '../devtools/redis-server.js';
 import { startService } from '../devtools/service.js';
 import { RECORD_FIELDS } from './helpers/records.js';
@@ -28,7 +29,7 @@ interface Run {
 }
 
 function spawnBulk(args: string[], env: Record<string, string>): { child: ChildProcess; done: Promise<Run> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bulk.ts', ...args], {
+  const child = spawn(process.execPath, [...nodeArgs('scripts/bulk.ts'), ...args], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'silent', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -47,6 +47,24 @@ describe('CA mode with REDIS_WAIT_REPLICAS=1 and two API replicas', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  test('a 201 Generate means the serial index entry is on the replica, confirmed in one WAIT round on a single primary', async () => {
+    await redis.primary.cli('CONFIG', 'RESETSTAT');
+    const res = await signedFetch(svc.api.url, '/clientcertificates', { method: 'POST', body: '{}' });
+    assert.equal(res.status, 201, await res.clone().text());
+    const c = (await res.json()) as { clientCertificateId: string; pemEncodedCertificate: string };
+    const serial = normalSerial(new X509Certificate(c.pemEncodedCertificate).serialNumber);
+    assert.equal(
+      await redis.replicas[0]!.cli('HGET', svc.keys.caSerials, serial),
+      `${T.accountId}:${T.region}:${c.clientCertificateId}`,
+    );
+    assert.ok(
+      Number(await redis.replicas[0]!.cli('ZSCORE', svc.keys.caSerialsExpiry, serial)) > Date.now() / 1000,
+    );
+    // The fence (the record's slot) and the index entry (the queue's slot) share the one primary's round.
+    const stats = await redis.primary.cli('INFO', 'commandstats');
+    assert.equal(/cmdstat_wait:calls=(\d+)/.exec(stats)?.[1], '1', stats);
+  });
+
   test('a 202 Delete means the revocation entry is on the replica; the other API replica answers revoked and serves the same CRL', async () => {
     const res = await signedFetch(svc.api.url, '/clientcertificates', { method: 'POST', body: '{}' });
     assert.equal(res.status, 201, await res.clone().text());

@@ -211,6 +211,10 @@ for (const [kind, makeCa] of [
       const text = await (await fetch(`${fx.svc.api.url}/metrics`)).text();
       const value = (line: RegExp) => Number(line.exec(text)?.[1] ?? NaN);
       assert.equal(value(/^ca_revoked_certificates (\S+)$/m), 2);
+      // Every certificate this describe issued, deleted or not, until its notAfter.
+      const indexed = await fx.svc.redis.hlen(fx.svc.keys.caSerials);
+      assert.ok(indexed >= 5, `indexed ${indexed}`);
+      assert.equal(value(/^ca_serial_index_entries (\S+)$/m), indexed);
       const age = value(/^ca_crl_age_seconds (\S+)$/m);
       assert.ok(age >= 0 && age < 60, `CRL age ${age}`);
       for (const status of ['good', 'revoked', 'unknown']) {

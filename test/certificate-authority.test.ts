@@ -15,6 +15,7 @@ import {
 } from '../shared/certificate-authority.js';
 import { buildCertificate } from '../worker/certificate-builder.js';
 import { useService } from './helpers/fixture.js';
+import { nodeArgs } from '../devtools/entry.js';
 import { freePort } from '../devtools/redis-server.js';
 import { signedFetch } from '../devtools/signed-fetch.js';
 import { ecCa, rsaCa, type Pem } from '../devtools/tls.js';
@@ -199,7 +200,7 @@ describe('CA-signed certificates', () => {
 
   test('a worker refuses to start on a CA key that does not match, naming the variable, with exit code 78', async () => {
     const a = rsaCa();
-    const child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
+    const child = spawn(process.execPath, [...nodeArgs('worker/main.ts')], {
       env: {
         ...process.env,
         NODE_ENV: 'test',
@@ -225,7 +226,7 @@ describe('CA-signed certificates', () => {
 
 test('npm start stops, rather than restarting workers, when the CA is not a CA', async () => {
   const leaf = rsaCa({ ca: false });
-  const launcher = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
+  const launcher = spawn(process.execPath, [...nodeArgs('scripts/start.ts')], {
     env: {
       ...process.env,
       NODE_ENV: 'test',

@@ -6,6 +6,8 @@ import { serviceEnv, spawnApi } from '../devtools/processes.js';
 import { waitFor } from '../devtools/redis-server.js';
 import { signRequest } from '../devtools/signed-fetch.js';
 import { useRedis, useService } from './helpers/fixture.js';
+import { reportConnectionCloses } from '../api/connection-guard.js';
+import type { Logger } from '../shared/logger.js';
 
 describe('MAX_CONNECTIONS', () => {
   it("defaults to the soft open-files limit minus the headroom, from /proc/self/limits' format", () => {
@@ -119,17 +121,65 @@ describe('MAX_CONNECTIONS with nothing idle to close', () => {
         await waitFor(() => fx.svc.api.inFlight === inFlight.length, 10_000);
       }
       const port = Number(new URL(fx.svc.api.url).port);
-      const extra = connect({ host: '127.0.0.1', port });
-      extra.on('error', () => undefined);
-      const refused = await new Promise<boolean>((resolve) => {
-        const t = setTimeout(() => resolve(false), 5000);
-        extra.once('close', () => (clearTimeout(t), resolve(true)));
-      });
-      assert.equal(refused, true, 'a connection over the cap, with nothing idle, was kept');
+      // Three over the cap: each is closed and counted, and one line is logged for the three.
+      for (let i = 0; i < 3; i++) {
+        const extra = connect({ host: '127.0.0.1', port });
+        extra.on('error', () => undefined);
+        const refused = await new Promise<boolean>((resolve) => {
+          const t = setTimeout(() => resolve(false), 5000);
+          extra.once('close', () => (clearTimeout(t), resolve(true)));
+        });
+        assert.equal(refused, true, 'a connection over the cap, with nothing idle, was kept');
+      }
       assert.equal(settled, 0, 'a busy connection was closed or answered');
     } finally {
       ac.abort();
       await Promise.all(inFlight);
     }
+    const lines = fx.svc.logs.lines.filter((l) => l.includes('closed at MAX_CONNECTIONS'));
+    assert.equal(lines.length, 1, `log lines about the cap: ${lines.join('\n')}`);
+    const line = JSON.parse(lines[0]!) as { level: number | string; reason: string; closed: number };
+    assert.equal(line.reason, 'max_connections');
+    assert.equal(line.closed, 1);
+    // The busy connections are gone: /metrics can be asked now.
+    let text = '';
+    await waitFor(async () => {
+      const res = await fetch(`${fx.svc.api.url}/metrics`).catch(() => undefined);
+      text = res?.ok ? await res.text() : '';
+      return text !== '';
+    }, 10_000);
+    // Three, and any /metrics request above refused while the busy connections were still closing.
+    const closedAtCap = /^http_connections_closed_total\{reason="max_connections"\} (\d+)$/m.exec(text);
+    assert.ok(closedAtCap && Number(closedAtCap[1]) >= 3, text.slice(0, 2000));
+  });
+});
+
+describe('reporting the connections the guard closes', () => {
+  it('counts every close and logs at most one line per reason a minute, with the closes since the last', () => {
+    const lines: { reason: string; closed: number }[] = [];
+    const counted: string[] = [];
+    const log = { warn: (o: { reason: string; closed: number }) => lines.push(o) } as unknown as Logger;
+    let now = 0;
+    const report = reportConnectionCloses(
+      log,
+      (r) => counted.push(r),
+      60_000,
+      () => now,
+    );
+    const d = { connections: 10, address: '127.0.0.1' };
+    for (let i = 0; i < 5; i++) report('max_connections', d);
+    report('unauthenticated_idle', d); // counted, never logged: the idle timeout is routine
+    now = 60_000;
+    report('max_connections', d);
+    report('per_address', d);
+    assert.equal(counted.length, 8);
+    assert.deepEqual(
+      lines.map((l) => [l.reason, l.closed]),
+      [
+        ['max_connections', 1],
+        ['max_connections', 5],
+        ['per_address', 1],
+      ],
+    );
   });
 });

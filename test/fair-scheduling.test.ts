@@ -13,6 +13,7 @@ import { createQueue, enqueue, enqueueMany } from '../shared/queue.js';
 import { createRedis, patientOptions } from '../shared/redis.js';
 import { BULK_BASE, type Backlog } from '../shared/scheduler.js';
 import { useRedis } from './helpers/fixture.js';
+import { nodeArgs } from '../devtools/entry.js';
 import { awsClient, generate, showOutcome, type Outcome } from '../devtools/aws-client.js';
 import {
   serviceEnv,
@@ -34,9 +35,7 @@ function spawnBulk(count: number, out: string, env: Record<string, string>) {
   const child = spawn(
     process.execPath,
     [
-      '--import',
-      'tsx',
-      'scripts/bulk.ts',
+      ...nodeArgs('scripts/bulk.ts'),
       ...['--count', String(count), '--account', BULK_TENANT.accountId, '--region', BULK_TENANT.region],
       ...['--out', out],
     ],
@@ -226,25 +225,29 @@ describe('fair issuance under mixed load (API, worker and bulk processes)', () =
       { url: fx.redis.url },
       {
         WORKER_CONCURRENCY: '1',
-        // Short enough that the flooder's backlog reaches it; long enough for a few keys on a loaded machine.
-        GENERATE_TIMEOUT_MS: '10000',
+        // The shedder refuses once (backlog + 1) x the mean job time exceeds this. The flooder's backlog is
+        // about its 150 connections: 150 x 40 ms (an RSA-2048 key on Node 24, quiet) = 6 s, so it sheds on a
+        // fast machine too (with 10 s and 40 connections it never did there); a polite Generate, placed ahead
+        // of that backlog, waits about one job even on a loaded machine.
+        GENERATE_TIMEOUT_MS: '4000',
         CLIENT_CERTIFICATE_LIMIT: '0',
         CREDENTIALS_FILE: credentialsFile,
       },
     );
     const [api] = await Promise.all([spawnApi(env, 90_000), spawnWorker(env, 90_000)]);
-    const flooder = clientOf(api, FLOODER);
+    // Three clients: an SDK client opens at most 50 sockets.
+    const flooders = [0, 1, 2].map(() => clientOf(api, FLOODER));
     const polite = clientOf(api, POLITE);
     let stop = false;
     const floods: Outcome[] = [];
     try {
       // The shedder measures job durations from the queue's events: give it some.
       for (let i = 0; i < 3; i++) assert.ok((await generate(polite)).ok);
-      // 40 connections, each sending again as soon as it has its answer (a moment later after a 429):
+      // 150 connections, each sending again as soon as it has its answer (a moment later after a 429):
       // the flooder keeps the backlog at what the shedder lets in.
-      const loops = Array.from({ length: 40 }, async () => {
+      const loops = Array.from({ length: 150 }, async (_, i) => {
         while (!stop) {
-          const o = await generate(flooder);
+          const o = await generate(flooders[i % 3]!);
           floods.push(o);
           if (!o.ok) await new Promise((r) => setTimeout(r, 100));
         }
@@ -265,7 +268,7 @@ describe('fair issuance under mixed load (API, worker and bulk processes)', () =
       for (const o of floods) assert.ok(o.ok || [429, 503].includes(o.status ?? 0), showOutcome(o));
     } finally {
       stop = true;
-      flooder.destroy();
+      for (const f of flooders) f.destroy();
       polite.destroy();
     }
   });

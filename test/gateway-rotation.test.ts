@@ -8,6 +8,7 @@ import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { createGateway, type Gateway } from '../gateway/gateway.js';
+import { nodeArgs } from '../devtools/entry.js';
 import { nginxMissing, startNginx, type TestNginx } from '../devtools/nginx.js';
 import { waitFor } from '../devtools/redis-server.js';
 import { signedFetch } from '../devtools/signed-fetch.js';
@@ -167,9 +168,7 @@ describe(
       const child = spawn(
         process.execPath,
         [
-          '--import',
-          'tsx',
-          'gateway/main.ts',
+          ...nodeArgs('gateway/main.ts'),
           '--client-certificate-id',
           b.id,
           '--target',

@@ -11,6 +11,7 @@ import { loadGatewayConfig } from '../gateway/config.js';
 import { createGateway, type Gateway } from '../gateway/gateway.js';
 import { loadConfig } from '../shared/config.js';
 import { useService } from './helpers/fixture.js';
+import { nodeArgs } from '../devtools/entry.js';
 import { signedFetch } from '../devtools/signed-fetch.js';
 import { serverCertificate } from '../devtools/tls.js';
 
@@ -287,9 +288,7 @@ describe('the mTLS gateway (Node TLS backend)', () => {
     const child = spawn(
       process.execPath,
       [
-        '--import',
-        'tsx',
-        'gateway/main.ts',
+        ...nodeArgs('gateway/main.ts'),
         '--client-certificate-id',
         'nope00',
         '--target',

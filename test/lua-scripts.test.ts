@@ -194,6 +194,60 @@ const CASES: Record<ScriptName, (r: Scripted, k: Keys) => Promise<void>> = {
     assert.equal(await del(), 0, 'not found');
     assert.equal(await r.zcard(k.revoked(T)), 1, 'nothing written');
   },
+  async ccCaIndex(r, k) {
+    const index = (serial: string, owner: string, notAfter: number) =>
+      r.ccCaIndex(k.caSerials, k.caSerialsExpiry, serial, owner, notAfter);
+    assert.equal(await index('ab12', `${T.accountId}:${T.region}:aaaaaa`, 5000), 1);
+    assert.equal(await r.hget(k.caSerials, 'ab12'), `${T.accountId}:${T.region}:aaaaaa`);
+    assert.equal(await r.zscore(k.caSerialsExpiry, 'ab12'), '5000');
+    assert.equal(await index('ab12', `${T.accountId}:${T.region}:aaaaaa`, 5000), 1, 'idempotent');
+    assert.equal(await r.hlen(k.caSerials), 1);
+    assert.equal(await r.zcard(k.caSerialsExpiry), 1);
+  },
+  async ccCaPrune(r, k) {
+    for (const [serial, notAfter] of [
+      ['a1', 1000],
+      ['a2', 1999],
+      ['a3', 2000],
+      ['a4', 3000],
+      ['a5', 1500],
+    ] as const) {
+      await r.ccCaIndex(
+        k.caSerials,
+        k.caSerialsExpiry,
+        serial,
+        `${T.accountId}:${T.region}:${serial}`,
+        notAfter,
+      );
+    }
+    const prune = (now: number, limit: number) => r.ccCaPrune(k.caSerials, k.caSerialsExpiry, now, limit);
+    assert.equal(await prune(2000, 2), 2, 'at most the limit, earliest notAfter first');
+    assert.equal(await r.hget(k.caSerials, 'a1'), null);
+    assert.equal(await r.hget(k.caSerials, 'a5'), null);
+    assert.equal(await r.hexists(k.caSerials, 'a2'), 1);
+    assert.equal(await prune(2000, 10), 1, 'the rest before now; notAfter == now stays');
+    assert.deepEqual((await r.hkeys(k.caSerials)).sort(), ['a3', 'a4']);
+    assert.deepEqual(await r.zrange(k.caSerialsExpiry, 0, -1), ['a3', 'a4']);
+    assert.equal(await prune(2000, 10), 0, 'nothing left to prune');
+  },
+  async ccCaPruneRevoked(r, k) {
+    for (const [serial, notAfter] of [
+      ['b1', 1000],
+      ['b2', 1500],
+      ['b3', 2000],
+    ] as const) {
+      await r.zadd(k.revoked(T), notAfter, serial);
+      await r.hset(k.revokedAt(T), serial, '1');
+    }
+    const prune = (now: number, limit: number) =>
+      r.ccCaPruneRevoked(k.revoked(T), k.revokedAt(T), now, limit);
+    assert.equal(await prune(2000, 1), 1, 'at most the limit');
+    assert.equal(await r.hget(k.revokedAt(T), 'b1'), null);
+    assert.equal(await prune(2000, 10), 1, 'notAfter == now stays');
+    assert.deepEqual(await r.zrange(k.revoked(T), 0, -1), ['b3']);
+    assert.deepEqual(await r.hkeys(k.revokedAt(T)), ['b3']);
+    assert.equal(await prune(2000, 10), 0);
+  },
   async ccDescribe(r, k) {
     const key = k.certificate(T, 'x1');
     assert.equal(await r.ccDescribe(key, 'set', 'text'), 0, 'not found');

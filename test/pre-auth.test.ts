@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { canonicalQueryBag } from '../api/auth/sigv4.js';
 import {
   MAX_QUERY_PARAMETERS,
@@ -13,15 +14,19 @@ import type { ApiError } from '../shared/errors.js';
 import { useService } from './helpers/fixture.js';
 import { signRequest, signedFetch } from '../devtools/signed-fetch.js';
 
-/** One request from `localAddress` (another loopback address is another client). */
+/**
+ * One request from `localAddress` (another loopback address is another client), on a connection of its
+ * own or, with `agent`, on the agent's kept-alive one.
+ */
 function rawGet(
   port: number,
   path: string,
   headers: Record<string, string>,
   localAddress = '127.0.0.1',
+  agent: Agent | false = false,
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers, localAddress, agent: false }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path, headers, localAddress, agent }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));
@@ -129,6 +134,81 @@ describe('a budget for requests that fail authentication', () => {
     assert.equal(addressKey('::1'), '0:0:0:0::/64');
     assert.equal(addressKey('::ffff:10.0.0.1'), '10.0.0.1');
     assert.equal(addressKey('10.0.0.1'), '10.0.0.1');
+  });
+});
+
+describe('a spent budget holds back the connections that fail, not their address', () => {
+  const DELAY_MS = 1500;
+  const fx = useService({
+    workers: 0,
+    api: { authFailureBurst: 5, authFailureRate: 0.2, authFailureDelayMs: DELAY_MS },
+  });
+
+  it('holds each refusal on a failing connection for AUTH_FAILURE_DELAY_MS; a signed client from the same address is answered at once', async () => {
+    const port = fx.svc.api.port;
+    const { path, headers } = await wronglySigned(fx.svc.api.url, '/clientcertificates');
+    const failing = new Agent({ keepAlive: true, maxSockets: 1 });
+    const timed = async <T>(p: Promise<T>) => {
+      const t = performance.now();
+      const r = await p;
+      return { ...r, ms: performance.now() - t };
+    };
+    try {
+      for (let i = 0; i < 5; i++) {
+        const res = await timed(rawGet(port, path, headers, '127.0.0.7', failing));
+        assert.equal(res.status, 403, res.body);
+        assert.ok(res.ms < DELAY_MS / 2, `a failure within the budget took ${res.ms.toFixed(0)} ms`);
+      }
+      // Over the budget: the failing connection's next request waits for its 429 ...
+      const held = timed(rawGet(port, path, headers, '127.0.0.7', failing));
+      // ... while a signed client from the same address, on its own connection, gets its 200 at once.
+      const good = await signRequest(fx.svc.api.url, '/clientcertificates');
+      const u = new URL(good.url);
+      const signedHeaders = { ...(good.init.headers as Record<string, string>), host: u.host };
+      const ok = await timed(rawGet(port, `${u.pathname}${u.search}`, signedHeaders, '127.0.0.7'));
+      assert.equal(ok.status, 200, ok.body);
+      assert.ok(ok.ms < DELAY_MS / 2, `the signed request took ${ok.ms.toFixed(0)} ms`);
+      const refused = await held;
+      assert.equal(refused.status, 429, refused.body);
+      assert.equal(refused.headers['x-amzn-errortype'], 'TooManyRequestsException');
+      assert.ok(Number(refused.headers['retry-after']) >= 1, String(refused.headers['retry-after']));
+      assert.ok(refused.ms >= DELAY_MS - 100, `the 429 came after ${refused.ms.toFixed(0)} ms`);
+      // The failing connection stays held back, even with a good signature: its request is not read.
+      const again = await timed(
+        rawGet(port, `${u.pathname}${u.search}`, signedHeaders, '127.0.0.7', failing),
+      );
+      assert.equal(again.status, 429, again.body);
+      assert.ok(again.ms >= DELAY_MS - 100, `the second 429 came after ${again.ms.toFixed(0)} ms`);
+    } finally {
+      failing.destroy();
+    }
+  });
+
+  it('closes a connection that pipelines a request behind a held refusal', async () => {
+    const { path, headers } = await wronglySigned(fx.svc.api.url, '/clientcertificates');
+    const head = `GET ${path} HTTP/1.1\r\n${Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('')}\r\n`;
+    const s = await new Promise<Socket>((resolve, reject) => {
+      const c = connect({ host: '127.0.0.1', port: fx.svc.api.port, localAddress: '127.0.0.8' }, () =>
+        resolve(c),
+      );
+      c.on('error', reject);
+    });
+    s.on('error', () => undefined);
+    let got = '';
+    s.on('data', (d: Buffer) => (got += d.toString()));
+    const closed = new Promise<number>((resolve) => {
+      const t = performance.now();
+      s.once('close', () => resolve(performance.now() - t));
+    });
+    // Five failures the budget allows, a sixth that is held, a seventh pipelined behind it.
+    s.write(head.repeat(7));
+    const ms = await Promise.race([closed, sleep(DELAY_MS * 3).then(() => Infinity)]);
+    assert.ok(ms < DELAY_MS / 2, `the pipelining connection was closed after ${ms.toFixed(0)} ms`);
+    // Node answers pipelined requests in order, so the closed connection may take earlier answers with it.
+    assert.doesNotMatch(got, /HTTP\/1\.1 429 /);
+    s.destroy();
   });
 });
 

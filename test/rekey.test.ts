@@ -19,6 +19,7 @@ import {
   type RedisTarget,
 } from '../shared/redis.js';
 import { runRekey } from '../scripts/rekey/reseal.js';
+import { nodeArgs } from '../devtools/entry.js';
 import { awsClient, showOutcome, generate } from '../devtools/aws-client.js';
 import { useRedis, useRedisCluster } from './helpers/fixture.js';
 import { ROOT, killAll, serviceEnv, spawnApi, spawnWorker } from '../devtools/processes.js';
@@ -54,7 +55,7 @@ function rekey(args: string[], env: Record<string, string>): Promise<Run> {
   ]) {
     if (!(v in env)) delete childEnv[v];
   }
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/rekey.ts', ...args], {
+  const child = spawn(process.execPath, [...nodeArgs('scripts/rekey.ts'), ...args], {
     cwd: ROOT,
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],

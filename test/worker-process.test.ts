@@ -7,6 +7,7 @@ import { APIGatewayClient, GenerateClientCertificateCommand } from '@aws-sdk/cli
 import { DEFAULT_KEY_POOL_SIZE, loadConfig } from '../shared/config.js';
 import { KeyPool } from '../worker/key-pool.js';
 import { requiredThreadpoolSize } from '../worker/threadpool.js';
+import { nodeArgs } from '../devtools/entry.js';
 import { startRedis, waitFor, type TestRedis } from '../devtools/redis-server.js';
 import { startService } from '../devtools/service.js';
 
@@ -56,7 +57,7 @@ describe('worker process', () => {
       ...vars,
     };
     for (const [k, v] of Object.entries(vars)) if (v === undefined) delete env[k];
-    return spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
+    return spawn(process.execPath, [...nodeArgs('worker/main.ts')], {
       env,
       stdio: ['ignore', 'pipe', stderr],
     });

@@ -71,7 +71,12 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
     // Indexed before the record exists, so every stored CA-issued certificate is known to OCSP; a
     // serial whose record is never stored is answered `unknown`.
     if (deps.ca && deps.serials) {
-      await deps.serials.indexSerial(normalSerial(serialHex), tenant, d.clientCertificateId);
+      await deps.serials.indexSerial(
+        normalSerial(serialHex),
+        tenant,
+        d.clientCertificateId,
+        createdDate + VALIDITY_SECONDS,
+      );
     }
     const pkcs8 = key.privateKey.export({ type: 'pkcs8', format: 'der' });
     const encryptedKey = deps.vault.encrypt(pkcs8, keyAad(d.accountId, d.region, d.clientCertificateId));

@@ -1,5 +1,4 @@
 // api/auth/: SigV4 verification, the credentials file, and the authenticate / authorise / throttle middlewares.
-import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Socket } from 'node:net';
 import type { MiddlewareHandler } from 'hono';
 import { ApiError, TooManyRequestsError, UnauthorizedError } from '../../shared/errors.js';
@@ -7,7 +6,7 @@ import { clientCertificateArn } from '../../shared/client-certificate.js';
 import { partitionOf } from '../../shared/regions.js';
 import { METHODS_WITHOUT_BODY, type AppEnv } from '../context.js';
 import { markAuthenticated } from '../connection-guard.js';
-import type { AuthFailureBudget } from '../pre-auth.js';
+import { failedBeforeAuthentication, type AuthFailureBudget } from '../pre-auth.js';
 import type { Throttle } from '../throttle.js';
 import { isAllowed } from './credentials.js';
 import type { SigV4Verifier } from './sigv4.js';
@@ -19,9 +18,8 @@ import type { SigV4Verifier } from './sigv4.js';
  */
 export function authenticate(verifier: SigV4Verifier, budget?: AuthFailureBudget): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const address = budget?.enabled ? clientAddress(c) : '';
-    // An address that spent its failures is refused before anything of the request is parsed.
-    budget?.check(address);
+    // A connection that failed before, from an address over its budget, was refused before this
+    // (guardPreAuth); a new or authenticated one is verified even then.
     const caller = await verifier
       .verify({
         method: c.req.method,
@@ -34,9 +32,10 @@ export function authenticate(verifier: SigV4Verifier, budget?: AuthFailureBudget
             ? new Uint8Array(0)
             : new Uint8Array(await c.req.arrayBuffer()),
       })
-      .catch((err: unknown) => {
+      .catch(async (err: unknown) => {
         // SigV4's refusals are 403s; a 413 or an aborted body is not a failed authentication.
-        if (err instanceof ApiError && err.status === 403) budget?.failed(address);
+        if (err instanceof ApiError && err.status === 403)
+          throw await failedBeforeAuthentication(c, budget, err);
         throw err;
       });
     // The connection has carried a valid signature: it keeps the long keep-alive (connection-guard.ts).
@@ -48,15 +47,6 @@ export function authenticate(verifier: SigV4Verifier, budget?: AuthFailureBudget
     c.get('log').debug({ accessKeyId: caller.credential.accessKeyId, ...tenant }, 'authenticated');
     return next();
   };
-}
-
-/** The client's address as the socket gives it (behind a proxy: the proxy's). */
-function clientAddress(c: Parameters<MiddlewareHandler<AppEnv>>[0]): string {
-  try {
-    return getConnInfo(c).remote.address ?? 'unknown';
-  } catch {
-    return 'unknown'; // not served by @hono/node-server (app.request in a test)
-  }
 }
 
 /** Spends one request of the caller's account and region budget; 429 with Retry-After when it is empty. */

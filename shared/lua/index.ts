@@ -1,7 +1,7 @@
 // shared/lua/: every Lua script the service runs in Redis, one per file, each opening with a header that
 // names its keys (Input), arguments and result (Output), as BullMQ keeps its commands. Registered here,
 // and nowhere else, as ioredis custom commands. Every script touches keys of one hash slot (one tenant's
-// `{account:region}` tag, or the queue's `{prefix}` for the scheduler's; shared/keys.ts), so each is
+// `{account:region}` tag, or the queue's `{prefix}` for the scheduler's and CA mode's serial index; shared/keys.ts), so each is
 // atomic and runs on a Redis Cluster.
 import { readFileSync } from 'node:fs';
 import type { RedisClient } from '../redis.js';
@@ -16,6 +16,9 @@ export const SCRIPTS = {
   ccFence: { file: 'fence.lua', keys: 2 },
   ccDelete: { file: 'delete.lua', keys: 3 },
   ccDeleteRevoking: { file: 'delete-revoking.lua', keys: 5 },
+  ccCaIndex: { file: 'ca-index.lua', keys: 2 },
+  ccCaPrune: { file: 'ca-prune.lua', keys: 2 },
+  ccCaPruneRevoked: { file: 'ca-prune-revoked.lua', keys: 2 },
   ccDescribe: { file: 'describe.lua', keys: 1 },
   ccTag: { file: 'tag.lua', keys: 2 },
   ccUntag: { file: 'untag.lua', keys: 2 },

@@ -87,6 +87,10 @@ function serverArgs(port: number, dir: string, extra: string[] = []): string[] {
     'no',
     '--maxmemory-policy',
     'noeviction',
+    // A full sync (a replica's first link, or its resync after a cut) starts at once: Redis's default waits
+    // 5 s for more replicas to join a diskless transfer, which every test here would wait out.
+    '--repl-diskless-sync-delay',
+    '0',
     ...extra,
   ];
 }
