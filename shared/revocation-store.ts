@@ -156,9 +156,13 @@ export class RevocationStore {
     do {
       const [next, flat] = await this.redis.hscan(this.keys.caSerials, cursor, 'COUNT', count);
       cursor = next;
+      const serials = flat.filter((_, i) => i % 2 === 0);
+      // One round trip per page for the common case: every entry already has its notAfter.
+      const scores =
+        serials.length > 0 ? await this.redis.zmscore(this.keys.caSerialsExpiry, ...serials) : [];
       for (let i = 0; i + 1 < flat.length; i += 2) {
         const serial = flat[i]!;
-        if ((await this.redis.zscore(this.keys.caSerialsExpiry, serial)) !== null) continue;
+        if (scores[i / 2] !== null) continue;
         const m = /^(\d{12}):([a-z0-9-]+):([a-z0-9]+)$/.exec(flat[i + 1]!);
         if (!m) continue;
         const t = { accountId: m[1]!, region: m[2]! };

@@ -108,6 +108,28 @@ const CASES: Record<ScriptName, (r: Scripted, k: Keys) => Promise<void>> = {
     assert.equal(await r.exists(k.certificate(T, 'p3')), 0, 'record and sealed key removed');
     assert.equal(await commit('p3'), 0, 'a commit after giving up finds nothing');
     assert.equal(await r.zscore(k.index(T), 'p3'), null);
+
+    // 'read': the commit and the API's read of its answer in one round trip.
+    const commitRead = (id: string) =>
+      r.ccCommit(k.certificate(T, id), k.tags(T, id), k.index(T), k.pending(T), id, 'read') as unknown;
+    await reserve('q1', 60_000);
+    assert.equal(await createProvisional('q1'), 1);
+    assert.deepEqual(
+      await commitRead('q1'),
+      [1, ['pem', 'PEM'], ['team', 'a']],
+      'committed, and read without the provisional mark',
+    );
+    assert.notEqual(await r.zscore(k.index(T), 'q1'), null, 'listed');
+    assert.equal(await r.zscore(k.pending(T), 'q1'), null, 'the reservation ends');
+    assert.deepEqual(await commitRead('q1'), [1, ['pem', 'PEM'], ['team', 'a']], 'asking again: the same');
+    await reserve('q2', 60_000);
+    assert.deepEqual(await commitRead('q2'), [0], 'no record');
+    assert.notEqual(await r.zscore(k.pending(T), 'q2'), null, 'nothing changed: the caller settles');
+    assert.equal(await createProvisional('q2'), 1);
+    await r.zadd(k.pending(T), Date.now() - 1, 'q2');
+    assert.deepEqual(await commitRead('q2'), [-1], 'too late: never a certificate');
+    assert.equal(await r.exists(k.certificate(T, 'q2'), k.tags(T, 'q2')), 0, 'removed with its key');
+    assert.equal(await r.zscore(k.pending(T), 'q2'), null);
   },
   async ccGet(r, k) {
     await r.hset(k.certificate(T, 'g1'), 'pem', 'PEM');
