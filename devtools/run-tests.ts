@@ -63,8 +63,11 @@ interface PhaseReport {
   files: Record<string, number>;
 }
 
-/** Adds up the reporter's lines: tests by outcome, and each file's top-level durations. */
-function summarize(lines: Finished[]): PhaseReport {
+/**
+ * Adds up the reporter's lines: tests by outcome, and each file's top-level durations. A file of `phaseFiles`
+ * that reported no test at all counts as a failure: its results were lost (see devtools/test-stdout.ts).
+ */
+function summarize(lines: Finished[], phaseFiles: string[]): PhaseReport {
   const report: PhaseReport = { passed: 0, failed: 0, skipped: 0, todo: 0, files: {} };
   const failedTests = new Set<string>(); // files with a failed test
   const failedTopLevel = new Set<string>(); // files with a failed top-level test or suite
@@ -80,6 +83,11 @@ function summarize(lines: Finished[]): PhaseReport {
   }
   // A suite or file that failed by itself (a hook threw, it timed out, it crashed) without a failed test in it.
   for (const file of failedTopLevel) if (!failedTests.has(file)) report.failed++;
+  for (const f of phaseFiles) {
+    if (report.files[join(ROOT, f)] !== undefined) continue;
+    out(`== ${f} reported no test: counted as failed`);
+    report.failed++;
+  }
   return report;
 }
 
@@ -127,6 +135,8 @@ async function phase(
     ...[
       '--import',
       'tsx',
+      '--import',
+      './devtools/test-stdout.ts',
       '--test',
       `--test-concurrency=${filesAtOnce}`,
       `--test-timeout=${timeoutMs}`,
@@ -158,7 +168,10 @@ async function phase(
   let report: PhaseReport | undefined;
   try {
     const lines = readFileSync(reportFile, 'utf8').split('\n').filter(Boolean);
-    report = summarize(lines.map((l) => JSON.parse(l) as Finished));
+    report = summarize(
+      lines.map((l) => JSON.parse(l) as Finished),
+      phaseFiles,
+    );
   } catch {
     report = undefined; // stopped before the reporter wrote anything: counted as a failure below
   }
