@@ -137,7 +137,7 @@ export class RevocationStore {
   async pruneSerials(nowS: number, batch = 1000): Promise<number> {
     let total = 0;
     for (;;) {
-      const n = await this.redis.ccCaPrune(this.keys.caSerials, this.keys.caSerialsExpiry, nowS, batch);
+      const n = await this.redis.ccPruneExpired(this.keys.caSerialsExpiry, this.keys.caSerials, nowS, batch);
       total += n;
       if (n < batch) return total;
     }
@@ -203,14 +203,14 @@ export class RevocationStore {
   }
 
   /**
-   * Removes every tenant's revocations whose certificate expired before `nowS` (shared/lua/ca-prune-revoked.lua),
+   * Removes every tenant's revocations whose certificate expired before `nowS` (shared/lua/prune-expired.lua),
    * `batch` at a time. The tenant stays in the revoked-tenant set. @returns how many were removed.
    */
   async pruneRevoked(nowS: number, batch = 1000): Promise<number> {
     let total = 0;
     for (const t of await this.revokedTenants()) {
       for (;;) {
-        const n = await this.redis.ccCaPruneRevoked(
+        const n = await this.redis.ccPruneExpired(
           this.keys.revoked(t),
           this.keys.revokedAt(t),
           nowS,
