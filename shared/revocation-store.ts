@@ -210,12 +210,7 @@ export class RevocationStore {
     let total = 0;
     for (const t of await this.revokedTenants()) {
       for (;;) {
-        const n = await this.redis.ccPruneExpired(
-          this.keys.revoked(t),
-          this.keys.revokedAt(t),
-          nowS,
-          batch,
-        );
+        const n = await this.redis.ccPruneExpired(this.keys.revoked(t), this.keys.revokedAt(t), nowS, batch);
         total += n;
         if (n < batch) break;
       }
