@@ -14,7 +14,6 @@ import { newClientCertificateId } from '../shared/ids.js';
 import {
   JobTimeoutError,
   generateJob,
-  issuedCertificate,
   redactJob,
   reserveIds,
   type GenerateRequest,
@@ -139,11 +138,12 @@ export class Issuer {
     } catch (err) {
       failure = err;
     }
-    const issued = await this.guard(() => issuedCertificate(store, t, result));
-    if (issued) {
-      // The answer is in hand: the description and tags leave the job's data (issuance.ts).
-      await redactJob(queue, t, id);
-      return this.confirmed(t, await this.commit(t, issued, jlog), jlog);
+    if (result && (result.status === 'created' || result.status === 'exists')) {
+      // The job stored it: read it and commit it in one round trip (issuance.ts, steps 3 and 4), while
+      // the description and tags leave the job's data (the answer is in hand or never will be).
+      const [, issued] = await Promise.all([redactJob(queue, t, id), this.commit(t, id, jlog)]);
+      if (issued) return this.confirmed(t, issued, jlog);
+      // No record after all: settle, below.
     }
 
     // No usable answer: the job failed, timed out, or ran too late. Whatever the job does from now
@@ -172,18 +172,19 @@ export class Issuer {
   }
 
   /**
-   * Records "answered" with the reservation (shared/lua/commit.lua) before the 201: returns `c` once it
-   * is a certificate, throws a 503 when it never will be (its reservation ran out first). A reply lost
-   * on the way (a partition starting now) leaves the outcome unknown, so the commit is asked again
-   * until Redis answers, at most {@link COMMIT_RETRY_MS}: an error answer must not go out for a
-   * certificate that was committed after all.
+   * Records "answered" with the reservation (shared/lua/commit.lua) before the 201, reading the
+   * certificate in the same round trip: returns it once it is a certificate, undefined when there is
+   * no record (the caller settles), throws a 503 when it never will be (its reservation ran out
+   * first). A reply lost on the way (a partition starting now) leaves the outcome unknown, so the
+   * commit is asked again until Redis answers, at most {@link COMMIT_RETRY_MS}: an error answer must
+   * not go out for a certificate that was committed after all.
    */
-  private async commit(t: Tenant, c: ClientCertificate, log: Logger): Promise<ClientCertificate> {
+  private async commit(t: Tenant, id: string, log: Logger): Promise<ClientCertificate | undefined> {
     const until = Date.now() + COMMIT_RETRY_MS;
     for (let attempt = 1; ; attempt++) {
-      let committed: boolean;
+      let outcome: ClientCertificate | 'none' | 'never';
       try {
-        committed = await this.deps.store.commit(t, c);
+        outcome = await this.deps.store.commitAndRead(t, id);
       } catch (err) {
         if (Date.now() >= until) {
           log.error({ err, attempt }, 'commit outcome unknown: Redis did not answer in time');
@@ -193,7 +194,8 @@ export class Issuer {
         await new Promise((r) => setTimeout(r, COMMIT_RETRY_PAUSE_MS));
         continue;
       }
-      if (committed) return c;
+      if (outcome === 'none') return undefined;
+      if (outcome !== 'never') return outcome;
       log.warn('reservation over before the certificate was committed: it was removed');
       throw new ServiceUnavailableError(
         `The certificate could not be generated within ${Math.round(this.deps.timeoutMs / 1000)} s; no certificate was created. Retry later.`,

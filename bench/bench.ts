@@ -77,7 +77,8 @@ const { values: flags } = parseArgs({
 if (flags.help) {
   out(`npm run bench -- [--quick] [--url URL] [--workers N] [--worker-concurrency N] [--key-pool-size N]
                    [--clients N] [--duration SECONDS] [--no-scaling] [--no-mixed] [--log-level LEVEL] [--out FILE] [--keep-logs]
-                   [--phase preauth]   (only the service's start and that phase)\n`);
+                   [--phase preauth|sustained|mixed]   (only the service's start and that phase;
+                                                        mixed measures the raw bound once before it)\n`);
   process.exit(0);
 }
 
@@ -850,9 +851,16 @@ async function main(ctx: RunContext): Promise<Results> {
   const svc = await startService(ctx);
   if (flags.phase === 'preauth') {
     await measurePreAuth(ctx, svc, results);
+  } else if (flags.phase === 'sustained') {
+    await measureSustained(ctx, svc, results);
+  } else if (flags.phase === 'mixed') {
+    const rawRun = await measureRaw(ctx, svc);
+    const raw = meanRaw([rawRun]);
+    results.rawBound = { ...raw, runs: [rawRun] };
+    await runMixed(ctx, svc, results, raw);
   } else {
     if (flags.phase !== undefined)
-      throw new Error(`--phase: only preauth, got ${JSON.stringify(flags.phase)}`);
+      throw new Error(`--phase: preauth, sustained or mixed, got ${JSON.stringify(flags.phase)}`);
     await allPhases(ctx, svc, results);
   }
   results.machine = { ...(results.machine as object), loadAverageAtEnd: loadavg().map((x) => round(x)) };

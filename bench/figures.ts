@@ -57,7 +57,26 @@ export function againstRaw(r: SustainedRun, raw: RawFigures) {
     cpu: r.cpu && {
       ...r.cpu,
       efficiency: round(r.ok / raw.keysPerCpuSecond / r.cpu.oursCpuSeconds, 3),
+      ...cpuPerCertificate(r.cpu, r.ok, raw),
     },
+  };
+}
+
+/**
+ * CPU per certificate, ms: each of our processes' (bench client included), all of them together, and
+ * the part that is not the key (all of them less one key at the raw bound's CPU cost).
+ */
+function cpuPerCertificate(cpu: NonNullable<SustainedRun['cpu']>, ok: number, raw: RawFigures) {
+  if (ok === 0) return {};
+  const ms = (cpuSeconds: number) => round((cpuSeconds * 1000) / ok, 2);
+  const total = ms(cpu.oursCpuSeconds);
+  return {
+    msPerCertificate: Object.fromEntries([
+      ...Object.entries(cpu.byProcess).map(([n, s]) => [n, ms(s)]),
+      ...Object.entries(cpu.workerMainThreads).map(([n, s]) => [`${n} main thread`, ms(s)]),
+    ]),
+    totalMsPerCertificate: total,
+    overheadMsPerCertificate: round(total - 1000 / raw.keysPerCpuSecond, 2),
   };
 }
 

@@ -60,10 +60,13 @@ export function procStatusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number | un
   }
 }
 
-/** CPU time the process has used (user + system), in clock ticks (USER_HZ, 100 on Linux). */
-export function cpuTicks(pid: number): number | undefined {
+/**
+ * CPU time the process has used (user + system), in clock ticks (USER_HZ, 100 on Linux); with
+ * `mainThread`, only its main thread's (a worker's key generations run on other threads).
+ */
+export function cpuTicks(pid: number, mainThread = false): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
     // Fields after the command name, which is in parentheses and may contain spaces.
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
@@ -101,17 +104,19 @@ export function redisServerPid(port: number): number | undefined {
  */
 export class CpuWindow {
   private readonly start: Map<string, number>;
+  private readonly startMain: Map<string, number>;
   private readonly machine0: number;
   private readonly t0 = performance.now();
 
   /** @param pids our processes by name */
   constructor(private readonly pids: Record<string, number>) {
     this.start = this.sample();
+    this.startMain = this.sample(true);
     this.machine0 = machineBusyTicks();
   }
 
-  private sample(): Map<string, number> {
-    return new Map(Object.entries(this.pids).map(([name, pid]) => [name, cpuTicks(pid) ?? 0]));
+  private sample(mainThread = false): Map<string, number> {
+    return new Map(Object.entries(this.pids).map(([name, pid]) => [name, cpuTicks(pid, mainThread) ?? 0]));
   }
 
   end(): {
@@ -121,9 +126,12 @@ export class CpuWindow {
     otherCores: number;
     /** CPU-seconds per process name. */
     byProcess: Record<string, number>;
+    /** CPU-seconds of each worker process's main thread (everything but its key generations). */
+    workerMainThreads: Record<string, number>;
   } {
     const seconds = (performance.now() - this.t0) / 1000;
     const now = this.sample();
+    const nowMain = this.sample(true);
     const r = (x: number) => Math.round(x * 100) / 100;
     const byProcess: Record<string, number> = {};
     let ours = 0;
@@ -132,8 +140,15 @@ export class CpuWindow {
       byProcess[name] = r(used);
       ours += used;
     }
+    const workerMainThreads: Record<string, number> = {};
+    for (const [name, ticks] of nowMain) {
+      if (name.startsWith('worker')) {
+        workerMainThreads[name] = r((ticks - (this.startMain.get(name) ?? 0)) / TICKS_PER_SECOND);
+      }
+    }
     const machine = (machineBusyTicks() - this.machine0) / TICKS_PER_SECOND;
     return {
+      workerMainThreads,
       seconds: r(seconds),
       oursCpuSeconds: r(ours),
       oursCores: r(ours / seconds),

@@ -36,7 +36,8 @@ export function table(r: Record<string, unknown>, o: { quick: boolean; lockRenew
     undefined,
   ]);
   type Run = SustainedRun & ReturnType<typeof againstRaw> & { rssPeakMb: Record<string, number> };
-  const runs = r.sustained as Run[];
+  // `--phase mixed` measures the bound once and no sustained runs.
+  const runs = (r.sustained as Run[] | undefined) ?? [];
   runs.forEach((s, i) => {
     rows.push([
       `sustained run ${i + 1} (${s.clients} clients)`,
@@ -49,6 +50,17 @@ export function table(r: Record<string, unknown>, o: { quick: boolean; lockRenew
     if (s.errors) rows.push([`  errors`, JSON.stringify(s.errorKinds), '0', false]);
     if (s.cpu) {
       rows.push([`  CPU efficiency (keygen CPU / all our CPU)`, `${s.cpu.efficiency}`, '', undefined]);
+      if (s.cpu.totalMsPerCertificate !== undefined) {
+        const by = Object.entries(s.cpu.msPerCertificate ?? {})
+          .map(([n, ms]) => `${n} ${ms}`)
+          .join(', ');
+        rows.push([
+          `  CPU ms per certificate (not the key)`,
+          `${s.cpu.totalMsPerCertificate} (${s.cpu.overheadMsPerCertificate}); ${by}`,
+          '',
+          undefined,
+        ]);
+      }
       rows.push([`  other load on the machine meanwhile`, `${s.cpu.otherCores} cores`, '0', undefined]);
     }
     if (s.workerLoopDelay) {
@@ -69,13 +81,16 @@ export function table(r: Record<string, unknown>, o: { quick: boolean; lockRenew
       ]);
     }
   });
-  const overall = r.sustainedOverall as { perSecond: number; ratioToRaw: number; ratioStdErr: number };
-  rows.push([
-    'sustained, both runs together',
-    `${overall.perSecond} certs/s = ${overall.ratioToRaw} ± ${overall.ratioStdErr} x raw`,
-    `>= 0.9 x raw${QUICK_NOTE}`,
-    judge(overall.ratioToRaw >= 0.9),
-  ]);
+  const overall = r.sustainedOverall as
+    { perSecond: number; ratioToRaw: number; ratioStdErr: number } | undefined;
+  if (overall) {
+    rows.push([
+      'sustained, both runs together',
+      `${overall.perSecond} certs/s = ${overall.ratioToRaw} ± ${overall.ratioStdErr} x raw`,
+      `>= 0.9 x raw${QUICK_NOTE}`,
+      judge(overall.ratioToRaw >= 0.9),
+    ]);
+  }
   if (runs.length === 2) {
     for (const name of Object.keys(runs[0]!.rssPeakMb)) {
       const a = runs[0]!.rssPeakMb[name]!;
@@ -91,19 +106,21 @@ export function table(r: Record<string, unknown>, o: { quick: boolean; lockRenew
       ]);
     }
   }
-  const burst = r.burstAfterIdle as { latencyMs: Percentiles };
-  rows.push([
-    'burst after 8 s idle: p50',
-    `${burst.latencyMs.p50} ms`,
-    '<= 20 ms',
-    burst.latencyMs.p50 <= 20,
-  ]);
-  rows.push([
-    'burst after 8 s idle: p99',
-    `${burst.latencyMs.p99} ms`,
-    '<= 50 ms',
-    burst.latencyMs.p99 <= 50,
-  ]);
+  const burst = r.burstAfterIdle as { latencyMs: Percentiles } | undefined;
+  if (burst) {
+    rows.push([
+      'burst after 8 s idle: p50',
+      `${burst.latencyMs.p50} ms`,
+      '<= 20 ms',
+      burst.latencyMs.p50 <= 20,
+    ]);
+    rows.push([
+      'burst after 8 s idle: p99',
+      `${burst.latencyMs.p99} ms`,
+      '<= 50 ms',
+      burst.latencyMs.p99 <= 50,
+    ]);
+  }
   const mixed = r.mixed as MixedResults | undefined;
   if (mixed) {
     const alone = mixed.alone.polite;
@@ -134,14 +151,18 @@ export function table(r: Record<string, unknown>, o: { quick: boolean; lockRenew
     }
   }
   type GetRun = { perSecond: number; serverCpuMsPerRequest?: number; cpu?: { otherCores: number } };
-  const get = r.get as {
-    available: boolean;
-    status?: number;
-    ratio?: number;
-    service?: GetRun;
-    bareHono?: GetRun;
-  };
-  if (get.available) {
+  const get = r.get as
+    | {
+        available: boolean;
+        status?: number;
+        ratio?: number;
+        service?: GetRun;
+        bareHono?: GetRun;
+      }
+    | undefined;
+  if (!get) {
+    // --phase sustained / mixed: no Get phase.
+  } else if (get.available) {
     const g = (x: { perSecond: number; serverCpuMsPerRequest?: number; cpu?: { otherCores: number } }) =>
       `${x.perSecond} req/s (${x.serverCpuMsPerRequest} ms CPU/req; other load ${x.cpu?.otherCores} cores)`;
     rows.push(['GetClientCertificate', g(get.service!), '', undefined]);

@@ -115,6 +115,29 @@ export class ClientCertificateStore {
   }
 
   /**
+   * {@link commit} and the read of the answer in one round trip (the API's Generate, after its job
+   * reported the certificate stored): the certificate once it is one (now or already); `none` when
+   * there is no record (nothing was changed: settle); `never` when it never will be (its reservation
+   * ran out first; then it is removed). Safe to repeat, as `commit` is.
+   */
+  async commitAndRead(t: Tenant, id: string): Promise<ClientCertificate | 'none' | 'never'> {
+    const k = this.keys;
+    const r = (await this.redis.ccCommit(
+      k.certificate(t, id),
+      k.tags(t, id),
+      k.index(t),
+      k.pending(t),
+      id,
+      'read',
+    )) as unknown as [number, string[]?, string[]?];
+    if (r[0] === -1) return 'never';
+    const c = r[0] === 1 ? fromHash(id, pairs(r[1] ?? []), pairs(r[2] ?? [])) : undefined;
+    if (!c) return 'none';
+    await this.indexExpiry('zadd', t, id, c.expirationDate);
+    return c;
+  }
+
+  /**
    * Gives up a reservation whose job did not answer: returns the certificate if one was stored at once
    * (not provisional) after all; otherwise releases the id so a late job can no longer create it, and
    * removes a provisional record of it. Never commits anything.

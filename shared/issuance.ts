@@ -5,11 +5,13 @@
  * 1. **reserve** an id against the account's quota ({@link reserveIds}) before anything is enqueued;
  * 2. **enqueue** one job whose id derives from the certificate id ({@link generateJob}), so the same
  *    certificate can never be enqueued twice;
- * 3. **wait** for the job's end; a created or existing certificate is the answer ({@link issuedCertificate});
- * 4. **commit** (`ClientCertificateStore.commit`) before answering it, when the job stored it
- *    provisional (the API's jobs, `provisional: true`): "answered" is recorded with the reservation
- *    while it is live, by Redis's clock, and only then is the certificate visible; an uncommitted
- *    record expires with its reservation, so an error answer (or a dead API) leaves nothing;
+ * 3. **wait** for the job's end; a created or existing certificate is the answer, read from the store
+ *    (the queue keeps only the outcome);
+ * 4. **commit** (`ClientCertificateStore.commit`, or `commitAndRead`, which is steps 3 and 4 in one
+ *    round trip) before answering it, when the job stored it provisional (the API's jobs,
+ *    `provisional: true`): "answered" is recorded with the reservation while it is live, by Redis's
+ *    clock, and only then is the certificate visible; an uncommitted record expires with its
+ *    reservation, so an error answer (or a dead API) leaves nothing;
  * 5. **settle** (`ClientCertificateStore.settle`) whenever the wait gives no certificate: one stored
  *    at once exists after all, or its id is released (and a provisional record removed) so a late job
  *    can no longer create it. Settle never commits, so an error answer stays true when its reply is lost.
@@ -17,7 +19,7 @@
  * Following these steps is what keeps a certificate from being created unseen or counted twice.
  */
 import { Job } from 'bullmq';
-import { tagMap, type ClientCertificate } from './client-certificate.js';
+import { tagMap } from './client-certificate.js';
 import type { ClientCertificateStore } from './client-certificate-store.js';
 import { generateJobId, type GenerateData, type GenerateReturn } from './jobs.js';
 import type { Tenant } from './keys.js';
@@ -78,19 +80,6 @@ export async function redactJob(
   const data: GenerateData = { ...t, clientCertificateId, tags: tagMap(), deadline: 0 };
   const job = new Job<GenerateData, GenerateReturn>(queue, 'generate', data, {}, generateJobId(data));
   await job.updateData(data).catch(() => undefined);
-}
-
-/**
- * The certificate a finished job answers with, read from the store (the queue keeps only the outcome,
- * see `GenerateReturn`), or undefined (cancelled, expired, or gone): then settle.
- */
-export async function issuedCertificate(
-  store: ClientCertificateStore,
-  t: Tenant,
-  result: GenerateReturn | undefined,
-): Promise<ClientCertificate | undefined> {
-  if (!result || (result.status !== 'created' && result.status !== 'exists')) return undefined;
-  return store.get(t, result.clientCertificateId, { provisional: true });
 }
 
 /** A job whose end was not reported within the wait: not a failure of the job, which may still run. */

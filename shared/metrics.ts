@@ -40,6 +40,12 @@ export async function interactiveJobsServed(redis: RedisClient, keys: Keys): Pro
 }
 
 /** What a worker process records; every method is best-effort and never throws. */
+/**
+ * More commands for the same MULTI as a job's metrics (keys in the queue's hash slot only, as the
+ * counters are): one round trip per finished job instead of two (worker/job-runner.ts).
+ */
+export type AlsoInMulti = (m: ReturnType<RedisClient['multi']>) => void;
+
 export class WorkerMetrics {
   private readonly k: ReturnType<typeof metricKeys>;
 
@@ -55,7 +61,11 @@ export class WorkerMetrics {
    * A certificate was created, `durationMs` after its job became active. (Its expiry is indexed by the
    * store itself, which also sees deletes.)
    */
-  async issued(durationMs: number, waited?: { cls: WorkClass; ms: number }): Promise<void> {
+  async issued(
+    durationMs: number,
+    waited?: { cls: WorkClass; ms: number },
+    also?: AlsoInMulti,
+  ): Promise<void> {
     const seconds = durationMs / 1000;
     const bucket = GENERATION_BUCKETS.find((b) => seconds <= b);
     const m = this.redis
@@ -65,6 +75,7 @@ export class WorkerMetrics {
       .hincrbyfloat(this.k.counters, 'generation_sum', seconds)
       .hincrby(this.k.counters, `generation_le_${bucket ?? '+Inf'}`, 1);
     if (waited) this.addWait(m, waited.cls, waited.ms);
+    also?.(m);
     await m.exec().then(undefined, this.onError);
   }
 
@@ -72,9 +83,10 @@ export class WorkerMetrics {
    * How long a job of class `cls` waited in the queue before a worker started it, for a job that
    * created no certificate (an issued one reports it through {@link issued}).
    */
-  async waited(cls: WorkClass, ms: number): Promise<void> {
+  async waited(cls: WorkClass, ms: number, also?: AlsoInMulti): Promise<void> {
     const m = this.redis.multi();
     this.addWait(m, cls, ms);
+    also?.(m);
     await m.exec().then(undefined, this.onError);
   }
 

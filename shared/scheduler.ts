@@ -133,4 +133,12 @@ export class Scheduler {
   async finished(accountId: string, jobId: string): Promise<void> {
     await this.redis.zrem(this.keys.schedulerAccount(accountId), jobId);
   }
+
+  /**
+   * {@link finished} as one more command of a transaction `m` (on a client of the queue's hash slot):
+   * the worker sends it with the job's metrics, one round trip for both.
+   */
+  finishedIn(m: { zrem(key: string, member: string): unknown }, accountId: string, jobId: string): void {
+    m.zrem(this.keys.schedulerAccount(accountId), jobId);
+  }
 }

@@ -8,7 +8,7 @@ import {
 } from '../shared/jobs.js';
 import type { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
-import type { WorkerMetrics } from '../shared/metrics.js';
+import type { AlsoInMulti, WorkerMetrics } from '../shared/metrics.js';
 import { duplicateRedis, WORKER_BLOCK_S, type RedisClient } from '../shared/redis.js';
 import { Scheduler, classOf } from '../shared/scheduler.js';
 import { TIMED_OUT, withTimeout } from '../shared/timeout.js';
@@ -59,17 +59,20 @@ export class JobRunner {
   }
 
   /**
-   * A job is over for good: it no longer counts in its account's share (shared/scheduler.ts), and its
-   * wait in the queue goes to the metrics (unless `issued` reports it with the certificate).
+   * A job is over for good: its figures (the certificate issued, or else its wait in the queue) and,
+   * for an interactive job, the end of its count in its account's share (shared/scheduler.ts) go to
+   * Redis in one transaction, one round trip per job.
    */
-  private over(job: Job<GenerateData>, reportWait: boolean): void {
+  private over(job: Job<GenerateData>, issuedMs?: number): void {
     const cls = classOf(job.priority);
-    if (cls === 'interactive' && job.id) {
-      void this.scheduler
-        .finished(job.data.accountId, job.id)
-        .catch((err: unknown) => this.o.log.debug({ err }, 'scheduler update failed'));
-    }
-    if (reportWait) void this.o.metrics.waited(cls, queueWaitMs(job));
+    const waitedMs = queueWaitMs(job);
+    const jobId = job.id;
+    const also: AlsoInMulti | undefined =
+      cls === 'interactive' && jobId
+        ? (m) => this.scheduler.finishedIn(m, job.data.accountId, jobId)
+        : undefined;
+    if (issuedMs !== undefined) void this.o.metrics.issued(issuedMs, { cls, ms: waitedMs }, also);
+    else void this.o.metrics.waited(cls, waitedMs, also);
   }
 
   /** The current BullMQ worker. */
@@ -156,10 +159,7 @@ export class JobRunner {
     });
     worker.on('completed', (job, result) => {
       const durationMs = Date.now() - (this.started.get(job) ?? Date.now());
-      if (result.status === 'created') {
-        void o.metrics.issued(durationMs, { cls: classOf(job.priority), ms: queueWaitMs(job) });
-      }
-      this.over(job, result.status !== 'created');
+      this.over(job, result.status === 'created' ? durationMs : undefined);
       log.info(
         {
           jobId: job.id,
@@ -176,7 +176,7 @@ export class JobRunner {
       // Only the last attempt counts as a failure; earlier ones are retried.
       if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
         void o.metrics.failed();
-        this.over(job, true);
+        this.over(job);
       }
       log.error(
         {
