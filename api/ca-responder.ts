@@ -236,7 +236,7 @@ export class CaResponder {
       }
       if (!current(stored)) {
         try {
-          const number = await this.o.revocations.nextCrlNumber();
+          const number = await this.o.revocations.nextCrlNumber(this.now());
           const thisUpdate = Math.floor(this.now() / 1000) * 1000;
           stored = { der: this.signCrl(entries, number, thisUpdate), digest, number, thisUpdate };
           await this.o.revocations.storeCrl(stored);

@@ -123,12 +123,6 @@ export class AuthFailureBudget {
     );
   }
 
-  /** @throws TooManyRequestsError when `address` has no failures left. */
-  check(address: string): void {
-    const waitS = this.retryAfter(address);
-    if (waitS > 0) throw this.refusal(waitS);
-  }
-
   /**
    * Waits `delayMs` before a refusal on `socket` is sent. A second refusal held on the same connection
    * at once can only be a pipelined request behind the first: the connection is closed instead.

@@ -1,7 +1,9 @@
 // `npm test`: every test/*.test.ts, in two phases (docs/testing.md).
 //   1. parallel: every file not listed in SERIAL, TEST_CONCURRENCY files at a time (each file starts its own Redis,
 //      services and ports, so files do not share state);
-//   2. serial: the few files in SERIAL, one at a time, after phase 1, with the machine to themselves.
+//   2. serial: the few files in SERIAL, one at a time, beside phase 1 but first in line for the CPU: phase 1 runs
+//      at nice 10 (TEST_PARALLEL_NICE), phase 2 at normal priority, so it has the CPU to itself whenever it wants
+//      it; its output is printed when both have ended. TEST_SERIAL_AFTER=1 runs it after phase 1 instead.
 // Before both, the service is transpiled once (scripts/build.mjs) and tests start its programs as plain JavaScript
 // (devtools/entry.ts, CC_TEST_BUILD).
 // A file added to test/ runs in the parallel phase unless it is added to SERIAL.
@@ -20,7 +22,7 @@ import { join, relative } from 'node:path';
 import type { Finished } from './test-durations.js';
 
 /**
- * Files that need the machine to themselves, run one at a time after the rest: they stall or kill Redis
+ * Files that need the machine to themselves, run one at a time ahead of the rest: they stall or kill Redis
  * under load and assert recovery within seconds, or assert timings that a loaded machine would stretch.
  */
 export const SERIAL: readonly string[] = [
@@ -35,6 +37,8 @@ const ROOT = join(import.meta.dirname, '..');
 const concurrency = Number(process.env.TEST_CONCURRENCY ?? Math.max(2, availableParallelism() * 2));
 const timeoutMs = Number(process.env.TEST_TIMEOUT_MS ?? 300_000);
 const phaseLimitMs = Number(process.env.PHASE_LIMIT_MS ?? 30 * 60_000);
+/** The parallel phase's niceness while the serial files run beside it (see below). */
+const PARALLEL_NICE = Number(process.env.TEST_PARALLEL_NICE ?? 10);
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const load = () =>
@@ -59,8 +63,11 @@ interface PhaseReport {
   files: Record<string, number>;
 }
 
-/** Adds up the reporter's lines: tests by outcome, and each file's top-level durations. */
-function summarize(lines: Finished[]): PhaseReport {
+/**
+ * Adds up the reporter's lines: tests by outcome, and each file's top-level durations. A file of `phaseFiles`
+ * that reported no test at all counts as a failure: its results were lost (see devtools/test-stdout.ts).
+ */
+function summarize(lines: Finished[], phaseFiles: string[]): PhaseReport {
   const report: PhaseReport = { passed: 0, failed: 0, skipped: 0, todo: 0, files: {} };
   const failedTests = new Set<string>(); // files with a failed test
   const failedTopLevel = new Set<string>(); // files with a failed top-level test or suite
@@ -76,6 +83,11 @@ function summarize(lines: Finished[]): PhaseReport {
   }
   // A suite or file that failed by itself (a hook threw, it timed out, it crashed) without a failed test in it.
   for (const file of failedTopLevel) if (!failedTests.has(file)) report.failed++;
+  for (const f of phaseFiles) {
+    if (report.files[join(ROOT, f)] !== undefined) continue;
+    out(`== ${f} reported no test: counted as failed`);
+    report.failed++;
+  }
   return report;
 }
 
@@ -87,31 +99,62 @@ interface PhaseResult {
   report: PhaseReport | undefined;
 }
 
-/** Runs one `node --test` over `phaseFiles`, its spec output on stdout; resolves with what it reported. */
-async function phase(name: string, phaseFiles: string[], filesAtOnce: number): Promise<PhaseResult> {
+interface PhaseOptions {
+  /** Run the phase's processes at this niceness (through coreutils' `nice`), so others come first. */
+  nice?: number;
+  /** Keep its spec output until `printHeld` instead of writing it as it comes. */
+  hold?: boolean;
+}
+
+/** Spec output of held phases, printed once the phases running beside them have ended. */
+const held: string[] = [];
+function printHeld(): void {
+  for (const text of held.splice(0)) process.stdout.write(text);
+}
+
+/**
+ * Runs one `node --test` over `phaseFiles`, its spec output on stdout (or held, see {@link PhaseOptions});
+ * resolves with what it reported.
+ */
+async function phase(
+  name: string,
+  phaseFiles: string[],
+  filesAtOnce: number,
+  o: PhaseOptions = {},
+): Promise<PhaseResult> {
   if (phaseFiles.length === 0) return { name, files: 0, ms: 0, code: 0, report: undefined };
   const dir = mkdtempSync(join(tmpdir(), 'cc-test-run-'));
   const reportFile = join(dir, 'report.json');
-  out(`\n== ${name} phase: ${phaseFiles.length} files, ${filesAtOnce} at a time (load average ${load()})`);
+  const specFile = join(dir, 'spec.txt');
+  const how = `${filesAtOnce} at a time${o.nice ? `, at nice ${o.nice}` : ''}`;
+  const heading = `\n== ${name} phase: ${phaseFiles.length} files, ${how} (load average ${load()})`;
+  out(o.hold ? `${heading}; its output follows when it has ended` : heading);
   const started = Date.now();
-  const child = spawn(
+  const node = [
     process.execPath,
-    [
+    ...[
       '--import',
       'tsx',
+      '--import',
+      './devtools/test-stdout.ts',
       '--test',
       `--test-concurrency=${filesAtOnce}`,
       `--test-timeout=${timeoutMs}`,
       '--test-force-exit',
       '--test-reporter=spec',
-      '--test-reporter-destination=stdout',
+      `--test-reporter-destination=${o.hold ? specFile : 'stdout'}`,
       '--test-reporter=./devtools/test-durations.ts',
       `--test-reporter-destination=${reportFile}`,
       ...phaseFiles,
     ],
-    // Its own process group, so that a phase past its limit is stopped with everything it started.
-    { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], detached: true },
-  );
+  ];
+  const [command, ...args] = o.nice ? ['nice', '-n', String(o.nice), ...node] : node;
+  // Its own process group, so that a phase past its limit is stopped with everything it started.
+  const child = spawn(command!, args, {
+    cwd: ROOT,
+    stdio: ['ignore', 'inherit', 'inherit'],
+    detached: true,
+  });
   const limit = setTimeout(() => {
     out(`\n== ${name} phase still running after ${phaseLimitMs / 1000} s: stopped`);
     try {
@@ -125,9 +168,21 @@ async function phase(name: string, phaseFiles: string[], filesAtOnce: number): P
   let report: PhaseReport | undefined;
   try {
     const lines = readFileSync(reportFile, 'utf8').split('\n').filter(Boolean);
-    report = summarize(lines.map((l) => JSON.parse(l) as Finished));
+    report = summarize(
+      lines.map((l) => JSON.parse(l) as Finished),
+      phaseFiles,
+    );
   } catch {
     report = undefined; // stopped before the reporter wrote anything: counted as a failure below
+  }
+  if (o.hold) {
+    let text = '';
+    try {
+      text = readFileSync(specFile, 'utf8');
+    } catch {
+      // stopped before the reporter wrote anything
+    }
+    held.push(`${heading}, ended after ${((Date.now() - started) / 1000).toFixed(0)} s:\n${text}`);
   }
   rmSync(dir, { recursive: true, force: true });
   return { name, files: phaseFiles.length, ms: Date.now() - started, code, report };
@@ -149,18 +204,25 @@ if (built.status !== 0) {
 process.env.CC_TEST_BUILD = build;
 process.once('exit', () => rmSync(build, { recursive: true, force: true }));
 const serialSet = new Set(SERIAL);
-const results = [
-  await phase(
-    'parallel',
-    files.filter((f) => !serialSet.has(f)),
-    concurrency,
-  ),
-  await phase(
-    'serial',
-    files.filter((f) => serialSet.has(f)),
-    1,
-  ),
-];
+const parallelFiles = files.filter((f) => !serialSet.has(f));
+const serialFiles = files.filter((f) => serialSet.has(f));
+// The serial files run beside the parallel phase, one at a time at normal priority, while the parallel
+// phase runs at PARALLEL_NICE: the kernel gives the serial file the CPU whenever it wants it (a nice-10 process
+// weighs about a tenth of a nice-0 one), and the parallel phase takes what it leaves (they wait on failovers,
+// holds and timeouts most of the time). TEST_SERIAL_AFTER=1 runs them after the parallel phase instead.
+const results: PhaseResult[] = [];
+if (process.env.TEST_SERIAL_AFTER === '1' || parallelFiles.length === 0 || serialFiles.length === 0) {
+  results.push(await phase('parallel', parallelFiles, concurrency));
+  results.push(await phase('serial', serialFiles, 1));
+} else {
+  results.push(
+    ...(await Promise.all([
+      phase('parallel', parallelFiles, concurrency, { nice: PARALLEL_NICE }),
+      phase('serial', serialFiles, 1, { hold: true }),
+    ])),
+  );
+  printHeld();
+}
 
 out(`\n== npm test: ${((Date.now() - started) / 1000).toFixed(0)} s in all (load average now ${load()})`);
 const total = { passed: 0, failed: 0, skipped: 0, todo: 0 };

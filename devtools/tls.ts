@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -126,4 +126,16 @@ export function intermediateCa(root: Pem, cn = 'Test Intermediate CA'): Pem {
   ]);
   cert.sign(forge.pki.privateKeyFromPem(root.key), forge.md.sha256.create());
   return { key, cert: forge.pki.certificateToPem(cert) };
+}
+
+/**
+ * openssl as a child process the event loop keeps running beside (for `openssl ocsp -url`, which may ask this
+ * process's own API): its exit code and its output, stdout then stderr.
+ */
+export function opensslAsync(args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile('openssl', args, { encoding: 'utf8', timeout: 20_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, out: `${stdout}${stderr}` }),
+    );
+  });
 }

@@ -124,7 +124,7 @@ export class Keys {
 
   /**
    * CA mode. Hash: serial of every unexpired CA-issued certificate → `account:region:id`, for OCSP.
-   * Bounded by {@link caSerialsExpiry} (shared/lua/ca-index.lua, ca-prune.lua).
+   * Bounded by {@link caSerialsExpiry} (shared/lua/ca-index.lua, prune-expired.lua).
    */
   get caSerials(): string {
     return `{${this.prefix}}:ca:serials`;

@@ -137,7 +137,7 @@ export class RevocationStore {
   async pruneSerials(nowS: number, batch = 1000): Promise<number> {
     let total = 0;
     for (;;) {
-      const n = await this.redis.ccCaPrune(this.keys.caSerials, this.keys.caSerialsExpiry, nowS, batch);
+      const n = await this.redis.ccPruneExpired(this.keys.caSerialsExpiry, this.keys.caSerials, nowS, batch);
       total += n;
       if (n < batch) return total;
     }
@@ -203,19 +203,14 @@ export class RevocationStore {
   }
 
   /**
-   * Removes every tenant's revocations whose certificate expired before `nowS` (shared/lua/ca-prune-revoked.lua),
+   * Removes every tenant's revocations whose certificate expired before `nowS` (shared/lua/prune-expired.lua),
    * `batch` at a time. The tenant stays in the revoked-tenant set. @returns how many were removed.
    */
   async pruneRevoked(nowS: number, batch = 1000): Promise<number> {
     let total = 0;
     for (const t of await this.revokedTenants()) {
       for (;;) {
-        const n = await this.redis.ccCaPruneRevoked(
-          this.keys.revoked(t),
-          this.keys.revokedAt(t),
-          nowS,
-          batch,
-        );
+        const n = await this.redis.ccPruneExpired(this.keys.revoked(t), this.keys.revokedAt(t), nowS, batch);
         total += n;
         if (n < batch) break;
       }
@@ -300,9 +295,20 @@ export class RevocationStore {
     await this.redis.del(this.keys.crlLock);
   }
 
-  /** The next CRL number (monotonic across API replicas). */
-  nextCrlNumber(): Promise<number> {
-    return this.redis.incr(this.keys.crlNumber);
+  /**
+   * The next CRL number: one more than the last, and never below `floor` (the caller passes the current
+   * time in ms, so numbers look like 1796601600123: RFC 5280 allows 20 octets). RFC 5280 5.2.3 wants one
+   * CRL issuer's numbers to increase monotonically; the counter is not WAIT-confirmed, so a failover of its
+   * shard can take it back, and the floor keeps a number already published from being issued again: CRLs are
+   * signed at most about one per CRL check (2 s), so the last published number is within a few of its own
+   * millisecond, and after a failover the clock is seconds past it. Called under the CRL signing turn, so the
+   * read and the set do not race.
+   */
+  async nextCrlNumber(floor: number): Promise<number> {
+    const next = await this.redis.incr(this.keys.crlNumber);
+    if (next >= floor) return next;
+    await this.redis.set(this.keys.crlNumber, String(floor));
+    return floor;
   }
 }
 

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,20 +7,14 @@ import { after, before, describe, test } from 'node:test';
 import { waitFor } from '../devtools/redis-server.js';
 import { signedFetch } from '../devtools/signed-fetch.js';
 import { startService, type TestService } from '../devtools/service.js';
-import { ecCa } from '../devtools/tls.js';
+import { ecCa, opensslAsync } from '../devtools/tls.js';
 import { normalSerial } from '../shared/revocation-store.js';
 import { certificateAuthorityFrom } from '../shared/certificate-authority.js';
 import { startPrimaryWithReplicas, type TestReplicatedRedis } from './helpers/redis-replicated.js';
 
 const T = { accountId: '000000000000', region: 'us-east-1' };
 
-function opensslAsync(args: string[]): Promise<string> {
-  return new Promise((resolve) => {
-    execFile('openssl', args, { encoding: 'utf8', timeout: 20_000 }, (_err, stdout, stderr) =>
-      resolve(`${stdout}${stderr}`),
-    );
-  });
-}
+const openssl = async (args: string[]) => (await opensslAsync(args)).out;
 
 describe('CA mode with REDIS_WAIT_REPLICAS=1 and two API replicas', () => {
   const caPem = ecCa('Replicas Test CA');
@@ -84,7 +77,7 @@ describe('CA mode with REDIS_WAIT_REPLICAS=1 and two API replicas', () => {
     // The other API process, which never saw the delete, answers revoked.
     writeFileSync(join(dir, 'ca.pem'), caPem.cert);
     writeFileSync(join(dir, 'c.pem'), c.pemEncodedCertificate);
-    const out = await opensslAsync([
+    const out = await openssl([
       'ocsp',
       '-issuer',
       join(dir, 'ca.pem'),
@@ -106,15 +99,7 @@ describe('CA mode with REDIS_WAIT_REPLICAS=1 and two API replicas', () => {
     );
     assert.deepEqual(one, two);
     writeFileSync(join(dir, 'crl.der'), one!);
-    const text = await opensslAsync([
-      'crl',
-      '-inform',
-      'DER',
-      '-in',
-      join(dir, 'crl.der'),
-      '-noout',
-      '-text',
-    ]);
+    const text = await openssl(['crl', '-inform', 'DER', '-in', join(dir, 'crl.der'), '-noout', '-text']);
     assert.match(text, new RegExp(`Serial Number: 0*${serial}`, 'i'));
   });
 });

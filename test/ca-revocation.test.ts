@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
@@ -11,7 +11,7 @@ import { certificateAuthorityFrom, type CertificateAuthority } from '../shared/c
 import { useService, type ServiceFixture } from './helpers/fixture.js';
 import { nginxMissing, startNginx, type TestNginx } from '../devtools/nginx.js';
 import { signedFetch } from '../devtools/signed-fetch.js';
-import { ecCa, rsaCa, serverCertificate, type Pem } from '../devtools/tls.js';
+import { ecCa, opensslAsync, rsaCa, serverCertificate, type Pem } from '../devtools/tls.js';
 
 const T = { accountId: '000000000000', region: 'us-east-1' };
 
@@ -38,15 +38,6 @@ function useFolder(): { path: (name: string, content?: string | Buffer) => strin
       return p;
     },
   };
-}
-
-/** openssl as a child process the event loop keeps running beside (for `ocsp -url`, which asks this process's API). */
-function opensslAsync(args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile('openssl', args, { encoding: 'utf8', timeout: 20_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, out: `${stdout}${stderr}` }),
-    );
-  });
 }
 
 function openssl(args: string[]): { code: number; out: string } {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,20 +6,14 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { CaResponder } from '../api/ca-responder.js';
 import { signedFetch } from '../devtools/signed-fetch.js';
-import { ecCa } from '../devtools/tls.js';
+import { ecCa, opensslAsync } from '../devtools/tls.js';
 import { certificateAuthorityFrom } from '../shared/certificate-authority.js';
 import { normalSerial, RevocationStore } from '../shared/revocation-store.js';
 import { useService } from './helpers/fixture.js';
 
 const T = { accountId: '000000000000', region: 'us-east-1' };
 
-function openssl(args: string[]): Promise<string> {
-  return new Promise((resolve) => {
-    execFile('openssl', args, { encoding: 'utf8', timeout: 20_000 }, (_err, stdout, stderr) =>
-      resolve(`${stdout}${stderr}`),
-    );
-  });
-}
+const openssl = async (args: string[]) => (await opensslAsync(args)).out;
 
 describe('CA mode: the serial index OCSP reads is bounded by notAfter', () => {
   const caPem = ecCa('Serial Index Test CA');

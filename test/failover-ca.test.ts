@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import { killAll, serviceEnv, spawnApi, spawnWorker, type ServiceProcess } from '../devtools/processes.js';
 import { waitFor } from '../devtools/redis-server.js';
 import { signedFetch } from '../devtools/signed-fetch.js';
-import { ecCa } from '../devtools/tls.js';
+import { ecCa, opensslAsync } from '../devtools/tls.js';
 import { Keys } from '../shared/keys.js';
 import { normalSerial } from '../shared/revocation-store.js';
 import { TENANT } from './helpers/records.js';
@@ -26,13 +25,7 @@ interface Issued {
   deleted?: boolean;
 }
 
-function openssl(args: string[]): Promise<string> {
-  return new Promise((resolve) => {
-    execFile('openssl', args, { encoding: 'utf8', timeout: 20_000 }, (_err, stdout, stderr) =>
-      resolve(`${stdout}${stderr}`),
-    );
-  });
-}
+const openssl = async (args: string[]) => (await opensslAsync(args)).out;
 
 /**
  * CA mode on a 3-master, 3-replica Redis Cluster. The serial index (OCSP) and the set of tenants with

@@ -204,7 +204,8 @@ const CASES: Record<ScriptName, (r: Scripted, k: Keys) => Promise<void>> = {
     assert.equal(await r.hlen(k.caSerials), 1);
     assert.equal(await r.zcard(k.caSerialsExpiry), 1);
   },
-  async ccCaPrune(r, k) {
+  async ccPruneExpired(r, k) {
+    // The serial index: written by ca-index.lua, pruned by notAfter.
     for (const [serial, notAfter] of [
       ['a1', 1000],
       ['a2', 1999],
@@ -220,7 +221,8 @@ const CASES: Record<ScriptName, (r: Scripted, k: Keys) => Promise<void>> = {
         notAfter,
       );
     }
-    const prune = (now: number, limit: number) => r.ccCaPrune(k.caSerials, k.caSerialsExpiry, now, limit);
+    const prune = (now: number, limit: number) =>
+      r.ccPruneExpired(k.caSerialsExpiry, k.caSerials, now, limit);
     assert.equal(await prune(2000, 2), 2, 'at most the limit, earliest notAfter first');
     assert.equal(await r.hget(k.caSerials, 'a1'), null);
     assert.equal(await r.hget(k.caSerials, 'a5'), null);
@@ -229,8 +231,8 @@ const CASES: Record<ScriptName, (r: Scripted, k: Keys) => Promise<void>> = {
     assert.deepEqual((await r.hkeys(k.caSerials)).sort(), ['a3', 'a4']);
     assert.deepEqual(await r.zrange(k.caSerialsExpiry, 0, -1), ['a3', 'a4']);
     assert.equal(await prune(2000, 10), 0, 'nothing left to prune');
-  },
-  async ccCaPruneRevoked(r, k) {
+
+    // A tenant's revocations: the same pairing of a sorted set by notAfter and a hash.
     for (const [serial, notAfter] of [
       ['b1', 1000],
       ['b2', 1500],
@@ -239,14 +241,14 @@ const CASES: Record<ScriptName, (r: Scripted, k: Keys) => Promise<void>> = {
       await r.zadd(k.revoked(T), notAfter, serial);
       await r.hset(k.revokedAt(T), serial, '1');
     }
-    const prune = (now: number, limit: number) =>
-      r.ccCaPruneRevoked(k.revoked(T), k.revokedAt(T), now, limit);
-    assert.equal(await prune(2000, 1), 1, 'at most the limit');
+    const pruneRevoked = (now: number, limit: number) =>
+      r.ccPruneExpired(k.revoked(T), k.revokedAt(T), now, limit);
+    assert.equal(await pruneRevoked(2000, 1), 1, 'at most the limit');
     assert.equal(await r.hget(k.revokedAt(T), 'b1'), null);
-    assert.equal(await prune(2000, 10), 1, 'notAfter == now stays');
+    assert.equal(await pruneRevoked(2000, 10), 1, 'notAfter == now stays');
     assert.deepEqual(await r.zrange(k.revoked(T), 0, -1), ['b3']);
     assert.deepEqual(await r.hkeys(k.revokedAt(T)), ['b3']);
-    assert.equal(await prune(2000, 10), 0);
+    assert.equal(await pruneRevoked(2000, 10), 0);
   },
   async ccDescribe(r, k) {
     const key = k.certificate(T, 'x1');

@@ -1,6 +1,6 @@
 --[[
   CA mode: records which tenant and certificate a CA-issued serial belongs to (what OCSP reads), and
-  when the certificate expires, so the entry can be pruned once it has (ca-prune.lua). Idempotent: the
+  when the certificate expires, so the entry can be pruned once it has (prune-expired.lua). Idempotent: the
   worker writes it before the record is stored, and with REDIS_WAIT_REPLICAS the API writes it again on
   the connection its WAIT covers before the Generate's 201.
 
