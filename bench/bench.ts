@@ -545,9 +545,11 @@ async function runMixed(ctx: RunContext, svc: Service, results: Results, raw: Me
       env: ctx.env,
       dir: ctx.logDir,
       rawKeysPerSecond: raw.keysPerSecond,
+      rawKeysPerCpuSecond: raw.keysPerCpuSecond,
       quick,
       step,
       drain,
+      pids: flags.url ? undefined : () => ourPids(ctx),
     });
   } finally {
     await queue.close().catch(() => undefined);

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { Credential } from '../api/auth/credentials.js';
 import { round } from './figures.js';
 import { percentiles, SignedClient, type Percentiles } from './load.js';
+import { CpuWindow } from './procs.js';
 import { sleep } from './procs.js';
 
 /** The accounts of the mixed phase; the bench's CREDENTIALS_FILE holds them beside the dev credential. */
@@ -37,6 +38,10 @@ export interface MixedOptions {
   step: (s: string) => void;
   /** Waits until no job is running or waiting. */
   drain: () => Promise<void>;
+  /** The service's processes and the bench's own, by name: each scenario reports their CPU per certificate. */
+  pids?: () => Record<string, number>;
+  /** The raw bound's CPU cost of a key (keys per CPU-second), for the CPU that is not the key. */
+  rawKeysPerCpuSecond?: number;
 }
 
 export interface PoliteFigures {
@@ -55,6 +60,17 @@ export interface MixedScenario {
   othersRatioToRaw: number;
   flooder?: { ok: number; errors: Record<string, number> };
   bulk?: { count: number; enqueueS: number };
+  /**
+   * CPU in the window per certificate issued (polite, bulk and flooder), ms: by process (the bulk CLI
+   * as `bulk`), all together, and all less one key at the raw bound's cost; `otherCores`: the rest
+   * of the machine meanwhile.
+   */
+  cpu?: {
+    msPerCertificate: Record<string, number>;
+    totalMsPerCertificate: number;
+    overheadMsPerCertificate?: number;
+    otherCores: number;
+  };
 }
 
 export interface MixedResults {
@@ -173,6 +189,7 @@ async function startBulk(o: MixedOptions, probe: SignedClient, count: number) {
   }
   return {
     enqueueS: round((Date.now() - t) / 1000, 1),
+    pid: child.pid,
     stop: () => {
       child.kill('SIGKILL');
     },
@@ -191,8 +208,11 @@ async function scenario(
   if (flooder) await sleep(2000); // the flooder's backlog builds up first
   const i0 = await issuedTotal(probe);
   const t0 = Date.now();
+  const pids = o.pids?.();
+  const cpuWindow = pids && new CpuWindow(bulk?.pid ? { ...pids, bulk: bulk.pid } : pids);
   const p = await politeLoop(polite, seconds);
   const i1 = await issuedTotal(probe);
+  const cpu = cpuWindow?.end();
   const windowS = (Date.now() - t0) / 1000;
   const f = await flooder?.stop();
   bulk?.stop();
@@ -204,6 +224,21 @@ async function scenario(
     othersPerSecond,
     othersRatioToRaw: round(othersPerSecond / o.rawKeysPerSecond),
   };
+  if (cpu && i1 > i0) {
+    const ms = (cpuSeconds: number) => round((cpuSeconds * 1000) / (i1 - i0), 2);
+    const total = ms(cpu.oursCpuSeconds);
+    r.cpu = {
+      msPerCertificate: Object.fromEntries([
+        ...Object.entries(cpu.byProcess).map(([n, x]) => [n, ms(x)]),
+        ...Object.entries(cpu.workerMainThreads).map(([n, x]) => [`${n} main thread`, ms(x)]),
+      ]),
+      totalMsPerCertificate: total,
+      otherCores: cpu.otherCores,
+    };
+    if (o.rawKeysPerCpuSecond) {
+      r.cpu.overheadMsPerCertificate = round(total - 1000 / o.rawKeysPerCpuSecond, 2);
+    }
+  }
   if (f) r.flooder = f;
   if (bulk && others.bulk) r.bulk = { count: others.bulk, enqueueS: bulk.enqueueS };
   return r;

@@ -148,6 +148,17 @@ export function table(r: Record<string, unknown>, o: { quick: boolean; lockRenew
         `>= 0.8 x raw${QUICK_NOTE}`,
         judge(sc.othersRatioToRaw >= 0.8),
       ]);
+      if (sc.cpu) {
+        const by = Object.entries(sc.cpu.msPerCertificate)
+          .map(([n, ms]) => `${n} ${ms}`)
+          .join(', ');
+        rows.push([
+          `  CPU ms per certificate (not the key)`,
+          `${sc.cpu.totalMsPerCertificate} (${sc.cpu.overheadMsPerCertificate ?? '?'}); ${by}; other load ${sc.cpu.otherCores} cores`,
+          '',
+          undefined,
+        ]);
+      }
     }
   }
   type GetRun = { perSecond: number; serverCpuMsPerRequest?: number; cpu?: { otherCores: number } };

@@ -10,7 +10,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import { ClientCertificateStore } from '../shared/client-certificate-store.js';
 import { QUEUE_NAME, generateJobId, type GenerateData, type GenerateReturn } from '../shared/jobs.js';
 import { parseBulkArgs } from '../scripts/bulk/args.js';
-import { runBulk, QuotaError, stateFile } from '../scripts/bulk/batch.js';
+import { RECONCILE_BATCH, runBulk, QuotaError, stateFile } from '../scripts/bulk/batch.js';
 import { Progress } from '../scripts/bulk/progress.js';
 import { nodeArgs } from '../devtools/entry.js';
 import { startRedis, waitFor, type TestRedis } from '../devtools/redis-server.js';
@@ -274,6 +274,66 @@ describe('npm run bulk', () => {
       assert.equal((await queue.getJobCounts('waiting', 'active', 'completed')).completed, 2);
       const fits = await runBulk({ ...base, out: join(dir, 'quota3.ndjson'), count: 1 }, deps);
       assert.equal(fits.written, 1);
+    } finally {
+      await queueEvents.close();
+      eventsConnection.disconnect();
+      await queue.close();
+      await svc.close();
+    }
+  });
+
+  test('the periodic re-check reads only the oldest outstanding jobs, not the whole batch every round', async () => {
+    // No worker: every job stays waiting, so each round finds nothing ended and the rounds go on.
+    const svc = await startService(redis.url, { workers: 0 });
+    const queue = new Queue<GenerateData, GenerateReturn>(QUEUE_NAME, {
+      connection: svc.redis,
+      prefix: svc.keys.queuePrefix,
+    });
+    let stateReads = 0;
+    const getJobState = queue.getJobState.bind(queue);
+    queue.getJobState = (jobId: string) => {
+      stateReads++;
+      return getJobState(jobId);
+    };
+    const eventsConnection = svc.redis.duplicate();
+    eventsConnection.on('error', () => undefined);
+    const queueEvents = new QueueEvents(QUEUE_NAME, {
+      connection: eventsConnection,
+      prefix: svc.keys.queuePrefix,
+    });
+    const count = 4 * RECONCILE_BATCH;
+    const aborter = new AbortController();
+    try {
+      const running = runBulk(
+        {
+          tags: {},
+          accountId: TENANT.accountId,
+          region: TENANT.region,
+          out: join(dir, 'rounds.ndjson'),
+          count,
+        },
+        {
+          redis: svc.redis,
+          keys: svc.keys,
+          store: new ClientCertificateStore(svc.redis, svc.keys),
+          queue,
+          queueEvents,
+          limit: 0,
+          reconcileEveryMs: 300,
+          signal: aborter.signal,
+        },
+      );
+      await waitFor(async () => (await queue.getJobCounts('prioritized')).prioritized === count, 10_000);
+      const before = stateReads;
+      await new Promise((r) => setTimeout(r, 1500));
+      const during = stateReads - before;
+      aborter.abort();
+      const r = await running;
+      assert.equal(r.interrupted, true);
+      // At most one batch per round (~5 rounds of 300 ms: ~250 reads); reading every outstanding job
+      // each round would be ~5 x 200.
+      assert.ok(during > 0, 'the re-check runs');
+      assert.ok(during <= 2 * count, `${during} job state reads in 1.5 s for ${count} outstanding jobs`);
     } finally {
       await queueEvents.close();
       eventsConnection.disconnect();
