@@ -36,8 +36,8 @@ export interface SustainedRun extends Omit<ClosedLoopResult, 'windowStart' | 'wi
 export type RawFigures = { keysPerSecond: number; keysPerCpuSecond: number; keys: number; keyTimeCv: number };
 
 /** The mean of several measurements of the raw bound (and the keys they generated, together). */
-export function meanRaw(runs: RawRun[]): RawFigures {
-  const mean = (f: (r: RawRun) => number) => round(runs.reduce((s, r) => s + f(r), 0) / runs.length);
+export function meanRaw(runs: RawFigures[]): RawFigures {
+  const mean = (f: (r: RawFigures) => number) => round(runs.reduce((s, r) => s + f(r), 0) / runs.length);
   return {
     keysPerSecond: mean((r) => r.keysPerSecond),
     keysPerCpuSecond: mean((r) => r.keysPerCpuSecond),

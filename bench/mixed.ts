@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import type { Credential } from '../api/auth/credentials.js';
-import { round } from './figures.js';
+import { meanRaw, ratioToRaw, round, type RawFigures } from './figures.js';
 import { percentiles, SignedClient, type Percentiles } from './load.js';
 import { CpuWindow } from './procs.js';
 import { sleep } from './procs.js';
@@ -32,8 +32,18 @@ export interface MixedOptions {
   env: NodeJS.ProcessEnv;
   /** Where the bulk CLI writes its output. */
   dir: string;
-  /** The raw key-generation bound measured earlier in the run, keys/s. */
+  /**
+   * The raw key-generation bound measured earlier in the run, keys/s: what each scenario is set
+   * against when `measureRaw` is not given.
+   */
   rawKeysPerSecond: number;
+  /**
+   * Measures the raw bound now (the queue idle). Given, the bound is measured before the first
+   * scenario and after each one, and each scenario is set against the mean of the bound right
+   * before and right after it, as the sustained runs are: this machine's bound drifts by ±10 %
+   * within minutes, more than a mean over the whole run can stand for.
+   */
+  measureRaw?: () => Promise<RawFigures>;
   quick: boolean;
   step: (s: string) => void;
   /** Waits until no job is running or waiting. */
@@ -58,6 +68,10 @@ export interface MixedScenario {
   /** Certificates/s issued to the bulk batch and the flooder together in the window. */
   othersPerSecond: number;
   othersRatioToRaw: number;
+  /** ± one standard error of `othersRatioToRaw` (key times vary: see figures.ts, ratioToRaw). */
+  othersRatioStdErr?: number;
+  /** The raw bound this scenario is set against, keys/s, and how it was measured. */
+  rawAround?: { keysPerSecond: number; keysPerCpuSecond: number; before: number; after: number };
   flooder?: { ok: number; errors: Record<string, number> };
   bulk?: { count: number; enqueueS: number };
   /**
@@ -202,6 +216,8 @@ async function scenario(
   polite: SignedClient,
   seconds: number,
   others: { bulk?: number; flood?: SignedClient },
+  /** The raw bound last measured (by `o.measureRaw`): this scenario's "before"; its "after" replaces it. */
+  bound: { before?: RawFigures },
 ): Promise<MixedScenario> {
   const bulk = others.bulk ? await startBulk(o, probe, others.bulk) : undefined;
   const flooder = others.flood ? flood(others.flood) : undefined;
@@ -218,12 +234,28 @@ async function scenario(
   bulk?.stop();
   await o.drain();
   const othersPerSecond = round((i1 - i0 - p.ok) / windowS);
-  const r: MixedScenario = {
-    seconds: round(windowS, 1),
-    polite: p,
-    othersPerSecond,
-    othersRatioToRaw: round(othersPerSecond / o.rawKeysPerSecond),
-  };
+  const othersIssued = i1 - i0 - p.ok;
+  // Set against the bound measured right before and right after this window (measureRaw), else
+  // against the run's.
+  let rawKeysPerCpuSecond = o.rawKeysPerCpuSecond;
+  const r: MixedScenario = { seconds: round(windowS, 1), polite: p, othersPerSecond, othersRatioToRaw: 0 };
+  if (o.measureRaw && bound.before) {
+    const after = await o.measureRaw();
+    const around = meanRaw([bound.before, after]);
+    rawKeysPerCpuSecond = around.keysPerCpuSecond;
+    r.rawAround = {
+      keysPerSecond: around.keysPerSecond,
+      keysPerCpuSecond: around.keysPerCpuSecond,
+      before: bound.before.keysPerSecond,
+      after: after.keysPerSecond,
+    };
+    const { ratioToRaw: ratio, ratioStdErr } = ratioToRaw(othersPerSecond, othersIssued, around);
+    r.othersRatioToRaw = ratio;
+    r.othersRatioStdErr = ratioStdErr;
+    bound.before = after;
+  } else {
+    r.othersRatioToRaw = round(othersPerSecond / o.rawKeysPerSecond);
+  }
   if (cpu && i1 > i0) {
     const ms = (cpuSeconds: number) => round((cpuSeconds * 1000) / (i1 - i0), 2);
     const total = ms(cpu.oursCpuSeconds);
@@ -235,8 +267,8 @@ async function scenario(
       totalMsPerCertificate: total,
       otherCores: cpu.otherCores,
     };
-    if (o.rawKeysPerCpuSecond) {
-      r.cpu.overheadMsPerCertificate = round(total - 1000 / o.rawKeysPerCpuSecond, 2);
+    if (rawKeysPerCpuSecond) {
+      r.cpu.overheadMsPerCertificate = round(total - 1000 / rawKeysPerCpuSecond, 2);
     }
   }
   if (f) r.flooder = f;
@@ -246,6 +278,11 @@ async function scenario(
 
 const show = (p: PoliteFigures) =>
   `p50 ${p.latencyMs.p50} ms, p95 ${p.latencyMs.p95} ms, ${p.ok}/${p.sent} answered 201${Object.keys(p.errors).length ? ` (others: ${JSON.stringify(p.errors)})` : ''}`;
+
+const vsRaw = (s: MixedScenario) =>
+  s.rawAround
+    ? `${s.othersRatioToRaw} ± ${s.othersRatioStdErr} x raw (${s.rawAround.keysPerSecond} keys/s around it: ${s.rawAround.before} before, ${s.rawAround.after} after)`
+    : `${s.othersRatioToRaw} x raw`;
 
 /** Runs the mixed phase against a service whose queue is idle. */
 export async function measureMixed(o: MixedOptions): Promise<MixedResults> {
@@ -261,16 +298,16 @@ export async function measureMixed(o: MixedOptions): Promise<MixedResults> {
     const alone = { seconds: o.quick ? 12 : 30, polite: await politeLoop(polite, o.quick ? 12 : 30) };
     o.step(`  ${show(alone.polite)}`);
     o.step(`mixed (a): beside a bulk batch of ${bulkCount} enqueued whole, ${seconds} s`);
-    const bulk = await scenario(o, probe, polite, seconds, { bulk: bulkCount });
-    o.step(`  ${show(bulk.polite)}; bulk ${bulk.othersPerSecond} certs/s = ${bulk.othersRatioToRaw} x raw`);
+    const bound: { before?: RawFigures } = {};
+    if (o.measureRaw) bound.before = await o.measureRaw();
+    const bulk = await scenario(o, probe, polite, seconds, { bulk: bulkCount }, bound);
+    o.step(`  ${show(bulk.polite)}; bulk ${bulk.othersPerSecond} certs/s = ${vsRaw(bulk)}`);
     o.step(`mixed (b): beside an account flooding from ${FLOODER_CONNECTIONS} connections, ${seconds} s`);
-    const fl = await scenario(o, probe, polite, seconds, { flood: flooder });
-    o.step(`  ${show(fl.polite)}; flooder ${fl.othersPerSecond} certs/s = ${fl.othersRatioToRaw} x raw`);
+    const fl = await scenario(o, probe, polite, seconds, { flood: flooder }, bound);
+    o.step(`  ${show(fl.polite)}; flooder ${fl.othersPerSecond} certs/s = ${vsRaw(fl)}`);
     o.step(`mixed (c): beside both, ${seconds} s`);
-    const both = await scenario(o, probe, polite, seconds, { bulk: bulkCount, flood: flooder });
-    o.step(
-      `  ${show(both.polite)}; bulk + flooder ${both.othersPerSecond} certs/s = ${both.othersRatioToRaw} x raw`,
-    );
+    const both = await scenario(o, probe, polite, seconds, { bulk: bulkCount, flood: flooder }, bound);
+    o.step(`  ${show(both.polite)}; bulk + flooder ${both.othersPerSecond} certs/s = ${vsRaw(both)}`);
     return {
       politeIntervalMs: POLITE_INTERVAL_MS,
       flooderConnections: FLOODER_CONNECTIONS,

@@ -144,7 +144,9 @@ export function table(r: Record<string, unknown>, o: { quick: boolean; lockRenew
       rows.push([`  polite answered 201`, `${p.ok}/${p.sent}`, 'all', p.ok === p.sent]);
       rows.push([
         `  the others' throughput (bulk + flooder)`,
-        `${sc.othersPerSecond} certs/s = ${sc.othersRatioToRaw} x raw`,
+        sc.rawAround
+          ? `${sc.othersPerSecond} certs/s = ${sc.othersRatioToRaw} ± ${sc.othersRatioStdErr} x raw (${sc.rawAround.keysPerSecond}, the bound before and after it)`
+          : `${sc.othersPerSecond} certs/s = ${sc.othersRatioToRaw} x raw`,
         `>= 0.8 x raw${QUICK_NOTE}`,
         judge(sc.othersRatioToRaw >= 0.8),
       ]);
