@@ -1,84 +1,21 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Worker } from 'bullmq';
-import type { APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import { generateJob } from '../shared/issuance.js';
 import { QUEUE_NAME } from '../shared/jobs.js';
 import { Keys, type Tenant } from '../shared/keys.js';
 import { createQueue, enqueue, enqueueMany } from '../shared/queue.js';
 import { createRedis, patientOptions } from '../shared/redis.js';
-import { BULK_BASE, type Backlog } from '../shared/scheduler.js';
+import { BULK_BASE } from '../shared/scheduler.js';
 import { useRedis } from './helpers/fixture.js';
-import { nodeArgs } from '../devtools/entry.js';
+import { BULK_TENANT, FLOODER, POLITE, backlog, clientOf, ids, spawnBulk } from './helpers/fair.js';
 import { awsClient, generate, showOutcome, type Outcome } from '../devtools/aws-client.js';
-import {
-  serviceEnv,
-  spawnApi,
-  spawnWorker,
-  type LogLine,
-  type ServiceProcess,
-} from '../devtools/processes.js';
+import { serviceEnv, spawnApi, spawnWorker, type LogLine } from '../devtools/processes.js';
 import { storeView } from './helpers/records.js';
 import { waitFor } from '../devtools/redis-server.js';
-
-const ROOT = new URL('..', import.meta.url).pathname;
-const FLOODER = { accessKeyId: 'AKIAFLOOD', secretAccessKey: 'flood-secret', accountId: '111111111111' };
-const POLITE = { accessKeyId: 'AKIAPOLITE', secretAccessKey: 'polite-secret', accountId: '222222222222' };
-const BULK_TENANT: Tenant = { accountId: '333333333333', region: 'eu-west-1' };
-
-/** `npm run bulk` as a process; resolves with its exit code once it has exited. */
-function spawnBulk(count: number, out: string, env: Record<string, string>) {
-  const child = spawn(
-    process.execPath,
-    [
-      ...nodeArgs('scripts/bulk.ts'),
-      ...['--count', String(count), '--account', BULK_TENANT.accountId, '--region', BULK_TENANT.region],
-      ...['--out', out],
-    ],
-    {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        LOG_LEVEL: 'silent',
-        REDIS_URL: env.REDIS_URL,
-        REDIS_PREFIX: env.REDIS_PREFIX,
-        CLIENT_CERTIFICATE_LIMIT: '0',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdout.resume();
-  const done = new Promise<{ code: number | null; stderr: string }>((resolve) =>
-    child.on('close', (code) => resolve({ code, stderr })),
-  );
-  return { child, done };
-}
-
-async function backlog(api: ServiceProcess): Promise<Backlog> {
-  const h = (await (await fetch(`${api.url}/health`)).json()) as { queue?: { backlog?: Backlog } };
-  assert.ok(h.queue?.backlog, 'the health report shows the backlog by class');
-  return h.queue.backlog;
-}
-
-function clientOf(
-  api: ServiceProcess,
-  c: { accessKeyId: string; secretAccessKey: string },
-): APIGatewayClient {
-  return awsClient(api.url, { ...c, requestTimeoutMs: 90_000 });
-}
-
-function ids(file: string): string[] {
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => (JSON.parse(l) as { clientCertificateId: string }).clientCertificateId);
-}
 
 describe('the order of work (real Redis and BullMQ, one worker slot)', () => {
   const fx = useRedis();
