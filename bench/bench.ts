@@ -580,6 +580,9 @@ async function measureRaw(ctx: RunContext, svc: Service): Promise<RawRun> {
   } finally {
     thaw(ctx);
   }
+  // The service's idle-connection timers fire as it resumes: do not send on connections it is closing.
+  svc.client.reconnect();
+  svc.loadClient.reconnect();
   step(
     `  ${r.keysPerSecond} keys/s, ${r.keysPerCpuSecond} keys per CPU-second; other load ${r.otherCores} cores`,
   );

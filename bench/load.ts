@@ -18,7 +18,8 @@ export interface Answer {
  * Hono handler, so the ratio compares servers, not clients.
  */
 export class SignedClient {
-  private readonly agent: Agent;
+  private agent: Agent;
+  private readonly maxSockets: number;
   private readonly signer: SignatureV4;
   private readonly host: string;
   private readonly port: number;
@@ -33,6 +34,7 @@ export class SignedClient {
     const u = new URL(baseUrl);
     this.host = u.hostname;
     this.port = Number(u.port || 80);
+    this.maxSockets = maxSockets;
     this.agent = new Agent({ keepAlive: true, maxSockets });
   }
 
@@ -80,6 +82,16 @@ export class SignedClient {
 
   close(): void {
     this.agent.destroy();
+  }
+
+  /**
+   * Drops the kept-alive connections and opens new ones from now on: after the service was held still
+   * (SIGSTOP while the raw bound is measured), its idle-connection timers fire the moment it resumes, and
+   * a request sent on an old connection at that moment meets a closing socket ("socket hang up").
+   */
+  reconnect(): void {
+    this.agent.destroy();
+    this.agent = new Agent({ keepAlive: true, maxSockets: this.maxSockets });
   }
 }
 

@@ -218,6 +218,8 @@ async function scenario(
   others: { bulk?: number; flood?: SignedClient },
   /** The raw bound last measured (by `o.measureRaw`): this scenario's "before"; its "after" replaces it. */
   bound: { before?: RawFigures },
+  /** The phase's clients: their kept-alive connections are renewed after each measurement of the bound. */
+  clients: SignedClient[],
 ): Promise<MixedScenario> {
   const bulk = others.bulk ? await startBulk(o, probe, others.bulk) : undefined;
   const flooder = others.flood ? flood(others.flood) : undefined;
@@ -241,6 +243,7 @@ async function scenario(
   const r: MixedScenario = { seconds: round(windowS, 1), polite: p, othersPerSecond, othersRatioToRaw: 0 };
   if (o.measureRaw && bound.before) {
     const after = await o.measureRaw();
+    for (const c of clients) c.reconnect();
     const around = meanRaw([bound.before, after]);
     rawKeysPerCpuSecond = around.keysPerCpuSecond;
     r.rawAround = {
@@ -299,14 +302,26 @@ export async function measureMixed(o: MixedOptions): Promise<MixedResults> {
     o.step(`  ${show(alone.polite)}`);
     o.step(`mixed (a): beside a bulk batch of ${bulkCount} enqueued whole, ${seconds} s`);
     const bound: { before?: RawFigures } = {};
-    if (o.measureRaw) bound.before = await o.measureRaw();
-    const bulk = await scenario(o, probe, polite, seconds, { bulk: bulkCount }, bound);
+    const clients = [probe, polite, flooder];
+    if (o.measureRaw) {
+      bound.before = await o.measureRaw();
+      for (const c of clients) c.reconnect();
+    }
+    const bulk = await scenario(o, probe, polite, seconds, { bulk: bulkCount }, bound, clients);
     o.step(`  ${show(bulk.polite)}; bulk ${bulk.othersPerSecond} certs/s = ${vsRaw(bulk)}`);
     o.step(`mixed (b): beside an account flooding from ${FLOODER_CONNECTIONS} connections, ${seconds} s`);
-    const fl = await scenario(o, probe, polite, seconds, { flood: flooder }, bound);
+    const fl = await scenario(o, probe, polite, seconds, { flood: flooder }, bound, clients);
     o.step(`  ${show(fl.polite)}; flooder ${fl.othersPerSecond} certs/s = ${vsRaw(fl)}`);
     o.step(`mixed (c): beside both, ${seconds} s`);
-    const both = await scenario(o, probe, polite, seconds, { bulk: bulkCount, flood: flooder }, bound);
+    const both = await scenario(
+      o,
+      probe,
+      polite,
+      seconds,
+      { bulk: bulkCount, flood: flooder },
+      bound,
+      clients,
+    );
     o.step(`  ${show(both.polite)}; bulk + flooder ${both.othersPerSecond} certs/s = ${vsRaw(both)}`);
     return {
       politeIntervalMs: POLITE_INTERVAL_MS,
