@@ -25,6 +25,12 @@ export interface JobTypes {
       provisional?: boolean;
       /** Set by `npm run bulk`: the batch that reserved this id, so an interrupted run can resume it. */
       batchId?: string;
+      /**
+       * Set by the queue's door for interactive work: the account's interactive jobs waiting or running
+       * when this one was placed (shared/scheduler.ts). The worker's key pool keeps its last keys for
+       * accounts with little in flight (worker/key-pool.ts).
+       */
+      inFlight?: number;
     };
     result:
       | { status: 'created' | 'exists'; certificate: ClientCertificate }

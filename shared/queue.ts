@@ -110,9 +110,10 @@ export async function enqueue(queue: GenerationQueue, work: Work, job: GenerateJ
   if (work.class === 'bulk') return enqueueMany(queue, work, [job]);
   const scheduler = schedulerOf(queue);
   const { accountId } = work.tenant;
-  const priority = await scheduler.interactive(work.tenant, job.opts.jobId, job.data.deadline);
+  const { priority, inFlight } = await scheduler.interactive(work.tenant, job.opts.jobId, job.data.deadline);
   try {
-    await queue.add(job.name, job.data, { ...job.opts, priority });
+    // inFlight: the worker's key pool keeps its last keys for accounts with little in flight.
+    await queue.add(job.name, { ...job.data, inFlight }, { ...job.opts, priority });
   } catch (err) {
     await scheduler.finished(accountId, job.opts.jobId).catch(() => undefined);
     throw err;

@@ -90,11 +90,23 @@ export class Scheduler {
 
   /**
    * The priority of a new interactive job of `t`'s account, counted as the account's until it
-   * finishes ({@link finished}) or `deadline` passes. Atomic: concurrent Generates of one account
-   * get consecutive places.
+   * finishes ({@link finished}) or `deadline` passes, and how many of the account's interactive jobs
+   * were waiting or running before it (all regions). Atomic: concurrent Generates of one account get
+   * consecutive places.
    */
-  async interactive(t: Tenant, jobId: string, deadline: number): Promise<number> {
-    return Number(await this.account(t.accountId, 'place', BULK_BASE, jobId, Math.round(deadline)));
+  async interactive(
+    t: Tenant,
+    jobId: string,
+    deadline: number,
+  ): Promise<{ priority: number; inFlight: number }> {
+    const [priority, inFlight] = (await this.account(
+      t.accountId,
+      'place',
+      BULK_BASE,
+      jobId,
+      Math.round(deadline),
+    )) as number[];
+    return { priority: Number(priority), inFlight: Number(inFlight) };
   }
 
   /** Priorities for the next `count` jobs of bulk batch `batchId`, in order. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createPublicKey, sign, verify } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { KeyPool } from '../worker/key-pool.js';
+import { BUSY_IN_FLIGHT, KeyPool } from '../worker/key-pool.js';
 import { generateRsaKey, type RsaKey } from '../worker/key-source.js';
 import { manualClock, settle } from './helpers/clock.js';
 import { waitFor } from '../devtools/redis-server.js';
@@ -284,6 +284,51 @@ describe('key pool and bulk jobs', () => {
       assert.equal(pool.stats().ready, 1);
       const keys = [bulkKey, interactive, surplus].map(fingerprint);
       assert.equal(new Set(keys).size, 3, 'every key handed out once');
+      while (g.open) g.finish();
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
+describe('key pool and busy accounts', () => {
+  it('keeps its last keys for accounts with little in flight, and refills beside a flood', async () => {
+    const spare = await Promise.all(Array.from({ length: 12 }, () => generateRsaKey()));
+    const g = manualGenerator(spare);
+    const clock = manualClock();
+    const pool = new KeyPool({ size: 4, reserve: 2, generate: g.generate, clock, refillParallelism: 1 });
+    const handedOut: RsaKey[] = [];
+    try {
+      for (let i = 0; i < 4; i++) {
+        g.finish();
+        await settle();
+      }
+      assert.equal(pool.stats().ready, 4);
+      // A busy account (a burst, or a flood) takes from the pool down to the reserve.
+      handedOut.push(await pool.take('interactive', BUSY_IN_FLIGHT));
+      handedOut.push(await pool.take('interactive', BUSY_IN_FLIGHT + 5));
+      assert.equal(pool.stats().ready, 2);
+      // Then its jobs generate their own keys: the reserve stays, and they do not hold refilling back.
+      const started = g.started;
+      const own = pool.take('interactive', BUSY_IN_FLIGHT);
+      await settle();
+      assert.equal(pool.stats().ready, 2, 'the reserve is not touched');
+      assert.equal(g.started, started + 1, "the busy job's own generation");
+      clock.advance(1000);
+      await settle();
+      assert.equal(g.started, started + 2, 'refilling goes on beside it');
+      g.finish(); // the busy job's own key
+      handedOut.push(await own);
+      g.finish(); // the refill
+      await settle();
+      assert.equal(pool.stats().ready, 3);
+      // A polite account's job (at most one in flight before it) takes a pooled key at once.
+      const ready = pool.stats().ready;
+      handedOut.push(await pool.take('interactive', 1));
+      handedOut.push(await pool.take('interactive', 0));
+      assert.equal(pool.stats().ready, ready - 2);
+      for (const k of handedOut) assertWorkingPair(k);
+      assert.equal(new Set(handedOut.map(fingerprint)).size, handedOut.length, 'every key handed out once');
       while (g.open) g.finish();
     } finally {
       await pool.close();

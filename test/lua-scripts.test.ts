@@ -306,17 +306,22 @@ const CASES: Record<ScriptName, (r: Scripted, k: Keys) => Promise<void>> = {
         ...args,
       ) as unknown as Promise<number | number[]>;
     const later = Date.now() + 60_000;
-    assert.equal(await call('111111111111', 'place', BULK_BASE, 'a1', later), 1, 'nothing in flight: V = 1');
-    assert.equal(await call('111111111111', 'place', BULK_BASE, 'a2', later), 2, 'one in flight');
-    assert.equal(await call('111111111111', 'place', BULK_BASE, 'gone', Date.now() - 1), 3);
-    assert.equal(
+    // place: { priority, the account's jobs in flight before this one }
+    assert.deepEqual(
+      await call('111111111111', 'place', BULK_BASE, 'a1', later),
+      [1, 0],
+      'nothing in flight: V = 1',
+    );
+    assert.deepEqual(await call('111111111111', 'place', BULK_BASE, 'a2', later), [2, 1], 'one in flight');
+    assert.deepEqual(await call('111111111111', 'place', BULK_BASE, 'gone', Date.now() - 1), [3, 2]);
+    assert.deepEqual(
       await call('111111111111', 'place', BULK_BASE, 'a3', later),
-      3,
+      [3, 2],
       'a past deadline stops counting',
     );
     // BullMQ's scores: priority × 2^32 + arrival counter. V is the lowest waiting interactive priority.
     await r.zadd(prioritized, 5 * 2 ** 32 + 1, 'j5', 7 * 2 ** 32 + 2, 'j7', BULK_BASE * 2 ** 32, 'bulk');
-    assert.equal(await call('222222222222', 'place', BULK_BASE, 'b1', later), 5, 'V = 5');
+    assert.deepEqual(await call('222222222222', 'place', BULK_BASE, 'b1', later), [5, 0], 'V = 5');
     assert.deepEqual(
       await call('222222222222', 'ahead', BULK_BASE),
       [1, 0, 1],

@@ -55,8 +55,9 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
       return { status: 'expired', clientCertificateId: d.clientCertificateId };
     }
 
-    // Pooled keys go to the jobs a caller waits for first (worker/key-pool.ts).
-    const key = await deps.keySource.take(classOf(job.priority));
+    // Pooled keys go to the jobs a caller waits for first, and the last of them to accounts with little
+    // in flight (worker/key-pool.ts).
+    const key = await deps.keySource.take(classOf(job.priority), d.inFlight);
     const createdDate = Math.floor(now() / 1000);
     const serialHex = randomSerialHex();
     const pem = buildCertificate({

@@ -11,6 +11,14 @@ export interface KeyPoolOptions {
    * that waiting requests need. Default 1.
    */
   refillParallelism?: number;
+  /**
+   * Keys kept for accounts with little in flight: a job of an account that had {@link BUSY_IN_FLIGHT} or
+   * more interactive jobs before it takes a pooled key only while more than this many are ready, else it
+   * generates its own, as a bulk job does. So a flooding account cannot empty the pool that a polite
+   * account's Generate is answered from, while a burst still takes the rest. Default `size / 8` (at
+   * least 1 once `size` is 2 or more).
+   */
+  reserve?: number;
   /** Where keys come from; tests pass smaller keys. Default: native RSA-2048. */
   generate?: () => Promise<RsaKey>;
   /**
@@ -44,6 +52,9 @@ interface Waiter {
   reject: (err: unknown) => void;
 }
 
+/** An account with this many interactive jobs waiting or running before a job is busy (see `reserve`). */
+export const BUSY_IN_FLIGHT = 2;
+
 /**
  * A {@link KeySource} that keeps up to `size` pre-generated RSA keys in memory, so a burst is answered
  * in the time of a signature instead of a key generation.
@@ -61,11 +72,16 @@ interface Waiter {
  *   pool (a surplus: its refill starts at once); otherwise it generates its own key outside the pool
  *   and its waiters, so a bulk batch never empties the pool and a caller's burst after it is still
  *   answered in signing time. Bulk takes do not delay refilling.
+ * - The last `reserve` keys are for accounts with little in flight: a job of a busy account (one with
+ *   {@link BUSY_IN_FLIGHT} or more interactive jobs before it) that finds no more than that generates
+ *   its own key as a bulk job does, without delaying refilling, so the pool refills beside a flood and a
+ *   polite account's Generate is still answered in signing time.
  */
 export class KeyPool implements KeySource {
   private readonly keys: RsaKey[] = [];
   private readonly waiters: Waiter[] = [];
   private readonly size: number;
+  private readonly reserve: number;
   private readonly refillParallelism: number;
   private readonly generate: () => Promise<RsaKey>;
   private readonly onError: (err: unknown) => void;
@@ -75,7 +91,7 @@ export class KeyPool implements KeySource {
   private lastTake = 0;
   private cancelRefill: (() => void) | undefined;
   private readonly running = new Set<Promise<void>>();
-  /** Bulk jobs' own generations (outside the pool): waited for by close(), counted as generating. */
+  /** Jobs' own generations (bulk, busy accounts; outside the pool): waited for by close(), counted as generating. */
   private readonly bulkRunning = new Set<Promise<unknown>>();
   private closed = false;
   private backoffUntil = 0;
@@ -87,6 +103,10 @@ export class KeyPool implements KeySource {
     if (!Number.isInteger(opts.size) || opts.size < 0)
       throw new RangeError('size must be a whole number ≥ 0');
     this.size = opts.size;
+    this.reserve = Math.min(
+      opts.size,
+      opts.reserve ?? (opts.size >= 2 ? Math.max(1, Math.floor(opts.size / 8)) : 0),
+    );
     this.refillParallelism = Math.max(1, opts.refillParallelism ?? 1);
     this.generate = opts.generate ?? (() => generateRsaKey());
     this.onError = opts.onError ?? (() => undefined);
@@ -100,13 +120,13 @@ export class KeyPool implements KeySource {
    * The next unused key: from the pool at once, or the first generation to finish. A bulk job gets a
    * pooled key only from a full pool, else a generation of its own.
    */
-  take(cls: WorkClass = 'interactive'): Promise<RsaKey> {
+  take(cls: WorkClass = 'interactive', inFlight = 0): Promise<RsaKey> {
     if (this.closed) return Promise.reject(new Error('key pool is closed'));
-    if (cls === 'bulk' && (this.keys.length === 0 || this.keys.length < this.size)) {
-      const p = this.generate();
-      const tracked = p.catch(() => undefined).finally(() => this.bulkRunning.delete(tracked));
-      this.bulkRunning.add(tracked);
-      return p;
+    if (cls === 'bulk' && (this.keys.length === 0 || this.keys.length < this.size)) return this.own();
+    if (cls === 'interactive' && inFlight >= BUSY_IN_FLIGHT && this.keys.length <= this.reserve) {
+      // A busy account's job, and only the reserve is left: it is kept for the others.
+      this.misses++;
+      return this.own();
     }
     if (cls === 'bulk') {
       this.hits++;
@@ -126,6 +146,14 @@ export class KeyPool implements KeySource {
       this.waiters.push({ resolve, reject });
       this.pump();
     });
+  }
+
+  /** A generation of a job's own, outside the pool and its waiters; it does not delay refilling. */
+  private own(): Promise<RsaKey> {
+    const p = this.generate();
+    const tracked = p.catch(() => undefined).finally(() => this.bulkRunning.delete(tracked));
+    this.bulkRunning.add(tracked);
+    return p;
   }
 
   /**

@@ -25,8 +25,11 @@ export function generateRsaKey(bits = RSA_BITS): Promise<RsaKey> {
 
 /** Where the processor takes keys from: straight from OpenSSL, or a pool of pre-generated ones. */
 export interface KeySource {
-  /** A new key for a job of class `cls` (default interactive: a caller waits for it). */
-  take(cls?: WorkClass): Promise<RsaKey>;
+  /**
+   * A new key for a job of class `cls` (default interactive: a caller waits for it) of an account with
+   * `inFlight` interactive jobs waiting or running before it (default 0).
+   */
+  take(cls?: WorkClass, inFlight?: number): Promise<RsaKey>;
   close(): Promise<void>;
 }
 

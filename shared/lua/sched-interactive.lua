@@ -12,14 +12,15 @@
     KEYS[2] prioritized  BullMQ's waiting jobs with a priority (read only)
     KEYS[3] wait         BullMQ's waiting jobs without one: a dead worker's, run first (read only)
     KEYS[4] active       BullMQ's running jobs (read only)
-    ARGV[1] mode         'place': count the job as the account's and return its priority;
+    ARGV[1] mode         'place': count the job as the account's and return its priority and the
+                         account's jobs in flight before it;
                          'ahead': only say what would run before the account's next job
     ARGV[2] bulkBase     the first bulk priority
     ARGV[3] jobId        (place) the job's id
     ARGV[4] deadline     (place) epoch ms after which the job no longer counts
 
   Output:
-    place: the job's priority
+    place: { the job's priority, the account's interactive jobs waiting or running before it }
     ahead: { jobs that would run before it, jobs running, the account's jobs in flight }
 ]]
 local __t = redis.call('TIME'); local now = tonumber(__t[1]) * 1000 + math.floor(tonumber(__t[2]) / 1000)
@@ -43,4 +44,4 @@ end
 local deadline = tonumber(ARGV[4])
 redis.call('ZADD', KEYS[1], deadline, ARGV[3])
 if redis.call('PTTL', KEYS[1]) < deadline - now then redis.call('PEXPIRE', KEYS[1], deadline - now) end
-return p
+return { p, mine }
