@@ -112,7 +112,7 @@ describe('Redis Cluster', () => {
 
   it('answers 503 fast while the master of a tenant is down, and recovers when it is back', async (t) => {
     const env = serviceEnv({ clusterNodes: fx.cluster.seeds }, { GENERATE_TIMEOUT_MS: '5000' });
-    const [api] = await Promise.all([spawnApi(env), spawnWorker(env)]);
+    const [api, worker] = await Promise.all([spawnApi(env), spawnWorker(env)]);
     const client = awsClient(api.url, { requestTimeoutMs: 30_000 });
     const before = await generate(client);
     assert.ok(before.ok, showOutcome(before));
@@ -135,7 +135,37 @@ describe('Redis Cluster', () => {
     const back = Date.now();
     // Usually 2-7 s here (the master clears its FAIL flag, the client refreshes its slots); once over 30 s in
     // a clean-clone run, this file then at nice 10 beside the serial failover files' own clusters under load.
-    await waitFor(async () => (await generate(client)).ok, 90_000, 250);
+    let last = '';
+    try {
+      await waitFor(
+        async () => {
+          const o = await generate(client);
+          last = showOutcome(o);
+          return o.ok;
+        },
+        90_000,
+        250,
+      );
+    } catch (err) {
+      // Say what it was still answering, what the nodes thought of the cluster, and what the service logged.
+      const states = await Promise.all(
+        fx.cluster.nodes.map(async (n) => {
+          const r = await run('redis-cli', ['-p', String(n.port), 'cluster', 'info']).catch((e: Error) => ({
+            stdout: e.message,
+          }));
+          return `${n.port}: ${/cluster_state:\w+/.exec(r.stdout)?.[0] ?? r.stdout.slice(0, 80)}`;
+        }),
+      );
+      const tail = (p: { logs: { msg?: string }[] }) =>
+        p.logs
+          .slice(-8)
+          .map((l) => JSON.stringify(l).slice(0, 300))
+          .join('\n');
+      throw new Error(
+        `${(err as Error).message}; last answer: ${last}; ${states.join(', ')}\napi:\n${tail(api)}\nworker:\n${tail(worker)}`,
+        { cause: err },
+      );
+    }
     t.diagnostic(
       `while down: ${down.map((o) => o.ms).join(', ')} ms; recovered ${Date.now() - back} ms after the master came back`,
     );
