@@ -216,10 +216,11 @@ async function scenario(
   polite: SignedClient,
   seconds: number,
   others: { bulk?: number; flood?: SignedClient },
-  /** The raw bound last measured (by `o.measureRaw`): this scenario's "before"; its "after" replaces it. */
-  bound: { before?: RawFigures },
-  /** The phase's clients: their kept-alive connections are renewed after each measurement of the bound. */
-  clients: SignedClient[],
+  /**
+   * With `o.measureRaw`: the bound last measured (this scenario's "before"; its "after" replaces it) and
+   * how to measure it again.
+   */
+  bound: { before?: RawFigures; measure?: () => Promise<RawFigures> },
 ): Promise<MixedScenario> {
   const bulk = others.bulk ? await startBulk(o, probe, others.bulk) : undefined;
   const flooder = others.flood ? flood(others.flood) : undefined;
@@ -235,15 +236,14 @@ async function scenario(
   const f = await flooder?.stop();
   bulk?.stop();
   await o.drain();
-  const othersPerSecond = round((i1 - i0 - p.ok) / windowS);
   const othersIssued = i1 - i0 - p.ok;
+  const othersPerSecond = round(othersIssued / windowS);
   // Set against the bound measured right before and right after this window (measureRaw), else
   // against the run's.
   let rawKeysPerCpuSecond = o.rawKeysPerCpuSecond;
   const r: MixedScenario = { seconds: round(windowS, 1), polite: p, othersPerSecond, othersRatioToRaw: 0 };
-  if (o.measureRaw && bound.before) {
-    const after = await o.measureRaw();
-    for (const c of clients) c.reconnect();
+  if (bound.measure && bound.before) {
+    const after = await bound.measure();
     const around = meanRaw([bound.before, after]);
     rawKeysPerCpuSecond = around.keysPerCpuSecond;
     r.rawAround = {
@@ -301,27 +301,23 @@ export async function measureMixed(o: MixedOptions): Promise<MixedResults> {
     const alone = { seconds: o.quick ? 12 : 30, polite: await politeLoop(polite, o.quick ? 12 : 30) };
     o.step(`  ${show(alone.polite)}`);
     o.step(`mixed (a): beside a bulk batch of ${bulkCount} enqueued whole, ${seconds} s`);
-    const bound: { before?: RawFigures } = {};
-    const clients = [probe, polite, flooder];
-    if (o.measureRaw) {
-      bound.before = await o.measureRaw();
-      for (const c of clients) c.reconnect();
-    }
-    const bulk = await scenario(o, probe, polite, seconds, { bulk: bulkCount }, bound, clients);
+    const measureRaw = o.measureRaw;
+    // The service was held still meanwhile: its kept-alive connections are renewed after each measurement.
+    const measure =
+      measureRaw &&
+      (async () => {
+        const r = await measureRaw();
+        for (const c of [probe, polite, flooder]) c.reconnect();
+        return r;
+      });
+    const bound = { before: await measure?.(), measure };
+    const bulk = await scenario(o, probe, polite, seconds, { bulk: bulkCount }, bound);
     o.step(`  ${show(bulk.polite)}; bulk ${bulk.othersPerSecond} certs/s = ${vsRaw(bulk)}`);
     o.step(`mixed (b): beside an account flooding from ${FLOODER_CONNECTIONS} connections, ${seconds} s`);
-    const fl = await scenario(o, probe, polite, seconds, { flood: flooder }, bound, clients);
+    const fl = await scenario(o, probe, polite, seconds, { flood: flooder }, bound);
     o.step(`  ${show(fl.polite)}; flooder ${fl.othersPerSecond} certs/s = ${vsRaw(fl)}`);
     o.step(`mixed (c): beside both, ${seconds} s`);
-    const both = await scenario(
-      o,
-      probe,
-      polite,
-      seconds,
-      { bulk: bulkCount, flood: flooder },
-      bound,
-      clients,
-    );
+    const both = await scenario(o, probe, polite, seconds, { bulk: bulkCount, flood: flooder }, bound);
     o.step(`  ${show(both.polite)}; bulk + flooder ${both.othersPerSecond} certs/s = ${vsRaw(both)}`);
     return {
       politeIntervalMs: POLITE_INTERVAL_MS,

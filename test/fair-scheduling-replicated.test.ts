@@ -8,17 +8,16 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { generate, showOutcome } from '../devtools/aws-client.js';
-import { killAll, serviceEnv, spawnApi, spawnWorker, type ServiceProcess } from '../devtools/processes.js';
+import { serviceEnv, spawnApi, spawnWorker, type ServiceProcess } from '../devtools/processes.js';
 import { waitFor } from '../devtools/redis-server.js';
 import { parseClusterNodes } from '../shared/config.js';
 import { Keys } from '../shared/keys.js';
 import type { RedisTarget } from '../shared/redis.js';
-import { useRedisCluster } from './helpers/fixture.js';
+import { useRedisCluster, useSentinelSet } from './helpers/fixture.js';
 import { BULK_TENANT, FLOODER, POLITE, backlog, clientOf, ids, spawnBulk } from './helpers/fair.js';
 import { storeView } from './helpers/records.js';
-import { startSentinelSet, type TestSentinelSet } from './helpers/redis-replicated.js';
 
 const SETTINGS = {
   WORKER_CONCURRENCY: '1',
@@ -125,17 +124,10 @@ describe('fair issuance on a 3-master Redis Cluster, 2 API and 2 worker processe
 });
 
 describe('fair issuance behind Sentinels (a primary, 2 replicas, 3 Sentinels), 2 API and 2 worker processes', () => {
-  let set: TestSentinelSet | undefined;
-  before(async () => {
-    set = await startSentinelSet();
-  });
-  after(async () => {
-    await killAll();
-    await set?.destroy();
-  });
+  const fx = useSentinelSet();
 
   it('interactive work before bulk and accounts in turn, one order for every replica', async (t) => {
-    const s = set!;
+    const s = fx.set;
     await fairAcrossReplicas(
       t,
       serviceEnv(

@@ -1,23 +1,17 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { awsClient, showOutcome, generate } from '../devtools/aws-client.js';
-import { killAll, serviceEnv, spawnApi, spawnWorker, type ServiceProcess } from '../devtools/processes.js';
+import { serviceEnv, spawnApi, spawnWorker, type ServiceProcess } from '../devtools/processes.js';
 import { assertConsistent, storeView } from './helpers/records.js';
-import { startRedis, waitFor, type TestRedis } from '../devtools/redis-server.js';
+import { waitFor } from '../devtools/redis-server.js';
+import { useRedis } from './helpers/fixture.js';
 
 describe('scale-out', () => {
-  let redis: TestRedis;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await killAll();
-    await redis?.destroy();
-  });
+  const fx = useRedis();
 
   it('2 APIs and 3 workers on one Redis answer 24 concurrent requests with 24 distinct certificates', async (t) => {
     const env = serviceEnv(
-      { url: redis.url },
+      { url: fx.redis.url },
       { GENERATE_TIMEOUT_MS: '60000', WORKER_CONCURRENCY: '2', KEY_POOL_SIZE: '2' },
     );
     const procs = await Promise.all([
@@ -34,7 +28,7 @@ describe('scale-out', () => {
     );
     for (const o of outcomes) assert.ok(o.ok, showOutcome(o));
 
-    const view = storeView({ redisUrl: redis.url }, env.REDIS_PREFIX!);
+    const view = storeView({ redisUrl: fx.redis.url }, env.REDIS_PREFIX!);
     try {
       await assertConsistent(outcomes, view);
     } finally {

@@ -92,7 +92,7 @@ export class KeyPool implements KeySource {
   private cancelRefill: (() => void) | undefined;
   private readonly running = new Set<Promise<void>>();
   /** Jobs' own generations (bulk, busy accounts; outside the pool): waited for by close(), counted as generating. */
-  private readonly bulkRunning = new Set<Promise<unknown>>();
+  private readonly ownRunning = new Set<Promise<unknown>>();
   private closed = false;
   private backoffUntil = 0;
   private cancelBackoff: (() => void) | undefined;
@@ -118,7 +118,8 @@ export class KeyPool implements KeySource {
 
   /**
    * The next unused key: from the pool at once, or the first generation to finish. A bulk job gets a
-   * pooled key only from a full pool, else a generation of its own.
+   * pooled key only from a full pool, and a busy account's job (`inFlight` ≥ {@link BUSY_IN_FLIGHT})
+   * only while more than the reserve is ready; else each gets a generation of its own.
    */
   take(cls: WorkClass = 'interactive', inFlight = 0): Promise<RsaKey> {
     if (this.closed) return Promise.reject(new Error('key pool is closed'));
@@ -151,8 +152,8 @@ export class KeyPool implements KeySource {
   /** A generation of a job's own, outside the pool and its waiters; it does not delay refilling. */
   private own(): Promise<RsaKey> {
     const p = this.generate();
-    const tracked = p.catch(() => undefined).finally(() => this.bulkRunning.delete(tracked));
-    this.bulkRunning.add(tracked);
+    const tracked = p.catch(() => undefined).finally(() => this.ownRunning.delete(tracked));
+    this.ownRunning.add(tracked);
     return p;
   }
 
@@ -165,15 +166,15 @@ export class KeyPool implements KeySource {
     this.cancelBackoff?.();
     this.cancelRefill?.();
     this.keys.length = 0;
-    while (this.running.size > 0 || this.bulkRunning.size > 0) {
-      await Promise.allSettled([...this.running, ...this.bulkRunning]);
+    while (this.running.size > 0 || this.ownRunning.size > 0) {
+      await Promise.allSettled([...this.running, ...this.ownRunning]);
     }
   }
 
   stats(): KeyPoolStats {
     return {
       ready: this.keys.length,
-      generating: this.running.size + this.bulkRunning.size,
+      generating: this.running.size + this.ownRunning.size,
       waiting: this.waiters.length,
       hits: this.hits,
       misses: this.misses,

@@ -2,6 +2,7 @@
 import { after, before } from 'node:test';
 import { killAll } from '../../devtools/processes.js';
 import { startRedisCluster, type TestRedisCluster } from './redis-cluster.js';
+import { startSentinelSet, type TestSentinelSet } from './redis-replicated.js';
 import { startRedis, type StartRedisOptions, type TestRedis } from '../../devtools/redis-server.js';
 import { startService, type ServiceOptions, type TestService } from '../../devtools/service.js';
 
@@ -73,4 +74,24 @@ export function useRedisCluster(masters = 3): { cluster: TestRedisCluster } {
     }
   });
   return fx as { cluster: TestRedisCluster };
+}
+
+/**
+ * Gives the enclosing describe() its own primary with replicas behind Sentinels (`startSentinelSet()`), like
+ * useRedisCluster() does a cluster: started in before(); in after(), the processes spawned through
+ * devtools/processes.js are killed first, then the set is destroyed.
+ */
+export function useSentinelSet(): { set: TestSentinelSet } {
+  const fx: Partial<{ set: TestSentinelSet }> = {};
+  before(async () => {
+    fx.set = await startSentinelSet();
+  });
+  after(async () => {
+    try {
+      await killAll();
+    } finally {
+      await fx.set?.destroy();
+    }
+  });
+  return fx as { set: TestSentinelSet };
 }
