@@ -271,6 +271,12 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         res.destroy();
         return;
       }
+      // The certificate was found deleted while this request was on one of its sockets (refresh()
+      // destroys them): that, not the reset it caused, is why the request failed.
+      if (deleted && agent === undefined) {
+        fail(res, 502, `Client certificate ${id} was deleted: the gateway no longer presents it`);
+        return;
+      }
       log.warn({ err: err.message, code: err.code }, 'request to the target failed');
       fail(res, 502, `The gateway could not reach ${target.origin}: ${err.code ?? err.message}`);
     });

@@ -279,6 +279,26 @@ describe('the mTLS gateway (Node TLS backend)', () => {
     assert.deepEqual(JSON.parse(res.body.toString()), { message: 'Endpoint request timed out' });
   });
 
+  test('a request in flight when the certificate is found deleted gets 502 naming the id, not a reset', async () => {
+    // Last to use `mine`: it is deleted here. The backend holds /slow without answering, so the
+    // request is on one of the certificate's sockets when refresh() finds it deleted and drops them.
+    const { gw, url } = await start(mine.id, { refreshIntervalMs: 60_000 });
+    const before = seen.length;
+    const held = send(url, { path: '/slow' });
+    const t0 = Date.now();
+    while (!seen.slice(before).some((s) => s.url === '/base/slow') && Date.now() - t0 < 10_000) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const del = await signedFetch(fx.svc.api.url, `/clientcertificates/${mine.id}`, { method: 'DELETE' });
+    assert.equal(del.status, 202);
+    await gw.refresh();
+    const res = await held;
+    assert.equal(res.status, 502);
+    assert.deepEqual(JSON.parse(res.body.toString()), {
+      message: `Client certificate ${mine.id} was deleted: the gateway no longer presents it`,
+    });
+  });
+
   test('never logs the private key', () => {
     const all = fx.svc.logs.lines.join('\n');
     assert.doesNotMatch(all, /PRIVATE KEY/);
