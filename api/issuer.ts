@@ -14,6 +14,7 @@ import { newClientCertificateId } from '../shared/ids.js';
 import {
   JobTimeoutError,
   generateJob,
+  forgetJob,
   redactJob,
   reserveIds,
   type GenerateRequest,
@@ -216,7 +217,7 @@ export class Issuer {
    * bulk batch's, or one whose API process stopped before it had the answer).
    */
   async forget(t: Tenant, id: string): Promise<void> {
-    await redactJob(this.deps.queue, t, id);
+    await forgetJob(this.deps.queue, t, id);
   }
 
   private async reserveId(t: Tenant, ttlMs: number): Promise<string> {

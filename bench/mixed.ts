@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import type { Credential } from '../api/auth/credentials.js';
+import { BULK_JOB_CERTIFICATES } from '../shared/jobs.js';
 import { meanRaw, ratioToRaw, round, type RawFigures } from './figures.js';
 import { percentiles, SignedClient, type Percentiles } from './load.js';
 import { CpuWindow } from './procs.js';
@@ -194,7 +195,8 @@ async function startBulk(o: MixedOptions, probe: SignedClient, count: number) {
   const until = Date.now() + 300_000;
   const issued0 = await issuedTotal(probe);
   for (;;) {
-    const waiting = await bulkWaiting(probe);
+    // Jobs waiting, of BULK_JOB_CERTIFICATES certificates each (the last may hold fewer).
+    const waiting = (await bulkWaiting(probe)) * BULK_JOB_CERTIFICATES;
     const done = (await issuedTotal(probe)) - issued0;
     if (waiting + done >= count * 0.98) break;
     if (exited || Date.now() > until)

@@ -21,7 +21,7 @@
 import { Job } from 'bullmq';
 import { tagMap } from './client-certificate.js';
 import type { ClientCertificateStore } from './client-certificate-store.js';
-import { generateJobId, type GenerateData, type GenerateReturn } from './jobs.js';
+import { BULK_JOB_CERTIFICATES, generateJobId, type GenerateData, type GenerateReturn } from './jobs.js';
 import type { Tenant } from './keys.js';
 import type { GenerationQueue } from './queue.js';
 import type { GenerateJob } from './queue.js';
@@ -45,6 +45,25 @@ export function generateJob(
   if (req.description !== undefined) data.description = req.description;
   if (batchId !== undefined) data.batchId = batchId;
   return { name: 'generate', data, opts: { jobId: generateJobId(data) } };
+}
+
+/**
+ * The `generate` job of a bulk batch for reserved `ids` (at most {@link BULK_JOB_CERTIFICATES}), issued
+ * one after another in one worker slot; its id derives from the first.
+ */
+export function generateBulkJob(
+  t: Tenant,
+  ids: string[],
+  req: GenerateRequest,
+  deadline: number,
+  batchId: string,
+): GenerateJob {
+  if (ids.length === 0 || ids.length > BULK_JOB_CERTIFICATES) {
+    throw new RangeError(`a bulk job issues 1 to ${BULK_JOB_CERTIFICATES} certificates, not ${ids.length}`);
+  }
+  const job = generateJob(t, ids[0]!, req, deadline, batchId);
+  if (ids.length > 1) job.data.clientCertificateIds = ids;
+  return job;
 }
 
 /**
@@ -80,6 +99,24 @@ export async function redactJob(
   const data: GenerateData = { ...t, clientCertificateId, tags: tagMap(), deadline: 0 };
   const job = new Job<GenerateData, GenerateReturn>(queue, 'generate', data, {}, generateJobId(data));
   await job.updateData(data).catch(() => undefined);
+}
+
+/**
+ * Before a Delete (once the record is gone): {@link redactJob} for the certificate's job, unless it is a
+ * bulk job of several certificates, whose data the ones not stored yet still need: such a job redacts
+ * itself once it has run (worker/generate-processor.ts). Two round trips: read, then redact.
+ */
+export async function forgetJob(
+  queue: GenerationQueue,
+  t: Tenant,
+  clientCertificateId: string,
+): Promise<void> {
+  const job = await Job.fromId<GenerateData, GenerateReturn>(
+    queue,
+    generateJobId({ ...t, clientCertificateId }),
+  );
+  if (!job || job.data.clientCertificateIds) return;
+  await redactJob(queue, t, clientCertificateId);
 }
 
 /** A job whose end was not reported within the wait: not a failure of the job, which may still run. */

@@ -26,6 +26,13 @@ export interface JobTypes {
       /** Set by `npm run bulk`: the batch that reserved this id, so an interrupted run can resume it. */
       batchId?: string;
       /**
+       * Set by `npm run bulk` for a job of several certificates ({@link BULK_JOB_CERTIFICATES} at most):
+       * every id it issues, in order, the first being `clientCertificateId` (so the job's id derives from
+       * it). Each id was reserved as a single job's is; the job issues them one after another in one
+       * worker slot, and a re-run issues only those not stored yet. Absent: the job issues one.
+       */
+      clientCertificateIds?: string[];
+      /**
        * Set by the queue's door for interactive work: the account's interactive jobs waiting or running
        * when this one was placed (shared/scheduler.ts). The worker's key pool keeps its last keys for
        * accounts with little in flight (worker/key-pool.ts).
@@ -48,15 +55,40 @@ export type GenerateResult = JobTypes['generate']['result'];
  * stays readable in BullMQ's keys after it is deleted. The API reads the certificate from the store.
  */
 export interface GenerateReturn {
+  /** A job of several certificates: `created` when each was created or existed, else the first other outcome. */
   status: GenerateResult['status'];
+  /** The job's (first) certificate. */
   clientCertificateId: string;
+  /** A job of several certificates: each one's outcome, in the order of `clientCertificateIds`. */
+  outcomes?: GenerateResult['status'][];
 }
 
-/** The part of a processor's result the queue may keep. */
-export function generateReturn(r: GenerateResult): GenerateReturn {
+/**
+ * Certificates one bulk job issues at most. A job's own cost (BullMQ's moves and four events, read by
+ * every API process and the bulk CLI; the metrics transaction; the log line) is then shared by this
+ * many certificates, while a worker slot is held for this many keys in a row: an interactive job
+ * arriving when every slot holds a bulk job waits for the first to end (docs/scheduling.md).
+ */
+export const BULK_JOB_CERTIFICATES = 4;
+
+/** The ids a job issues, in order. */
+export function certificateIdsOf(
+  d: Pick<GenerateData, 'clientCertificateId' | 'clientCertificateIds'>,
+): string[] {
+  return d.clientCertificateIds ?? [d.clientCertificateId];
+}
+
+/** The part of a processor's results (one per certificate of the job) the queue may keep. */
+export function generateReturn(results: GenerateResult[]): GenerateReturn {
+  const idOf = (r: GenerateResult) =>
+    'certificate' in r ? r.certificate.clientCertificateId : r.clientCertificateId;
+  const first = results[0]!;
+  if (results.length === 1) return { status: first.status, clientCertificateId: idOf(first) };
+  const other = results.find((r) => r.status !== 'created' && r.status !== 'exists');
   return {
-    status: r.status,
-    clientCertificateId: 'certificate' in r ? r.certificate.clientCertificateId : r.clientCertificateId,
+    status: other ? other.status : results.some((r) => r.status === 'created') ? 'created' : 'exists',
+    clientCertificateId: idOf(first),
+    outcomes: results.map((r) => r.status),
   };
 }
 

@@ -62,6 +62,14 @@ export class Keys {
   }
 
   /**
+   * Set: the ids of the jobs one bulk batch enqueued (each job issues up to BULK_JOB_CERTIFICATES of
+   * its ids), so a resumed batch finds the job that holds each id.
+   */
+  bulkBatchJobs(t: Tenant, batchId: string): string {
+    return `${this.tenant(t)}:bulk:${batchId}:jobs`;
+  }
+
+  /**
    * SCAN MATCH pattern of every certificate hash of every tenant (exactly six characters after
    * `:cert:`, so not the `:tags` hashes). Other keys may match too: check each with
    * {@link parseCertificate}. The prefix holds no glob characters (config allows `[A-Za-z0-9_-]`).

@@ -58,22 +58,23 @@ export class WorkerMetrics {
   }
 
   /**
-   * A certificate was created, `durationMs` after its job became active. (Its expiry is indexed by the
-   * store itself, which also sees deletes.)
+   * `count` certificates (default 1) were created by one job, each taking `durationMs` (a job of
+   * several: its time shared out). (Their expiry is indexed by the store itself, which also sees deletes.)
    */
   async issued(
     durationMs: number,
     waited?: { cls: WorkClass; ms: number },
     also?: AlsoInMulti,
+    count = 1,
   ): Promise<void> {
     const seconds = durationMs / 1000;
     const bucket = GENERATION_BUCKETS.find((b) => seconds <= b);
     const m = this.redis
       .multi()
-      .hincrby(this.k.counters, 'issued', 1)
-      .hincrby(this.k.counters, 'generation_count', 1)
-      .hincrbyfloat(this.k.counters, 'generation_sum', seconds)
-      .hincrby(this.k.counters, `generation_le_${bucket ?? '+Inf'}`, 1);
+      .hincrby(this.k.counters, 'issued', count)
+      .hincrby(this.k.counters, 'generation_count', count)
+      .hincrbyfloat(this.k.counters, 'generation_sum', seconds * count)
+      .hincrby(this.k.counters, `generation_le_${bucket ?? '+Inf'}`, count);
     if (waited) this.addWait(m, waited.cls, waited.ms);
     also?.(m);
     await m.exec().then(undefined, this.onError);

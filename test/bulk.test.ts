@@ -8,7 +8,14 @@ import { after, before, describe, test } from 'node:test';
 import { APIGatewayClient, GetClientCertificateCommand } from '@aws-sdk/client-api-gateway';
 import { Queue, QueueEvents } from 'bullmq';
 import { ClientCertificateStore } from '../shared/client-certificate-store.js';
-import { QUEUE_NAME, generateJobId, type GenerateData, type GenerateReturn } from '../shared/jobs.js';
+import {
+  BULK_JOB_CERTIFICATES,
+  QUEUE_NAME,
+  certificateIdsOf,
+  generateJobId,
+  type GenerateData,
+  type GenerateReturn,
+} from '../shared/jobs.js';
 import { parseBulkArgs } from '../scripts/bulk/args.js';
 import { RECONCILE_BATCH, runBulk, QuotaError, stateFile } from '../scripts/bulk/batch.js';
 import { Progress } from '../scripts/bulk/progress.js';
@@ -181,7 +188,7 @@ describe('npm run bulk', () => {
     const queue = new Queue(QUEUE_NAME, { connection: svc.redis, prefix: svc.keys.queuePrefix });
     try {
       const out = join(dir, 'killed.ndjson');
-      const args = ['--count', '4', '--account', TENANT.accountId, '--region', TENANT.region, '--out', out];
+      const args = ['--count', '10', '--account', TENANT.accountId, '--region', TENANT.region, '--out', out];
       const env = { REDIS_URL: redis.url, REDIS_PREFIX: svc.keys.prefix };
       const first = spawnBulk(args, env);
       // Bulk jobs carry a priority (shared/scheduler.ts): BullMQ keeps them waiting as `prioritized`.
@@ -189,12 +196,21 @@ describe('npm run bulk', () => {
         const c = await queue.getJobCounts('waiting', 'prioritized');
         return (c.waiting ?? 0) + (c.prioritized ?? 0);
       };
-      await waitFor(async () => (await queued()) === 4, 30_000);
+      // 10 certificates in jobs of at most BULK_JOB_CERTIFICATES (4): 4 + 4 + 2.
+      await waitFor(async () => (await queued()) === 3, 30_000);
       const waiting = await queue.getJobs(['waiting', 'prioritized']);
       const batchIds = new Set(waiting.map((j) => (j.data as GenerateData).batchId));
       assert.equal(batchIds.size, 1, 'every job carries the batch id');
       assert.ok([...batchIds][0]);
-      for (const j of waiting) assert.equal(j.id, generateJobId(j.data as GenerateData), 'the API job id');
+      for (const j of waiting)
+        assert.equal(j.id, generateJobId(j.data as GenerateData), 'the first id gives the job id');
+      assert.deepEqual(waiting.map((j) => certificateIdsOf(j.data as GenerateData).length).sort(), [
+        2,
+        BULK_JOB_CERTIFICATES,
+        BULK_JOB_CERTIFICATES,
+      ]);
+      const enqueuedIds = waiting.flatMap((j) => certificateIdsOf(j.data as GenerateData));
+      assert.equal(new Set(enqueuedIds).size, 10);
       first.child.kill('SIGKILL');
       const killed = await first.done;
       assert.equal(killed.code, null);
@@ -206,24 +222,24 @@ describe('npm run bulk', () => {
       // A different count is refused rather than silently starting another batch.
       const mismatch = await spawnBulk(['--count', '5', ...args.slice(2)], env).done;
       assert.equal(mismatch.code, 2);
-      assert.match(mismatch.stderr, /--count 5 differs from the interrupted batch .* \(4\)/);
+      assert.match(mismatch.stderr, /--count 5 differs from the interrupted batch .* \(10\)/);
 
       const second = await spawnBulk(args, env).done;
       assert.equal(second.code, 0, second.stderr);
       assert.match(
         second.stderr,
-        /resuming batch [0-9a-f]{16}: 0 records in the file, \d picked up, \d still queued/,
+        /resuming batch [0-9a-f]{16}: 0 records in the file, \d+ picked up, \d+ still queued/,
       );
-      assert.match(second.stderr, /4 records in .* \(0 issued now/);
+      assert.match(second.stderr, /10 records in .* \(0 issued now/);
       const recs = records(out);
-      assert.equal(recs.length, 4);
+      assert.equal(recs.length, 10);
       assert.deepEqual(
         new Set(recs.map((r) => r.clientCertificateId)),
-        new Set(waiting.map((j) => (j.data as GenerateData).clientCertificateId)),
+        new Set(enqueuedIds),
         'exactly the certificates the first run enqueued',
       );
       const store = new ClientCertificateStore(svc.redis, svc.keys);
-      assert.deepEqual(await store.count(TENANT), { existing: 4, pending: 0 }, 'nothing issued twice');
+      assert.deepEqual(await store.count(TENANT), { existing: 10, pending: 0 }, 'nothing issued twice');
     } finally {
       await queue.close();
       await svc.close();
@@ -271,7 +287,13 @@ describe('npm run bulk', () => {
         },
       );
       assert.deepEqual(await store.count(TENANT), { existing: 2, pending: 0 });
-      assert.equal((await queue.getJobCounts('waiting', 'active', 'completed')).completed, 2);
+      // One job of both certificates, and nothing else enqueued.
+      assert.deepEqual(await queue.getJobCounts('waiting', 'prioritized', 'active', 'completed'), {
+        waiting: 0,
+        prioritized: 0,
+        active: 0,
+        completed: 1,
+      });
       const fits = await runBulk({ ...base, out: join(dir, 'quota3.ndjson'), count: 1 }, deps);
       assert.equal(fits.written, 1);
     } finally {
@@ -323,17 +345,19 @@ describe('npm run bulk', () => {
           signal: aborter.signal,
         },
       );
-      await waitFor(async () => (await queue.getJobCounts('prioritized')).prioritized === count, 10_000);
+      const jobs = count / BULK_JOB_CERTIFICATES;
+      await waitFor(async () => (await queue.getJobCounts('prioritized')).prioritized === jobs, 10_000);
       const before = stateReads;
       await new Promise((r) => setTimeout(r, 1500));
       const during = stateReads - before;
       aborter.abort();
       const r = await running;
       assert.equal(r.interrupted, true);
-      // At most one batch per round (~5 rounds of 300 ms: ~250 reads); reading every outstanding job
-      // each round would be ~5 x 200.
+      // The jobs of the oldest RECONCILE_BATCH certificates per round, one state read each (~5 rounds
+      // of 300 ms, 13 jobs: ~65 reads); reading every outstanding job each round would be ~5 x 50, and
+      // one read per certificate ~5 x 200.
       assert.ok(during > 0, 'the re-check runs');
-      assert.ok(during <= 2 * count, `${during} job state reads in 1.5 s for ${count} outstanding jobs`);
+      assert.ok(during <= 2.5 * jobs, `${during} job state reads in 1.5 s for ${jobs} outstanding jobs`);
     } finally {
       await queueEvents.close();
       eventsConnection.disconnect();

@@ -13,6 +13,7 @@ import { generate, showOutcome } from '../devtools/aws-client.js';
 import { serviceEnv, spawnApi, spawnWorker, type ServiceProcess } from '../devtools/processes.js';
 import { waitFor } from '../devtools/redis-server.js';
 import { parseClusterNodes } from '../shared/config.js';
+import { BULK_JOB_CERTIFICATES } from '../shared/jobs.js';
 import { Keys } from '../shared/keys.js';
 import type { RedisTarget } from '../shared/redis.js';
 import { useRedisCluster, useSentinelSet } from './helpers/fixture.js';
@@ -39,6 +40,8 @@ async function fairAcrossReplicas(t: TestContext, env: Record<string, string>, t
   const [api1, api2] = await Promise.all([spawnApi(env, 90_000), spawnApi(env, 90_000)]);
   const out = join(dir, 'batch.ndjson');
   const count = 30;
+  /** The batch's jobs, of up to BULK_JOB_CERTIFICATES certificates each. */
+  const jobs = Math.ceil(count / BULK_JOB_CERTIFICATES);
   const bulk = spawnBulk(count, out, env);
   const view = storeView(target, env.REDIS_PREFIX!);
   const flooder = clientOf(api1, FLOODER);
@@ -49,7 +52,7 @@ async function fairAcrossReplicas(t: TestContext, env: Record<string, string>, t
   try {
     await waitFor(async () => {
       if (bulkEnded) throw new Error(`npm run bulk exited (${bulkEnded.code}) early: ${bulkEnded.stderr}`);
-      return (await backlog(api1)).bulk === count;
+      return (await backlog(api1)).bulk === jobs;
     }, 60_000);
     const n = 24;
     let answered = 0;
@@ -60,12 +63,12 @@ async function fairAcrossReplicas(t: TestContext, env: Record<string, string>, t
     await waitFor(
       async () => {
         const b = await backlog(api2);
-        return b.interactive + b.bulk === n + count;
+        return b.interactive + b.bulk === n + jobs;
       },
       30_000,
       20,
     );
-    assert.deepEqual(await backlog(api2), { interactive: n, bulk: count, requeued: 0 });
+    assert.deepEqual(await backlog(api2), { interactive: n, bulk: jobs, requeued: 0 });
     workers.push(...(await Promise.all([spawnWorker(env, 90_000), spawnWorker(env, 90_000)])));
     await waitFor(() => answered >= 2, 60_000, 10);
 

@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
+import { nodeArgs } from '../devtools/entry.js';
 import { signedFetch } from '../devtools/signed-fetch.js';
+import { BULK_JOB_CERTIFICATES } from '../shared/jobs.js';
 import { useService } from './helpers/fixture.js';
 import { dumpRedis } from './helpers/redis-dump.js';
 
@@ -51,6 +58,59 @@ describe('nothing of a certificate is readable in Redis after its Delete', () =>
       }
     }
     assert.deepEqual([...new Set(leaks)], []);
+  });
+});
+
+describe("nothing of a bulk batch's certificates is readable in Redis after their Deletes", () => {
+  const fx = useService({ workers: 1 });
+
+  it('jobs of several certificates give up the description and tags once they have run', async () => {
+    const marker = `m${randomUUID().replace(/-/g, '')}`;
+    const dir = mkdtempSync(join(tmpdir(), 'cc-retention-'));
+    try {
+      const out = join(dir, 'batch.ndjson');
+      // 6 certificates: jobs of BULK_JOB_CERTIFICATES (4) and 2, in the API's default account and region.
+      // A process of its own (the worker runs in this one, so this test must not block).
+      const child = spawn(
+        process.execPath,
+        [
+          ...nodeArgs('scripts/bulk.ts'),
+          ...['--count', '6', '--description', `description-${marker}`, '--tag', `team=tag-${marker}`],
+          ...['--out', out],
+        ],
+        {
+          cwd: new URL('..', import.meta.url).pathname,
+          env: {
+            ...process.env,
+            REDIS_URL: fx.redis.url,
+            REDIS_PREFIX: fx.svc.keys.prefix,
+            LOG_LEVEL: 'silent',
+            CLIENT_CERTIFICATE_LIMIT: '0',
+          },
+          stdio: ['ignore', 'ignore', 'pipe'],
+        },
+      );
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const [code] = (await once(child, 'close')) as [number | null];
+      assert.equal(code, 0, stderr);
+      assert.ok(BULK_JOB_CERTIFICATES < 6, 'the batch needs more than one job');
+      const ids = readFileSync(out, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { clientCertificateId: string }).clientCertificateId);
+      assert.equal(ids.length, 6);
+      for (const id of ids) await remove(fx.svc.api.url, id);
+
+      const dump = await dumpRedis(fx.svc.redis as Redis);
+      const leaks = dump.filter(({ values }) => values.some((v) => v.toString('latin1').includes(marker)));
+      assert.deepEqual(
+        leaks.map((l) => l.key),
+        [],
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -27,7 +27,8 @@ export interface JobRunnerOptions {
   stalledIntervalMs?: number | undefined;
   metrics: WorkerMetrics;
   /** Runs one generate job. */
-  generate: (job: Job<GenerateData>) => Promise<GenerateResult>;
+  /** Runs one generate job: one result per certificate it issues. */
+  generate: (job: Job<GenerateData>) => Promise<GenerateResult[]>;
 }
 
 /**
@@ -59,11 +60,11 @@ export class JobRunner {
   }
 
   /**
-   * A job is over for good: its figures (the certificate issued, or else its wait in the queue) and,
-   * for an interactive job, the end of its count in its account's share (shared/scheduler.ts) go to
-   * Redis in one transaction, one round trip per job.
+   * A job is over for good: its figures (the certificates it created and how long each took, or else
+   * its wait in the queue) and, for an interactive job, the end of its count in its account's share
+   * (shared/scheduler.ts) go to Redis in one transaction, one round trip per job.
    */
-  private over(job: Job<GenerateData>, issuedMs?: number): void {
+  private over(job: Job<GenerateData>, issued?: { ms: number; count: number }): void {
     const cls = classOf(job.priority);
     const waitedMs = queueWaitMs(job);
     const jobId = job.id;
@@ -71,8 +72,9 @@ export class JobRunner {
       cls === 'interactive' && jobId
         ? (m) => this.scheduler.finishedIn(m, job.data.accountId, jobId)
         : undefined;
-    if (issuedMs !== undefined) void this.o.metrics.issued(issuedMs, { cls, ms: waitedMs }, also);
-    else void this.o.metrics.waited(cls, waitedMs, also);
+    if (issued && issued.count > 0) {
+      void this.o.metrics.issued(issued.ms / issued.count, { cls, ms: waitedMs }, also, issued.count);
+    } else void this.o.metrics.waited(cls, waitedMs, also);
   }
 
   /** The current BullMQ worker. */
@@ -159,7 +161,10 @@ export class JobRunner {
     });
     worker.on('completed', (job, result) => {
       const durationMs = Date.now() - (this.started.get(job) ?? Date.now());
-      this.over(job, result.status === 'created' ? durationMs : undefined);
+      const count = result.outcomes
+        ? result.outcomes.filter((s) => s === 'created').length
+        : Number(result.status === 'created');
+      this.over(job, { ms: durationMs, count });
       log.info(
         {
           jobId: job.id,
@@ -167,6 +172,7 @@ export class JobRunner {
           attempt: job.attemptsMade,
           durationMs,
           status: result.status,
+          ...(result.outcomes ? { certificates: result.outcomes.length, created: count } : {}),
         },
         'generation job completed',
       );

@@ -16,8 +16,8 @@ import type { QueueEvents } from 'bullmq';
 import { toJson, type ClientCertificate } from '../../shared/client-certificate.js';
 import type { ClientCertificateStore } from '../../shared/client-certificate-store.js';
 import { newClientCertificateId } from '../../shared/ids.js';
-import { generateJob, reserveIds } from '../../shared/issuance.js';
-import { generateJobId } from '../../shared/jobs.js';
+import { generateBulkJob, reserveIds } from '../../shared/issuance.js';
+import { BULK_JOB_CERTIFICATES, certificateIdsOf, generateJobId } from '../../shared/jobs.js';
 import type { Keys, Tenant } from '../../shared/keys.js';
 import { enqueueMany, type GenerationQueue } from '../../shared/queue.js';
 import type { RedisClient } from '../../shared/redis.js';
@@ -81,7 +81,8 @@ interface BatchState {
 const IN_FLIGHT = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'paused']);
 const CHUNK = 200;
 /**
- * Outstanding jobs re-checked per round of the periodic re-check, oldest first. Not all of them: a
+ * Outstanding certificates re-checked per round of the periodic re-check (with their jobs: a job
+ * issues up to BULK_JOB_CERTIFICATES), oldest first. Not all of them: a
  * batch of 10,000 re-read whole every 2 s cost Redis and this process ~10 ms of CPU per certificate
  * issued (the bench's mixed phase), more than the rest of the service. The oldest are the ones that
  * ran first (a batch runs in its order), so an ended job whose event was missed is among them; a
@@ -116,6 +117,7 @@ export async function runBulk(args: BulkArgs, deps: BulkDeps): Promise<BulkResul
   const existing = readOutput(args.out);
   const state = loadOrCreateState(args, existing.size);
   const batchKey = keys.bulkBatch(t, state.batchId);
+  const jobsKey = keys.bulkBatchJobs(t, state.batchId);
   const result: BulkResult = {
     written: existing.size,
     alreadyWritten: existing.size,
@@ -128,7 +130,7 @@ export async function runBulk(args: BulkArgs, deps: BulkDeps): Promise<BulkResul
 
   if (existing.size >= total) {
     finish(args.out);
-    await redis.del(batchKey);
+    await redis.del(batchKey, jobsKey);
     deps.progress?.(existing.size, total);
     return result;
   }
@@ -156,9 +158,22 @@ export async function runBulk(args: BulkArgs, deps: BulkDeps): Promise<BulkResul
   try {
     deps.progress?.(result.written, total);
 
-    // 1. What an earlier run of this batch left: created, still queued, or lost.
+    // 1. What an earlier run of this batch left: created, still queued, or lost. First the jobs still
+    // queued or running, and the ids each holds (a job issues several: `clientCertificateIds`).
     const members = (await redis.smembers(batchKey)).filter((id) => !existing.has(id));
     const outstanding = new Set<string>();
+    /** Outstanding id → the id of the job that issues it. */
+    const jobOf = new Map<string, string>();
+    const queuedJobs = members.length > 0 ? await redis.smembers(jobsKey) : [];
+    for (let i = 0; i < queuedJobs.length; i += CHUNK) {
+      const jobIds = queuedJobs.slice(i, i + CHUNK);
+      const states = await Promise.all(jobIds.map((j) => queue.getJobState(j)));
+      for (const [k, jobId] of jobIds.entries()) {
+        if (!IN_FLIGHT.has(states[k]!)) continue;
+        const job = await queue.getJob(jobId);
+        if (job) for (const id of certificateIdsOf(job.data)) jobOf.set(id, jobId);
+      }
+    }
     for (let i = 0; i < members.length; i += CHUNK) {
       const ids = members.slice(i, i + CHUNK);
       const records = await Promise.all(ids.map((id) => store.get(t, id)));
@@ -169,9 +184,13 @@ export async function runBulk(args: BulkArgs, deps: BulkDeps): Promise<BulkResul
           result.pickedUp++;
           continue;
         }
-        const st = await queue.getJobState(generateJobId({ ...t, clientCertificateId: id }));
-        if (IN_FLIGHT.has(st)) outstanding.add(id);
-        else {
+        // A job of one id (or the first of several) has the id's own job id: batches of earlier versions.
+        const ownJobId = generateJobId({ ...t, clientCertificateId: id });
+        const inFlight = jobOf.has(id) || IN_FLIGHT.has(await queue.getJobState(ownJobId));
+        if (inFlight) {
+          outstanding.add(id);
+          if (!jobOf.has(id)) jobOf.set(id, ownJobId);
+        } else {
           // Failed, expired or gone: free the id; a replacement is issued below.
           const late = await store.settle(t, id);
           if (late) {
@@ -198,15 +217,29 @@ export async function runBulk(args: BulkArgs, deps: BulkDeps): Promise<BulkResul
       const fresh = await reserve(t, need, ttlMs, deps, batchKey, args);
       const deadline = Date.now() + ttlMs - 60_000;
       for (let i = 0; i < fresh.length; i += CHUNK) {
-        const jobs = fresh.slice(i, i + CHUNK).map((id) => generateJob(t, id, args, deadline, state.batchId));
+        const ids = fresh.slice(i, i + CHUNK);
+        const jobs = [];
+        for (let j = 0; j < ids.length; j += BULK_JOB_CERTIFICATES) {
+          jobs.push(
+            generateBulkJob(t, ids.slice(j, j + BULK_JOB_CERTIFICATES), args, deadline, state.batchId),
+          );
+        }
+        // Recorded before the jobs exist: a run that dies now leaves a job id that is not there, which
+        // a re-run skips (its ids are then settled), never a job it cannot find.
+        await redis.sadd(jobsKey, ...jobs.map((j) => j.opts.jobId));
         await enqueueMany(queue, { tenant: t, class: 'bulk', batchId: state.batchId }, jobs);
-        for (const j of jobs) outstanding.add(j.data.clientCertificateId);
-        result.enqueued += jobs.length;
+        for (const j of jobs) {
+          for (const id of certificateIdsOf(j.data)) {
+            outstanding.add(id);
+            jobOf.set(id, j.opts.jobId);
+          }
+        }
+        result.enqueued += ids.length;
       }
     }
 
     // 3. Wait for every outstanding job; events make it quick, a periodic re-check makes it certain.
-    await waitAll(t, outstanding, deps, write, release);
+    await waitAll(t, outstanding, jobOf, deps, write, release);
     result.interrupted = deps.signal?.aborted ?? false;
   } finally {
     fsyncSync(fd);
@@ -215,7 +248,7 @@ export async function runBulk(args: BulkArgs, deps: BulkDeps): Promise<BulkResul
 
   if (!result.interrupted && result.failed.length === 0 && result.written >= total) {
     finish(args.out);
-    await redis.del(batchKey);
+    await redis.del(batchKey, jobsKey);
   }
   return result;
 }
@@ -257,63 +290,84 @@ async function reserve(
 async function waitAll(
   t: Tenant,
   outstanding: Set<string>,
+  jobOf: Map<string, string>,
   deps: BulkDeps,
   write: (c: ClientCertificate) => void,
   release: (id: string, reason: string) => Promise<void>,
 ): Promise<void> {
   if (outstanding.size === 0) return;
   const { store, queue, queueEvents } = deps;
-  const byJobId = new Map(
-    [...outstanding].map((id) => [generateJobId({ ...t, clientCertificateId: id }), id]),
-  );
+  /** Job id → its outstanding ids (a job issues up to BULK_JOB_CERTIFICATES). */
+  const idsOf = new Map<string, string[]>();
+  for (const id of outstanding) {
+    const jobId = jobOf.get(id)!;
+    const ids = idsOf.get(jobId);
+    if (ids) ids.push(id);
+    else idsOf.set(jobId, [id]);
+  }
   const checking = new Set<string>();
   let wake: () => void = () => undefined;
 
-  /** Settles one id if its job is over (true); leaves it outstanding otherwise. */
-  const check = async (id: string): Promise<boolean> => {
-    if (!outstanding.has(id) || checking.has(id)) return false;
-    checking.add(id);
+  /**
+   * Writes the stored certificates of one job, and settles the rest once the job is over. Returns how
+   * many of its ids it settled (0: the job is still queued or running, or is being checked already).
+   */
+  const check = async (jobId: string): Promise<number> => {
+    const ids = (idsOf.get(jobId) ?? []).filter((id) => outstanding.has(id));
+    if (ids.length === 0 || checking.has(jobId)) return 0;
+    checking.add(jobId);
     try {
-      const rec = await store.get(t, id);
-      if (rec) {
-        outstanding.delete(id);
-        write(rec);
-        return true;
+      let settled = 0;
+      const records = await Promise.all(ids.map((id) => store.get(t, id)));
+      const missing: string[] = [];
+      for (const [i, id] of ids.entries()) {
+        const rec = records[i];
+        if (!rec) missing.push(id);
+        else if (outstanding.delete(id)) {
+          write(rec);
+          settled++;
+        }
       }
-      const jobId = generateJobId({ ...t, clientCertificateId: id });
+      if (missing.length === 0) return settled;
       const st = await queue.getJobState(jobId);
-      if (IN_FLIGHT.has(st)) return false;
-      outstanding.delete(id);
-      let reason: string = st === 'unknown' ? 'job disappeared' : st;
-      if (st === 'failed') reason = (await queue.getJob(jobId))?.failedReason ?? 'failed';
-      if (st === 'completed') {
-        const rv = (await queue.getJob(jobId))?.returnvalue;
-        reason = rv && 'status' in rv ? `job ${rv.status}` : 'completed without a certificate';
+      if (IN_FLIGHT.has(st)) return settled;
+      const job = st === 'failed' || st === 'completed' ? await queue.getJob(jobId) : undefined;
+      for (const id of missing) {
+        if (!outstanding.delete(id)) continue;
+        let reason: string = st === 'unknown' ? 'job disappeared' : st;
+        if (st === 'failed') reason = job?.failedReason ?? 'failed';
+        if (st === 'completed') {
+          const rv = job?.returnvalue;
+          // A job of several: this certificate's own outcome.
+          const own = job && rv?.outcomes?.[certificateIdsOf(job.data).indexOf(id)];
+          reason = rv && 'status' in rv ? `job ${own ?? rv.status}` : 'completed without a certificate';
+        }
+        await release(id, reason);
+        settled++;
       }
-      await release(id, reason);
-      return true;
+      return settled;
     } finally {
-      checking.delete(id);
+      checking.delete(jobId);
       if (outstanding.size === 0) wake();
     }
   };
 
   const onEvent = ({ jobId }: { jobId: string }) => {
-    const id = byJobId.get(jobId);
-    if (id) void check(id).catch(() => undefined); // the periodic re-check retries
+    if (idsOf.has(jobId)) void check(jobId).catch(() => undefined); // the periodic re-check retries
   };
   queueEvents.on('completed', onEvent);
   queueEvents.on('failed', onEvent);
   try {
     while (outstanding.size > 0 && !deps.signal?.aborted) {
-      // The oldest outstanding ids (a Set keeps insertion order: earlier runs' first, then this run's
-      // in the order they were enqueued, which is the order they run in).
-      const ids: string[] = [];
+      // The jobs of the oldest outstanding ids (a Set keeps insertion order: earlier runs' first, then
+      // this run's in the order they were enqueued, which is the order they run in).
+      const jobs = new Set<string>();
+      let n = 0;
       for (const id of outstanding) {
-        if (ids.length >= RECONCILE_BATCH) break;
-        ids.push(id);
+        if (n++ >= RECONCILE_BATCH) break;
+        jobs.add(jobOf.get(id)!);
       }
-      const ended = (await Promise.all(ids.map(check))).filter(Boolean).length;
+      const ended = (await Promise.all([...jobs].map(check))).reduce((a, b) => a + b, 0);
       if (outstanding.size === 0) break;
       // Ended jobs found here, not through their events: look at the next ones at once.
       if (ended > 0) continue;
