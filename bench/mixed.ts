@@ -65,7 +65,8 @@ export interface PoliteFigures {
 
 export interface MixedScenario {
   seconds: number;
-  polite: PoliteFigures;
+  /** The polite account's Generates in the window (absent: the batch alone, (a0)). */
+  polite?: PoliteFigures;
   /** Certificates/s issued to the bulk batch and the flooder together in the window. */
   othersPerSecond: number;
   othersRatioToRaw: number;
@@ -92,6 +93,8 @@ export interface MixedResults {
   politeIntervalMs: number;
   flooderConnections: number;
   alone: { seconds: number; polite: PoliteFigures };
+  /** (a0) The bulk batch with nothing beside it: issue 22's "alone, a batch runs at >= 0.9 x raw". */
+  bulkAlone?: MixedScenario;
   bulk: MixedScenario;
   flood: MixedScenario;
   both: MixedScenario;
@@ -215,7 +218,8 @@ async function startBulk(o: MixedOptions, probe: SignedClient, count: number) {
 async function scenario(
   o: MixedOptions,
   probe: SignedClient,
-  polite: SignedClient,
+  /** Undefined: nobody beside the others (the batch alone). */
+  polite: SignedClient | undefined,
   seconds: number,
   others: { bulk?: number; flood?: SignedClient },
   /**
@@ -231,19 +235,20 @@ async function scenario(
   const t0 = Date.now();
   const pids = o.pids?.();
   const cpuWindow = pids && new CpuWindow(bulk?.pid ? { ...pids, bulk: bulk.pid } : pids);
-  const p = await politeLoop(polite, seconds);
+  const p = polite ? await politeLoop(polite, seconds) : await sleep(seconds * 1000).then(() => undefined);
   const i1 = await issuedTotal(probe);
   const cpu = cpuWindow?.end();
   const windowS = (Date.now() - t0) / 1000;
   const f = await flooder?.stop();
   bulk?.stop();
   await o.drain();
-  const othersIssued = i1 - i0 - p.ok;
+  const othersIssued = i1 - i0 - (p?.ok ?? 0);
   const othersPerSecond = round(othersIssued / windowS);
   // Set against the bound measured right before and right after this window (measureRaw), else
   // against the run's.
   let rawKeysPerCpuSecond = o.rawKeysPerCpuSecond;
-  const r: MixedScenario = { seconds: round(windowS, 1), polite: p, othersPerSecond, othersRatioToRaw: 0 };
+  const r: MixedScenario = { seconds: round(windowS, 1), othersPerSecond, othersRatioToRaw: 0 };
+  if (p) r.polite = p;
   if (bound.measure && bound.before) {
     const after = await bound.measure();
     const around = meanRaw([bound.before, after]);
@@ -302,7 +307,6 @@ export async function measureMixed(o: MixedOptions): Promise<MixedResults> {
     );
     const alone = { seconds: o.quick ? 12 : 30, polite: await politeLoop(polite, o.quick ? 12 : 30) };
     o.step(`  ${show(alone.polite)}`);
-    o.step(`mixed (a): beside a bulk batch of ${bulkCount} enqueued whole, ${seconds} s`);
     const measureRaw = o.measureRaw;
     // The service was held still meanwhile: its kept-alive connections are renewed after each measurement.
     const measure =
@@ -313,18 +317,23 @@ export async function measureMixed(o: MixedOptions): Promise<MixedResults> {
         return r;
       });
     const bound = { before: await measure?.(), measure };
+    o.step(`mixed (a0): a bulk batch of ${bulkCount} enqueued whole, alone, ${seconds} s`);
+    const bulkAlone = await scenario(o, probe, undefined, seconds, { bulk: bulkCount }, bound);
+    o.step(`  bulk ${bulkAlone.othersPerSecond} certs/s = ${vsRaw(bulkAlone)}`);
+    o.step(`mixed (a): beside a bulk batch of ${bulkCount} enqueued whole, ${seconds} s`);
     const bulk = await scenario(o, probe, polite, seconds, { bulk: bulkCount }, bound);
-    o.step(`  ${show(bulk.polite)}; bulk ${bulk.othersPerSecond} certs/s = ${vsRaw(bulk)}`);
+    o.step(`  ${show(bulk.polite!)}; bulk ${bulk.othersPerSecond} certs/s = ${vsRaw(bulk)}`);
     o.step(`mixed (b): beside an account flooding from ${FLOODER_CONNECTIONS} connections, ${seconds} s`);
     const fl = await scenario(o, probe, polite, seconds, { flood: flooder }, bound);
-    o.step(`  ${show(fl.polite)}; flooder ${fl.othersPerSecond} certs/s = ${vsRaw(fl)}`);
+    o.step(`  ${show(fl.polite!)}; flooder ${fl.othersPerSecond} certs/s = ${vsRaw(fl)}`);
     o.step(`mixed (c): beside both, ${seconds} s`);
     const both = await scenario(o, probe, polite, seconds, { bulk: bulkCount, flood: flooder }, bound);
-    o.step(`  ${show(both.polite)}; bulk + flooder ${both.othersPerSecond} certs/s = ${vsRaw(both)}`);
+    o.step(`  ${show(both.polite!)}; bulk + flooder ${both.othersPerSecond} certs/s = ${vsRaw(both)}`);
     return {
       politeIntervalMs: POLITE_INTERVAL_MS,
       flooderConnections: FLOODER_CONNECTIONS,
       alone,
+      bulkAlone,
       bulk,
       flood: fl,
       both,
