@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { APIGatewayClient, GenerateClientCertificateCommand } from '@aws-sdk/client-api-gateway';
-import { Redis } from 'ioredis';
 import { scriptSource, SCRIPTS, type ScriptName } from '../shared/lua/index.js';
 import { createRedis, patientOptions } from '../shared/redis.js';
 import { waitFor } from '../devtools/redis-server.js';
 import { useService } from './helpers/fixture.js';
+import { startMonitor } from './helpers/monitor.js';
 
 /** One command as Redis's MONITOR reports it: its arguments and the client that sent it. */
 interface Seen {
@@ -37,7 +37,6 @@ function nameOf(args: string[]): string {
 describe("one Generate's round trips to Redis", () => {
   const fx = useService({ workers: 1 });
   let client: APIGatewayClient;
-  let monitor: Redis;
   let addrOf: (name: string) => string;
 
   before(async () => {
@@ -57,15 +56,13 @@ describe("one Generate's round trips to Redis", () => {
       assert.ok(line, `client ${name} connected`);
       return /addr=(\S+)/.exec(line)![1]!;
     };
-    monitor = new Redis(fx.redis.url, { connectionName: 'round-trips-monitor' });
   });
   after(() => {
     client.destroy();
-    monitor?.disconnect();
   });
 
   it('the API reads and commits the certificate in one script; the worker ends the job in one transaction', async () => {
-    const m = await monitor.monitor();
+    const m = await startMonitor(fx.redis.url);
     const seen: Seen[] = [];
     m.on('monitor', (_time: string, args: string[], source: string) => seen.push({ args, source }));
     try {

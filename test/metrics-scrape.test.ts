@@ -5,6 +5,7 @@ import type { Tenant } from '../shared/keys.js';
 import { useService } from './helpers/fixture.js';
 import { waitFor } from '../devtools/redis-server.js';
 import type { TestService } from '../devtools/service.js';
+import { startMonitor, type Monitor } from './helpers/monitor.js';
 
 const DAY = 24 * 3600;
 const TENANTS: Tenant[] = [
@@ -29,7 +30,7 @@ async function put(svc: TestService, t: Tenant, id: string, expirationDate: numb
 describe('/metrics scrapes', () => {
   const fx = useService({ workers: 0 });
   let base: Redis;
-  let monitor: Redis;
+  let monitor: Monitor;
   let apiAddr: string;
   let seen: string[][] = [];
   const marks = new Set<string>();
@@ -41,7 +42,7 @@ describe('/metrics scrapes', () => {
     apiAddr = / addr=(\S+)/.exec(line ?? '')![1]!;
     base = new Redis(fx.redis.url);
     base.on('error', () => undefined);
-    monitor = await base.monitor();
+    monitor = await startMonitor(fx.redis.url);
     monitor.on('error', () => undefined);
     monitor.on('monitor', (_time: string, args: string[], source: string) => {
       // Every connection PINGs Redis every 2 s to find a dead socket (probeLiveness in shared/redis.ts): not a
