@@ -16,6 +16,18 @@ export function table(r: Record<string, unknown>, o: { quick: boolean; lockRenew
   if (r.rawBound === undefined) return render(preAuthRows(r));
   const rows: Row[] = [];
   const raw = r.rawBound as RawFigures & { runs: RawRun[] };
+  const cores = (r.machine as { cores?: number } | undefined)?.cores;
+  /** The keys' share row: see keyShare(). */
+  const shareRow = (msPerCertificate: Record<string, number> | undefined, perSecond: number) => {
+    const share = cores && msPerCertificate ? keyShare(msPerCertificate, perSecond, cores) : undefined;
+    if (share !== undefined)
+      rows.push([
+        `  keys' share of the machine's CPU (worker threads but the main one)`,
+        `${share}`,
+        '',
+        undefined,
+      ]);
+  };
   rows.push([
     'raw bound: RSA-2048 keygen, all cores',
     `${raw.keysPerSecond} keys/s (mean of ${raw.runs.map((x) => x.keysPerSecond).join(', ')})`,
@@ -60,6 +72,7 @@ export function table(r: Record<string, unknown>, o: { quick: boolean; lockRenew
           '',
           undefined,
         ]);
+        shareRow(s.cpu.msPerCertificate, s.perSecond);
       }
       rows.push([`  other load on the machine meanwhile`, `${s.cpu.otherCores} cores`, '0', undefined]);
     }
@@ -142,6 +155,7 @@ export function table(r: Record<string, unknown>, o: { quick: boolean; lockRenew
         '',
         undefined,
       ]);
+      shareRow(sc.cpu.msPerCertificate, sc.othersPerSecond);
     };
     const vsRaw = (sc: MixedScenario) =>
       sc.rawAround
@@ -259,4 +273,20 @@ function render(rows: Row[]): string {
   const w = [0, 1, 2, 3].map((i) => Math.max(3, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) => `| ${c.map((x, i) => x.padEnd(w[i]!)).join(' | ')} |`;
   return [line(cells[0]!), line(w.map((n) => '-'.repeat(n))), ...cells.slice(1).map(line)].join('\n');
+}
+
+/**
+ * The share of the machine's CPU that went into keys: the worker processes' CPU per certificate less their main
+ * threads' (what is left is the key generations, plus garbage collection's helper threads), times certificates/s,
+ * over the cores. Unlike the ratio to the raw bound it needs no bound measured at another moment: on this machine the
+ * raw bound moves by 10-20 % within a minute, and a key's CPU cost with it, so the ratio of one window moves by
+ * about +-0.05 where this share moves by about +-0.01 (docs/performance.md, 2026-12-07 11:10 UTC). It is not the
+ * same figure: a service whose keys cost more CPU than the raw generator's would show it in the ratio only.
+ */
+export function keyShare(msPerCertificate: Record<string, number>, perSecond: number, cores: number) {
+  let keyMs = 0;
+  for (const [name, ms] of Object.entries(msPerCertificate)) {
+    if (/^worker\d+$/.test(name)) keyMs += ms - (msPerCertificate[`${name} main thread`] ?? 0);
+  }
+  return keyMs > 0 ? round((keyMs * perSecond) / (cores * 1000), 3) : undefined;
 }
