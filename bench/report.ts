@@ -17,9 +17,30 @@ export function table(r: Record<string, unknown>, o: { quick: boolean; lockRenew
   const rows: Row[] = [];
   const raw = r.rawBound as RawFigures & { runs: RawRun[] };
   const cores = (r.machine as { cores?: number } | undefined)?.cores;
-  /** The keys' share row: see keyShare(). */
-  const shareRow = (msPerCertificate: Record<string, number> | undefined, perSecond: number) => {
-    const share = cores && msPerCertificate ? keyShare(msPerCertificate, perSecond, cores) : undefined;
+  /**
+   * "CPU ms per certificate (not the key)", process by process, and the keys' share of the machine (keyShare()):
+   * for a sustained run and for each mixed scenario alike. `suffix` ends the first row's figure.
+   */
+  const cpuRows = (
+    cpu: {
+      msPerCertificate?: Record<string, number>;
+      totalMsPerCertificate?: number;
+      overheadMsPerCertificate?: number;
+    },
+    perSecond: number,
+    suffix = '',
+  ) => {
+    const by = Object.entries(cpu.msPerCertificate ?? {})
+      .map(([n, ms]) => `${n} ${ms}`)
+      .join(', ');
+    rows.push([
+      `  CPU ms per certificate (not the key)`,
+      `${cpu.totalMsPerCertificate} (${cpu.overheadMsPerCertificate ?? '?'}); ${by}${suffix}`,
+      '',
+      undefined,
+    ]);
+    const share =
+      cores && cpu.msPerCertificate ? keyShare(cpu.msPerCertificate, perSecond, cores) : undefined;
     if (share !== undefined)
       rows.push([
         `  keys' share of the machine's CPU (worker threads but the main one)`,
@@ -62,18 +83,7 @@ export function table(r: Record<string, unknown>, o: { quick: boolean; lockRenew
     if (s.errors) rows.push([`  errors`, JSON.stringify(s.errorKinds), '0', false]);
     if (s.cpu) {
       rows.push([`  CPU efficiency (keygen CPU / all our CPU)`, `${s.cpu.efficiency}`, '', undefined]);
-      if (s.cpu.totalMsPerCertificate !== undefined) {
-        const by = Object.entries(s.cpu.msPerCertificate ?? {})
-          .map(([n, ms]) => `${n} ${ms}`)
-          .join(', ');
-        rows.push([
-          `  CPU ms per certificate (not the key)`,
-          `${s.cpu.totalMsPerCertificate} (${s.cpu.overheadMsPerCertificate}); ${by}`,
-          '',
-          undefined,
-        ]);
-        shareRow(s.cpu.msPerCertificate, s.perSecond);
-      }
+      if (s.cpu.totalMsPerCertificate !== undefined) cpuRows(s.cpu, s.perSecond);
       rows.push([`  other load on the machine meanwhile`, `${s.cpu.otherCores} cores`, '0', undefined]);
     }
     if (s.workerLoopDelay) {
@@ -144,19 +154,8 @@ export function table(r: Record<string, unknown>, o: { quick: boolean; lockRenew
       '',
       undefined,
     ]);
-    const cpuRow = (sc: MixedScenario) => {
-      if (!sc.cpu) return;
-      const by = Object.entries(sc.cpu.msPerCertificate)
-        .map(([n, ms]) => `${n} ${ms}`)
-        .join(', ');
-      rows.push([
-        `  CPU ms per certificate (not the key)`,
-        `${sc.cpu.totalMsPerCertificate} (${sc.cpu.overheadMsPerCertificate ?? '?'}); ${by}; other load ${sc.cpu.otherCores} cores`,
-        '',
-        undefined,
-      ]);
-      shareRow(sc.cpu.msPerCertificate, sc.othersPerSecond);
-    };
+    const cpuRow = (sc: MixedScenario) =>
+      sc.cpu && cpuRows(sc.cpu, sc.othersPerSecond, `; other load ${sc.cpu.otherCores} cores`);
     const vsRaw = (sc: MixedScenario) =>
       sc.rawAround
         ? `${sc.othersPerSecond} certs/s = ${sc.othersRatioToRaw} ± ${sc.othersRatioStdErr} x raw (${sc.rawAround.keysPerSecond}, the bound before and after it)`
